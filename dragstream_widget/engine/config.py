@@ -1,0 +1,95 @@
+"""Every knob of DragStream in one explicit config; defaults are the paper's.
+
+Where the released code differs from the paper, the difference is a named option, and
+:func:`released_code_config` sets all of them at once, so the ablation bench can compare both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .frequency import BUTTERWORTH_ORDER, PAPER_CUTOFFS
+from .rectify import STAT_MODES
+
+
+@dataclass(frozen=True)
+class DragConfig:
+    # Latent region optimisation (Eq. 2-3)
+    optimize_step: int = 1  # sampler step index T' (t=750 of [1000, 750, 500, 250]: T'=3 of T=4)
+    iterations: int = 4  # per trajectory segment (released: 5)
+    learning_rate: float = 4e-2  # AdamW (released: 2e-2)
+    feature_layers: tuple[int, ...] | None = None  # None: the backend's (12-15 of 30 on Wan)
+    reconstruction_loss: Literal["l1", "mse"] = "l1"  # released: "mse"
+    constraint: Literal["features", "x0"] = "features"  # released: "x0" (MSE on the x0 prediction)
+    constraint_weight: float = 1.0
+    edit_frames: Literal["all", "last"] = "all"  # edit: supervise every frame of the block, or the last only
+    reset_optimizer_each_iteration: bool = False  # released: True
+    gradient_clip: float | None = None  # released: 1.0
+    segment_tokens: float = 1.0  # trajectory segment length in token widths (16 px on Wan at 832x480)
+    segment_degrees: float = 8.0
+    # ADSR (Eq. 4)
+    adsr: bool = True
+    adsr_frames: int = 6  # L_n, previous frames whose statistics the latent is restored to
+    adsr_reference: Literal["neighbours", "own"] = "neighbours"  # released: "own" pre-optimisation latent
+    adsr_stats: Literal["global", "frame_channel"] = "global"  # released: "frame_channel"
+    # SFS (Eq. 5-8)
+    sfs: bool = True
+    cutoffs: tuple[float, ...] = PAPER_CUTOFFS
+    butterworth_order: int = BUTTERWORTH_ORDER
+    sfs_scope: Literal["context", "window"] = "context"  # released: "window"
+    # CSS (Eq. 9-10)
+    css: bool = True
+    css_alpha: float = 1.0  # sigma = bbox size / 2 * alpha (released: 3.75, i.e. 1.875 x bbox size)
+    # Released-code extra: renormalise every x0 prediction to the previous two blocks' clean latents
+    x0_rectify: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}"),
+            (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
+            (self.reconstruction_loss in ("l1", "mse"), f"unknown reconstruction_loss {self.reconstruction_loss!r}"),
+            (self.constraint in ("features", "x0"), f"unknown constraint {self.constraint!r}"),
+            (self.edit_frames in ("all", "last"), f"unknown edit_frames {self.edit_frames!r}"),
+            (self.adsr_frames >= 1, f"adsr_frames must be >= 1, got {self.adsr_frames}"),
+            (self.adsr_reference in ("neighbours", "own"), f"unknown adsr_reference {self.adsr_reference!r}"),
+            (self.adsr_stats in STAT_MODES, f"unknown adsr_stats {self.adsr_stats!r}"),
+            (self.sfs_scope in ("context", "window"), f"unknown sfs_scope {self.sfs_scope!r}"),
+            (len(self.cutoffs) > 0 and all(c > 0 for c in self.cutoffs), f"bad cutoffs {self.cutoffs}"),
+            (self.css_alpha > 0, f"css_alpha must be positive, got {self.css_alpha}"),
+            (self.segment_tokens > 0 and self.segment_degrees > 0, "segment lengths must be positive"),
+            (self.optimize_step >= 0, f"optimize_step must be >= 0, got {self.optimize_step}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def without(self, *components: str) -> DragConfig:
+        """A copy with components switched off: any of "adsr", "sfs", "css", "sfso" (= sfs + css)."""
+        flags: dict[str, bool] = {}
+        for name in components:
+            if name == "sfso":
+                flags.update(sfs=False, css=False)
+            elif name in ("adsr", "sfs", "css"):
+                flags[name] = False
+            else:
+                raise ValueError(f"unknown component {name!r}; choose from adsr, sfs, css, sfso")
+        return replace(self, **flags)
+
+
+def released_code_config() -> DragConfig:
+    """The settings of the authors' released implementation where they differ from the paper."""
+    return DragConfig(
+        iterations=5,
+        learning_rate=2e-2,
+        reconstruction_loss="mse",
+        constraint="x0",
+        edit_frames="last",
+        reset_optimizer_each_iteration=True,
+        gradient_clip=1.0,
+        adsr_reference="own",
+        adsr_stats="frame_channel",
+        sfs_scope="window",
+        css_alpha=3.75,
+        x0_rectify=True,
+    )

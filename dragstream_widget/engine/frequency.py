@@ -1,0 +1,96 @@
+"""Spatial-Frequency Selection (SFS): Butterworth low-pass of context keys/values, switched cutoff.
+
+Frequencies are normalised so that 1 is the Nyquist frequency along one axis: for an ``h x w`` grid,
+``D(u, v) = sqrt((2 f_y)^2 + (2 f_x)^2)`` with ``f`` in cycles per token. A cutoff of 1 or more
+leaves the signal unfiltered (the switch set's "1").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..models.causal_wan import KVFilter
+
+PAPER_CUTOFFS = (0.2, 0.4, 0.6, 1.0)
+BUTTERWORTH_ORDER = 4
+
+
+def radial_frequency(h: int, w: int, device=None) -> torch.Tensor:
+    """``D(u, v)`` on the unshifted FFT grid (see module docstring)."""
+    fy = torch.fft.fftfreq(h, device=device) * 2
+    fx = torch.fft.fftfreq(w, device=device) * 2
+    return torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+
+
+def butterworth_lowpass(h: int, w: int, cutoff: float, order: int = BUTTERWORTH_ORDER, device=None) -> torch.Tensor:
+    # Eq. 6: Butterworth low-pass response H(u, v) = 1 / (1 + (D / D0)^(2n))
+    if cutoff <= 0:
+        raise ValueError(f"cutoff must be positive, got {cutoff}")
+    return 1.0 / (1.0 + (radial_frequency(h, w, device) / cutoff) ** (2 * order))
+
+
+def lowpass_spatial(x: torch.Tensor, cutoff: float, order: int = BUTTERWORTH_ORDER) -> torch.Tensor:
+    # Eq. 5 and 7: filtered signal F^-1(H . F(x)) over the last two (spatial) axes
+    if cutoff >= 1.0:
+        return x
+    h, w = x.shape[-2:]
+    response = butterworth_lowpass(h, w, cutoff, order, x.device)
+    spectrum = torch.fft.fft2(x.float(), dim=(-2, -1)) * response
+    return torch.fft.ifft2(spectrum, dim=(-2, -1)).real.to(x.dtype)
+
+
+def tokens_lowpass(tokens: torch.Tensor, grid: tuple[int, int, int], cutoff: float) -> torch.Tensor:
+    """Low-pass ``[B, F*h*w, heads, head_dim]`` keys or values over each frame's ``h x w`` token grid."""
+    if cutoff >= 1.0:
+        return tokens
+    frames, h, w = grid
+    batch, _, heads, dim = tokens.shape
+    spatial = tokens.reshape(batch, frames, h, w, heads, dim).permute(0, 1, 4, 5, 2, 3)
+    filtered = lowpass_spatial(spatial, cutoff)
+    return filtered.permute(0, 1, 4, 5, 2, 3).reshape(batch, frames * h * w, heads, dim)
+
+
+def kv_lowpass_filter(cutoff: float, scope: str = "context", layers: Sequence[int] | None = None) -> KVFilter | None:
+    """A KV filter for the causal transformer that low-passes attention keys and values.
+
+    ``scope="context"`` (the paper) filters the cached context frames only; ``"window"`` (the released
+    code) filters the whole attention window, the block's own frames included. ``layers`` limits it to
+    those layers (None: all). Returns None for an unfiltered cutoff.
+    """
+    if scope not in ("context", "window"):
+        raise ValueError(f"unknown SFS scope {scope!r}; choose 'context' or 'window'")
+    if cutoff >= 1.0:
+        return None
+    chosen = None if layers is None else frozenset(layers)
+
+    def kv_filter(keys, values, layer, grid, context_frames):
+        if chosen is not None and layer not in chosen:
+            return keys, values
+        frames = grid[0] if scope == "window" else context_frames
+        if frames == 0:
+            return keys, values
+        split = frames * grid[1] * grid[2]
+        sub_grid = (frames, grid[1], grid[2])
+        keys = torch.cat([tokens_lowpass(keys[:, :split], sub_grid, cutoff), keys[:, split:]], dim=1)
+        values = torch.cat([tokens_lowpass(values[:, :split], sub_grid, cutoff), values[:, split:]], dim=1)
+        return keys, values
+
+    return kv_filter
+
+
+class CutoffSwitch:
+    """Eq. 8: the cutoff drawn uniformly at random from the switch set at each iteration."""
+
+    def __init__(self, cutoffs: Sequence[float] = PAPER_CUTOFFS, generator: torch.Generator | None = None):
+        if not cutoffs:
+            raise ValueError("the cutoff switch set is empty")
+        if any(c <= 0 for c in cutoffs):
+            raise ValueError(f"cutoffs must be positive, got {tuple(cutoffs)}")
+        self.cutoffs = tuple(float(c) for c in cutoffs)
+        self.generator = generator
+
+    def draw(self) -> float:
+        index = int(torch.randint(len(self.cutoffs), (1,), generator=self.generator))
+        return self.cutoffs[index]

@@ -1,0 +1,205 @@
+"""Latent region optimisation of one block (DragStream, Eq. 2-3, with ADSR, SFS and CSS).
+
+At step T' the block's noisy latent z is optimised so that the recorded self-attention features
+inside each target region Y_i match the reference features warped by Pi (L_rec), while the
+non-editable region keeps its initial features (L_cst). The gradient is weighted by a Gaussian map
+around the targets (CSS); the reference features come from context keys/values low-passed at a
+cutoff switched at random each iteration (SFS); after each iteration z is re-standardised (ADSR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .. import geometry
+from ..models.base import VideoBackend
+from ..models.kv_cache import KVCache
+from .config import DragConfig
+from .events import EventBus
+from .frequency import CutoffSwitch, kv_lowpass_filter
+from .rectify import self_rectify
+from .targets import BlockPlan, RegionGoal
+
+
+def stacked_features(features: dict[int, torch.Tensor], layers: tuple[int, ...]) -> torch.Tensor:
+    """Recorded layers concatenated on channels: ``[B, sum(D), F, h, w]``."""
+    return torch.cat([features[i] for i in layers], dim=1)
+
+
+def record_features(backend: VideoBackend, z, step, cache, prompt_embeds, layers, kv_filter=None):
+    """Features F(z) of ``layers`` at sampler step ``step``, and the x0 prediction of the same pass."""
+    result = backend.denoise(z, step, cache, prompt_embeds, record_layers=layers, kv_filter=kv_filter)
+    return stacked_features(result.features, layers), result.x0
+
+
+@torch.no_grad()
+def reference_features(
+    backend: VideoBackend, z_ref, step, cache, prompt_embeds, layers, cutoffs, scope
+) -> dict[float, torch.Tensor]:
+    """Reference features of a committed block for every cutoff of the switch set (1 = unfiltered).
+
+    ``cache`` must hold the context that block saw. Returns ``{cutoff: [D, F, h, w]}``, detached.
+    """
+    out = {}
+    for cutoff in cutoffs:
+        kv_filter = kv_lowpass_filter(cutoff, scope)
+        feats, _ = record_features(backend, z_ref, step, cache, prompt_embeds, layers, kv_filter)
+        out[float(cutoff)] = feats[0].detach()
+    return out
+
+
+def masked_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum over pixels of ``mask * mean_channels(|a - b|)`` (or squared), and the mask's total weight."""
+    diff = (a - b).abs() if norm == "l1" else (a - b) ** 2
+    return (diff.mean(dim=0) * mask).sum(), mask.sum()
+
+
+def reconstruction_loss(current, reference, goals: list[list[RegionGoal]], plan: BlockPlan, norm: str):
+    # Eq. 2: L_rec, current features inside Y_i against the reference features warped by Pi (detached)
+    total, weight = current.new_zeros(()), current.new_zeros(())
+    for frame, ref_frame, frame_goals in zip(plan.frames, plan.reference_frames, goals):
+        for goal in frame_goals:
+            warped = geometry.warp(reference[:, ref_frame], goal.coords)
+            value, area = masked_distance(current[:, frame], warped, goal.target_mask, norm)
+            total, weight = total + value, weight + area
+    return total / weight.clamp_min(1e-6)
+
+
+def constraint_region(goals: list[list[RegionGoal]], plan: BlockPlan) -> torch.Tensor:
+    """Where the block must stay: the user's non-editable region M, or else everything outside the
+    handle and target regions."""
+    if plan.frozen_mask is not None:
+        return plan.frozen_mask
+    moving = torch.zeros_like(plan.handle_masks[0])
+    for frame_goals in goals:
+        for goal in frame_goals:
+            moving = torch.maximum(moving, torch.maximum(goal.handle_mask, goal.target_mask))
+    return 1.0 - moving
+
+
+def feature_constraint_loss(current, initial, region: torch.Tensor, plan: BlockPlan, norm: str):
+    # Eq. 3: L_cst, features of the non-editable region kept at their initial values
+    total, weight = current.new_zeros(()), current.new_zeros(())
+    for frame in plan.frames:
+        value, area = masked_distance(current[:, frame], initial[:, frame], region, norm)
+        total, weight = total + value, weight + area
+    return total / weight.clamp_min(1e-6)
+
+
+def x0_constraint_loss(x0, x0_initial, region: torch.Tensor) -> torch.Tensor:
+    """Released-code constraint: MSE of the x0 prediction outside the editable area, over all elements."""
+    return torch.nn.functional.mse_loss(x0 * region, x0_initial * region)
+
+
+@dataclass
+class OptimizationResult:
+    z: torch.Tensor
+    losses: list[dict[str, float]]
+
+
+def optimize_block(
+    backend: VideoBackend,
+    z_init: torch.Tensor,
+    cache: KVCache,
+    prompt_embeds: torch.Tensor,
+    plan: BlockPlan,
+    reference: dict[float, torch.Tensor],
+    neighbours: torch.Tensor | None,
+    config: DragConfig,
+    generator: torch.Generator,
+    events: EventBus | None = None,
+    block_index: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> OptimizationResult:
+    """Optimise the noisy block latent ``z_init`` ``[1, C, F, h, w]`` at step ``config.optimize_step``."""
+    layout = backend.layout
+    layers = config.feature_layers or backend.feature_layers
+    step = config.optimize_step
+    norm = config.reconstruction_loss
+    with torch.no_grad():
+        initial_features, x0_initial = record_features(backend, z_init, step, cache, prompt_embeds, layers)
+    rectify_to = neighbours if (config.adsr_reference == "neighbours" and neighbours is not None) else z_init
+    switch = CutoffSwitch(config.cutoffs if config.sfs else (1.0,), generator)
+    z = z_init.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
+    token_px = layout.pixel_width / layout.width * backend_patch_width(backend)
+    segments = plan.segments(config.segment_tokens * token_px, config.segment_degrees)
+    losses: list[dict[str, float]] = []
+    for segment in range(1, segments + 1):
+        goals = plan.goals(segment / segments, layout.pixel_size, layout.latent_size)
+        region = constraint_region(goals, plan)
+        gradient_map = None
+        if config.css:
+            gradient_map = frame_gradient_map(goals, plan, config.css_alpha, z.shape[2], layout.latent_size)
+            gradient_map = gradient_map.to(z.device)
+        for iteration in range(config.iterations):
+            if should_stop is not None and should_stop():
+                return OptimizationResult(z.detach(), losses)
+            cutoff = switch.draw()
+            current, x0 = record_features(backend, z, step, cache, prompt_embeds, layers)
+            l_rec = reconstruction_loss(current[0], reference[cutoff], goals, plan, norm)
+            if config.constraint == "features":
+                l_cst = feature_constraint_loss(current[0], initial_features[0], region, plan, norm)
+            else:
+                l_cst = x0_constraint_loss(x0, x0_initial, region)
+            loss = l_rec + config.constraint_weight * l_cst
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if gradient_map is not None:
+                z.grad.mul_(gradient_map[None, None])
+            if config.gradient_clip is not None:
+                torch.nn.utils.clip_grad_norm_([z], config.gradient_clip)
+            if not torch.isfinite(z.grad).all():
+                raise FloatingPointError("the drag produced a non-finite gradient; the block was left unchanged")
+            optimizer.step()
+            if config.adsr:
+                with torch.no_grad():
+                    z.copy_(self_rectify(z, rectify_to, config.adsr_stats))
+            if config.reset_optimizer_each_iteration:
+                optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
+            record = {"segment": segment, "iteration": iteration, "l_rec": float(l_rec), "l_cst": float(l_cst)}
+            record["cutoff"] = cutoff
+            losses.append(record)
+            if events is not None:
+                events.emit(
+                    "iteration",
+                    lambda r=record: {
+                        **r,
+                        "block": block_index,
+                        "num_segments": segments,
+                        "z": z.detach().clone(),
+                        "grad": z.grad.detach().clone(),
+                        "gradient_map": gradient_map,
+                    },
+                )
+    if not torch.isfinite(z).all():
+        raise FloatingPointError("the drag produced a non-finite latent; the block was left unchanged")
+    return OptimizationResult(z.detach(), losses)
+
+
+def backend_patch_width(backend: VideoBackend) -> int:
+    transformer = getattr(backend, "transformer", None)
+    return transformer.config.patch_size[2] if transformer is not None else 1
+
+
+def frame_gradient_map(goals, plan: BlockPlan, alpha: float, frames: int, latent_size) -> torch.Tensor:
+    # Eq. 9-10: CSS Gaussian map per latent frame: 1 - prod_i (1 - G_i), G_i centred on Y_i's box
+    device = plan.handle_masks[0].device
+    maps = torch.ones(frames, *latent_size, device=device)
+    supervised = torch.zeros(frames, dtype=torch.bool)
+    for frame, frame_goals in zip(plan.frames, goals):
+        keep = torch.ones(latent_size, device=device)
+        for goal in frame_goals:
+            if goal.target_mask.max() <= 0.5:
+                continue
+            keep = keep * (1.0 - geometry.css_gaussian_map(goal.target_mask, alpha).to(device))
+        maps[frame] = 1.0 - keep
+        supervised[frame] = True
+    if not supervised.all():
+        # Frames without a goal take the union of the others' maps (the edit of the last frame only).
+        union = maps[supervised].amax(dim=0)
+        maps[~supervised] = union
+    return maps

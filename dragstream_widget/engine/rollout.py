@@ -1,0 +1,113 @@
+"""Generating one block: few-step denoising, an optional drag at step T', the commit pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..models.base import VideoBackend
+from ..models.kv_cache import KVCache
+from ..models.sampler import add_noise
+from .config import DragConfig
+from .events import EventBus
+from .optimize import OptimizationResult, optimize_block
+from .targets import BlockPlan
+
+
+def block_noise(seed: int, block_index: int, num_steps: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The noise of one block, ``[num_steps, *shape]``: the initial latent, then each step's re-noising.
+
+    Drawn on the CPU from a generator keyed by (seed, block), so a block regenerated later (an edit,
+    an undo) sees exactly the same noise on every device.
+    """
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + block_index * 7_919) % (2**63))
+    return torch.randn((num_steps, *shape), generator=generator)
+
+
+@dataclass
+class DragRequest:
+    """What the optimisation of one block needs besides the block itself."""
+
+    plan: BlockPlan
+    reference: dict[float, torch.Tensor]
+    neighbours: torch.Tensor | None
+    config: DragConfig
+    generator: torch.Generator
+
+
+@dataclass
+class BlockOutput:
+    z0: torch.Tensor  # [1, C, F, h, w]
+    step_latents: torch.Tensor  # [num_steps, C, F, h, w], z_t entering each step (after any drag)
+    optimization: OptimizationResult | None
+
+
+def rectify_x0(x0: torch.Tensor, previous_clean: torch.Tensor | None) -> torch.Tensor:
+    """Released-code x0 rectification: global mean/std of [previous clean frames, x0] imposed on x0."""
+    if previous_clean is None:
+        return x0
+    pool = torch.cat([previous_clean.to(x0), x0], dim=2)
+    return (x0 - x0.mean()) / (x0.std() + 1e-6) * pool.std() + pool.mean()
+
+
+def generate_block(
+    backend: VideoBackend,
+    cache: KVCache,
+    prompt_embeds: torch.Tensor,
+    noise: torch.Tensor,
+    drag: DragRequest | None = None,
+    previous_clean: torch.Tensor | None = None,
+    x0_rectify: bool = False,
+    events: EventBus | None = None,
+    block_index: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> BlockOutput:
+    """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache``."""
+    sampler = backend.sampler
+    device = backend.device
+    z = noise[0].unsqueeze(0).to(device)
+    step_latents = []
+    optimization = None
+    x0 = None
+    for step in range(sampler.num_steps):
+        if drag is not None and step == drag.config.optimize_step:
+            optimization = optimize_block(
+                backend,
+                z,
+                cache,
+                prompt_embeds,
+                drag.plan,
+                drag.reference,
+                drag.neighbours,
+                drag.config,
+                drag.generator,
+                events,
+                block_index,
+                should_stop,
+            )
+            z = optimization.z
+        step_latents.append(z[0])
+        with torch.no_grad():
+            x0 = backend.denoise(z, step, cache, prompt_embeds).x0
+        if x0_rectify:
+            x0 = rectify_x0(x0, previous_clean)
+        if events is not None:
+            events.emit(
+                "step",
+                lambda s=step, zt=z: {"block": block_index, "step_index": s, "timestep": sampler.timestep(s), "z_t": zt},
+            )
+        if step + 1 < sampler.num_steps:
+            z = add_noise(x0, noise[step + 1].unsqueeze(0).to(device), sampler.sigma(step + 1))
+    backend.commit(x0, cache, prompt_embeds)
+    return BlockOutput(x0.detach(), torch.stack(step_latents).detach(), optimization)
+
+
+def neighbour_latents(step_latents: list[torch.Tensor], step: int, frames: int) -> torch.Tensor | None:
+    """The last ``frames`` latent frames at sampler step ``step`` from committed blocks, ``[1, C, L, h, w]``."""
+    if not step_latents:
+        return None
+    pool = torch.cat([latents[step] for latents in step_latents], dim=1)
+    return pool[:, -frames:].unsqueeze(0)
+

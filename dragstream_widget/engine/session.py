@@ -1,0 +1,321 @@
+"""A streaming session: generate block after block, take drags at any time, undo exactly.
+
+State is a chain of immutable snapshots (committed blocks, cache state, decoder state, running
+animation); every action pushes one, so undo restores latents, cache and decoder bit for bit.
+Instructions may be submitted from any thread; they are applied at the next block boundary.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ..models.base import VideoBackend
+from ..models.kv_cache import CacheState
+from ..models.sampler import add_noise
+from ..ops import DragInstruction, InvalidInstruction, Mode
+from .config import DragConfig
+from .events import EventBus
+from .optimize import reference_features
+from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
+from .targets import animation_plan, edit_plan
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    """One committed block and what is needed to revisit it."""
+
+    index: int
+    z0: torch.Tensor  # [1, C, F, h, w]
+    step_latents: torch.Tensor  # [steps, C, F, h, w]
+    frames: np.ndarray  # uint8 [frames, H, W, 3]
+    cache_before: CacheState
+    decoder_before: object
+    instruction: DragInstruction | None = None
+    losses: tuple[dict, ...] = ()
+    given: bool = False  # opening frames supplied by the user, not generated
+
+
+@dataclass(frozen=True)
+class Animation:
+    """A running animation: the instruction, the reference features, and the next trajectory step."""
+
+    instruction: DragInstruction
+    reference: dict[float, torch.Tensor]
+    next_step: int
+
+
+@dataclass(frozen=True)
+class SessionState:
+    blocks: tuple[BlockRecord, ...]
+    cache: CacheState
+    decoder: object
+    animation: Animation | None
+    action: str
+
+
+class StreamSession:
+    """Streams ``prompt`` from ``backend``; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: VideoBackend,
+        prompt: str,
+        seed: int = 0,
+        config: DragConfig | None = None,
+        events: EventBus | None = None,
+        start_frames: np.ndarray | None = None,
+    ):
+        self.backend = backend
+        self.config = config or DragConfig()
+        self.events = events or EventBus()
+        self.prompt = prompt
+        self.seed = seed
+        self.prompt_embeds = backend.encode_prompt(prompt)
+        self.cache = backend.new_cache()
+        self.decoder = backend.new_decoder()
+        self._pending: queue.Queue[DragInstruction] = queue.Queue()
+        self._history: list[SessionState] = []
+        self._blocks: tuple[BlockRecord, ...] = ()
+        self._animation: Animation | None = None
+        self._stop_requested = False
+        if start_frames is not None:
+            self._commit_given_frames(start_frames)
+
+    # ----- state -------------------------------------------------------------------------------
+
+    @property
+    def blocks(self) -> tuple[BlockRecord, ...]:
+        return self._blocks
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self._blocks)
+
+    @property
+    def animating(self) -> bool:
+        return self._animation is not None
+
+    def frames(self) -> np.ndarray:
+        """Every decoded frame so far, ``uint8 [N, H, W, 3]``."""
+        if not self._blocks:
+            h, w = self.backend.layout.pixel_size
+            return np.zeros((0, h, w, 3), np.uint8)
+        return np.concatenate([b.frames for b in self._blocks])
+
+    def latents(self) -> torch.Tensor:
+        """Every committed latent frame, ``[1, C, F, h, w]``."""
+        return torch.cat([b.z0 for b in self._blocks], dim=2)
+
+    def _state(self, action: str) -> SessionState:
+        return SessionState(self._blocks, self.cache.snapshot(), self.decoder.snapshot(), self._animation, action)
+
+    def _push(self, action: str) -> None:
+        self._history.append(self._state(action))
+
+    def undo(self) -> str:
+        """Undo the last action (a block, an edit or the start of an animation); returns its name."""
+        if not self._history:
+            raise IndexError("nothing to undo")
+        state = self._history.pop()
+        self._restore(state)
+        return state.action
+
+    def rewind(self, num_blocks: int) -> None:
+        """Undo actions until the session holds ``num_blocks`` blocks."""
+        if not 0 <= num_blocks <= len(self._blocks):
+            raise IndexError(f"cannot rewind to {num_blocks} blocks: the session has {len(self._blocks)}")
+        while len(self._blocks) > num_blocks:
+            self.undo()
+
+    def _restore(self, state: SessionState) -> None:
+        self._blocks = state.blocks
+        self.cache.restore(state.cache)
+        self.decoder.restore(state.decoder)
+        self._animation = state.animation
+
+    # ----- instructions ------------------------------------------------------------------------
+
+    def submit(self, instruction: DragInstruction) -> None:
+        """Queue an instruction from any thread; it is validated now and applied at the next block boundary."""
+        self._check(instruction)
+        self._pending.put(instruction)
+
+    def request_stop(self) -> None:
+        """Ask a running optimisation to stop early (from another thread)."""
+        self._stop_requested = True
+
+    def _check(self, instruction: DragInstruction) -> None:
+        instruction.validate()
+        expected = self.backend.layout.pixel_size
+        if tuple(instruction.frame_size) != tuple(expected):
+            raise InvalidInstruction(
+                f"the instruction was drawn on a {instruction.frame_size[1]}x{instruction.frame_size[0]} frame, "
+                f"but the model makes {expected[1]}x{expected[0]} frames"
+            )
+
+    def apply(self, instruction: DragInstruction) -> BlockRecord | None:
+        """Apply now: an edit re-denoises the block on screen; an animation drives the blocks to come."""
+        self._check(instruction)
+        if instruction.mode == Mode.EDIT:
+            return self.edit(instruction)
+        self.animate(instruction)
+        return None
+
+    def process_pending(self) -> list[BlockRecord | None]:
+        done = []
+        while True:
+            try:
+                instruction = self._pending.get_nowait()
+            except queue.Empty:
+                return done
+            done.append(self.apply(instruction))
+
+    def edit(self, instruction: DragInstruction) -> BlockRecord:
+        """Re-denoise the last block with the drag applied (same noise, same context)."""
+        self._check(instruction)
+        if not self._blocks:
+            raise InvalidInstruction("there is no frame on screen to edit yet: generate a block first")
+        last = self._blocks[-1]
+        if last.given:
+            raise InvalidInstruction("the opening frames were given, not generated, and cannot be edited")
+        self._push("edit")
+        layout = self.backend.layout
+        plan = edit_plan(instruction, layout.frames_per_block, self.config.edit_frames, layout.latent_size,
+                         self.backend.device)
+        self.cache.restore(last.cache_before)
+        self.decoder.restore(last.decoder_before)
+        reference = self._reference_of(last)
+        request = self._drag_request(plan, reference, self._blocks[:-1])
+        try:
+            record = self._generate(last.index, request, instruction, self._blocks[:-1])
+        except BaseException:
+            self._restore(self._history.pop())
+            raise
+        self._blocks = self._blocks[:-1] + (record,)
+        return record
+
+    def animate(self, instruction: DragInstruction) -> None:
+        """Start an animation: each new frame follows the next point of the trajectory."""
+        self._check(instruction)
+        if not self._blocks:
+            raise InvalidInstruction("there is no frame on screen to drag yet: generate a block first")
+        self._push("animate")
+        reference = self._reference_of(self._blocks[-1])
+        last = {c: f[:, -1:] for c, f in reference.items()}
+        self._animation = Animation(instruction, last, 0)
+
+    def _reference_of(self, block: BlockRecord) -> dict[float, torch.Tensor]:
+        """Reference features of a committed block at step T', recomputed against the context it saw."""
+        cfg = self.config
+        context = self.backend.new_cache()
+        context.restore(block.cache_before)
+        z_ref = block.step_latents[cfg.optimize_step].unsqueeze(0)
+        cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
+        layers = cfg.feature_layers or self.backend.feature_layers
+        return reference_features(
+            self.backend, z_ref, cfg.optimize_step, context, self.prompt_embeds, layers, cutoffs, cfg.sfs_scope
+        )
+
+    def _drag_request(self, plan, reference, previous_blocks) -> DragRequest:
+        cfg = self.config
+        if cfg.optimize_step >= self.backend.sampler.num_steps:
+            raise ValueError(
+                f"optimize_step {cfg.optimize_step} is past the sampler's {self.backend.sampler.num_steps} steps"
+            )
+        latents = [b.step_latents for b in previous_blocks]
+        neighbours = neighbour_latents(latents, cfg.optimize_step, cfg.adsr_frames)
+        generator = torch.Generator().manual_seed(self.seed * 31 + len(previous_blocks))
+        return DragRequest(plan, reference, neighbours, cfg, generator)
+
+    # ----- generation --------------------------------------------------------------------------
+
+    def step(self) -> BlockRecord:
+        """Apply queued instructions, then generate the next block (following a running animation)."""
+        self.process_pending()
+        self._push("block")
+        try:
+            request = None
+            animation = self._animation
+            if animation is not None:
+                layout = self.backend.layout
+                plan = animation_plan(animation.instruction, animation.next_step, layout.frames_per_block,
+                                      layout.latent_size, self.backend.device)
+                if plan is None:
+                    animation = None
+                else:
+                    request = self._drag_request(plan, animation.reference, self._blocks)
+                    animation = replace(animation, next_step=animation.next_step + layout.frames_per_block)
+            index = self._blocks[-1].index + 1 if self._blocks else 0
+            record = self._generate(index, request, animation.instruction if request else None, self._blocks)
+        except BaseException:
+            self._restore(self._history.pop())
+            raise
+        self._blocks = self._blocks + (record,)
+        self._animation = animation
+        return record
+
+    def _generate(self, index, request, instruction, previous_blocks) -> BlockRecord:
+        cache_before = self.cache.snapshot()
+        decoder_before = self.decoder.snapshot()
+        layout = self.backend.layout
+        noise = block_noise(self.seed, index, self.backend.sampler.num_steps, layout.block_shape)
+        self._stop_requested = False
+        output: BlockOutput = generate_block(
+            self.backend,
+            self.cache,
+            self.prompt_embeds,
+            noise,
+            drag=request,
+            previous_clean=self._previous_clean(previous_blocks),
+            x0_rectify=self.config.x0_rectify,
+            events=self.events,
+            block_index=index,
+            should_stop=lambda: self._stop_requested,
+        )
+        frames = self.decoder.decode(output.z0)
+        losses = tuple(output.optimization.losses) if output.optimization else ()
+        record = BlockRecord(index, output.z0, output.step_latents, frames, cache_before, decoder_before,
+                             instruction, losses)
+        self.events.emit("block", lambda: {"index": index, "frames": frames, "z0": output.z0,
+                                           "edited": instruction is not None})
+        self.events.emit("latent_stats", lambda: latent_statistics(index, output.z0))
+        return record
+
+    def _previous_clean(self, previous_blocks) -> torch.Tensor | None:
+        """Clean latents of the previous two blocks, block 0 excluded (the released x0 rectification)."""
+        pool = [b.z0 for b in previous_blocks[-2:] if b.index > 0]
+        return torch.cat(pool, dim=2) if pool else None
+
+    def _commit_given_frames(self, frames: np.ndarray) -> None:
+        """Start from given frames (image-to-video): encode, commit to the cache, keep as block 0.."""
+        latents = self.backend.encode_frames(frames)
+        per_block = self.backend.layout.frames_per_block
+        if latents.shape[2] % per_block:
+            raise ValueError(f"{latents.shape[2]} latent frames do not fill whole blocks of {per_block}")
+        sampler = self.backend.sampler
+        for start in range(0, latents.shape[2], per_block):
+            z0 = latents[:, :, start : start + per_block].to(self.backend.device)
+            index = len(self._blocks)
+            noise = block_noise(self.seed, index, sampler.num_steps, self.backend.layout.block_shape).to(z0)
+            step_latents = torch.stack([add_noise(z0[0], noise[i], sampler.sigma(i)) for i in range(sampler.num_steps)])
+            cache_before, decoder_before = self.cache.snapshot(), self.decoder.snapshot()
+            self.backend.commit(z0, self.cache, self.prompt_embeds)
+            decoded = self.decoder.decode(z0)
+            self._blocks += (BlockRecord(index, z0, step_latents, decoded, cache_before, decoder_before, given=True),)
+
+
+def latent_statistics(index: int, z0: torch.Tensor) -> dict:
+    """Mean, std, min and max of each latent frame of a block."""
+    flat = z0[0].transpose(0, 1).flatten(1).float()
+    return {
+        "block": index,
+        "stage": "committed",
+        "mean": flat.mean(1).tolist(),
+        "std": flat.std(1).tolist(),
+        "min": flat.amin(1).tolist(),
+        "max": flat.amax(1).tolist(),
+    }

@@ -1,0 +1,107 @@
+"""The backend protocol: what the DragStream engine needs from an autoregressive video model.
+
+Latents are ``[batch, channels, frames, height, width]`` (diffusers' layout); a block is
+``layout.frames_per_block`` latent frames. DragStream code talks only to this protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from .kv_cache import KVCache
+from .sampler import FlowSampler
+
+
+@dataclass(frozen=True)
+class LatentLayout:
+    """Shapes of one streamed block and how latents map to pixels."""
+
+    channels: int
+    height: int
+    width: int
+    frames_per_block: int
+    pixel_height: int
+    pixel_width: int
+    pixel_frames_per_latent: int = 1
+
+    @property
+    def block_shape(self) -> tuple[int, int, int, int]:
+        return (self.channels, self.frames_per_block, self.height, self.width)
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def pixel_size(self) -> tuple[int, int]:
+        return (self.pixel_height, self.pixel_width)
+
+
+@dataclass
+class DenoiseResult:
+    """The x0 prediction of a denoising call and, when asked for, recorded features.
+
+    ``features`` maps a layer index to its self-attention output at latent resolution,
+    ``[batch, inner_dim, frames, height, width]``, still attached to the graph of ``z_t``.
+    """
+
+    x0: torch.Tensor
+    features: dict[int, torch.Tensor]
+
+
+@runtime_checkable
+class StreamDecoder(Protocol):
+    """Turns committed latent blocks into RGB frames as they arrive."""
+
+    def decode(self, z0: torch.Tensor) -> np.ndarray:
+        """Decode one block ``[1, C, F, h, w]`` to ``uint8 [frames, H, W, 3]``."""
+
+    def snapshot(self) -> object:
+        """An exact copy of the decoder's streaming state (for undo)."""
+
+    def restore(self, state: object) -> None: ...
+
+
+@runtime_checkable
+class VideoBackend(Protocol):
+    """An autoregressive, block-causal video diffusion model."""
+
+    layout: LatentLayout
+    sampler: FlowSampler
+    feature_layers: tuple[int, ...]
+    num_layers: int
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """Text conditioning for ``prompt``, ``[1, tokens, dim]``."""
+
+    def new_cache(self) -> KVCache: ...
+
+    def denoise(
+        self,
+        z_t: torch.Tensor,
+        step_index: int,
+        cache: KVCache,
+        prompt_embeds: torch.Tensor,
+        *,
+        record_layers: tuple[int, ...] = (),
+        kv_filter=None,
+    ) -> DenoiseResult:
+        """x0 prediction of the block ``z_t`` at sampler step ``step_index``, reading (never writing) ``cache``."""
+
+    def commit(self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor) -> None:
+        """The clean (t=0) pass that writes the block's keys/values to ``cache``."""
+
+    def new_decoder(self) -> StreamDecoder: ...
+
+    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
+        """Encode ``uint8 [frames, H, W, 3]`` to latents ``[1, C, F, h, w]`` (to start from given frames)."""

@@ -1,0 +1,274 @@
+"""Block-causal Wan transformer on diffusers' ``WanTransformer3DModel``.
+
+The subclass keeps diffusers' config, parameter names, ``save_pretrained`` and ``from_pretrained``;
+it overrides only ``forward`` so that a call can
+
+* place its frames at an absolute frame offset for RoPE (frame ``offset`` .. ``offset + F``),
+* take one timestep per frame (context frames at t=0 beside a noisy block, for training),
+* attend to the keys/values of earlier frames held in a :class:`KVCache` (stored after RoPE),
+* low-pass those context keys/values through a filter hook (SFS),
+* record chosen layers' self-attention outputs (before the output projection) with their graph,
+* write its own detached keys/values to the cache when it is the commit pass.
+
+Everything per call lives in a :class:`ForwardState` that the self-attention processors read; the
+diffusers block code runs unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from diffusers import WanTransformer3DModel
+from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+
+from .kv_cache import KVCache
+
+# A filter on the attention window's keys/values (context frames first, then the current ones):
+# (keys, values, layer, (frames, h, w), num_context_frames) -> (keys, values).
+KVFilter = Callable[
+    [torch.Tensor, torch.Tensor, int, tuple[int, int, int], int], tuple[torch.Tensor, torch.Tensor]
+]
+
+
+@dataclass
+class ForwardState:
+    """What one forward call asks of the self-attention layers, and what they hand back."""
+
+    grid: tuple[int, int, int]
+    cache: KVCache | None = None
+    commit: bool = False
+    kv_filter: KVFilter | None = None
+    record_layers: frozenset[int] = frozenset()
+    attention_mask: torch.Tensor | None = None
+    records: dict[int, torch.Tensor] = field(default_factory=dict)
+    new_keys: dict[int, torch.Tensor] = field(default_factory=dict)
+    new_values: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Wan's interleaved rotary embedding on ``[B, L, heads, head_dim]``."""
+    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    c, s = cos[..., 0::2], sin[..., 1::2]
+    return torch.stack((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1).flatten(-2).type_as(x)
+
+
+class CausalSelfAttnProcessor:
+    """Self-attention over cached context frames plus the current frames."""
+
+    def __init__(self, layer_index: int):
+        self.layer_index = layer_index
+        self.state: ForwardState | None = None
+
+    def __call__(
+        self,
+        attn,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        state = self.state
+        if state is None:
+            raise RuntimeError("CausalWanTransformer3DModel layers must be called through the model's forward")
+        query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1))
+        key = attn.norm_k(attn.to_k(hidden_states)).unflatten(2, (attn.heads, -1))
+        value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
+        query = apply_rotary(query, *rotary_emb)
+        key = apply_rotary(key, *rotary_emb)
+
+        layer = self.layer_index
+        context = state.cache.context(layer) if state.cache is not None else None
+        all_keys, all_values, context_frames = key, value, 0
+        if context is not None:
+            ctx_keys, ctx_values = context
+            context_frames = ctx_keys.shape[1] // (state.grid[1] * state.grid[2])
+            all_keys = torch.cat([ctx_keys.to(key.dtype), key], dim=1)
+            all_values = torch.cat([ctx_values.to(value.dtype), value], dim=1)
+        if state.kv_filter is not None:
+            window_grid = (context_frames + state.grid[0], *state.grid[1:])
+            all_keys, all_values = state.kv_filter(all_keys, all_values, layer, window_grid, context_frames)
+
+        out = F.scaled_dot_product_attention(
+            query.transpose(1, 2),
+            all_keys.transpose(1, 2),
+            all_values.transpose(1, 2),
+            attn_mask=state.attention_mask,
+        )
+        out = out.transpose(1, 2).flatten(2, 3).type_as(query)
+        if layer in state.record_layers:
+            state.records[layer] = out
+        if state.commit:
+            state.new_keys[layer] = key.detach()
+            state.new_values[layer] = value.detach()
+        return attn.to_out[1](attn.to_out[0](out))
+
+
+def block_causal_mask(num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None) -> torch.Tensor:
+    """Boolean ``[L, L]`` mask: a token sees every token of its own block and of earlier blocks."""
+    block_of_frame = torch.arange(num_frames, device=device) // frames_per_block
+    block_of_token = block_of_frame.repeat_interleave(tokens_per_frame)
+    return block_of_token[:, None] >= block_of_token[None, :]
+
+
+class CausalWanTransformer3DModel(WanTransformer3DModel):
+    """``WanTransformer3DModel`` driven block by block with a KV cache (see module docstring)."""
+
+    @register_to_config
+    def __init__(
+        self,
+        patch_size: tuple[int, ...] = (1, 2, 2),
+        num_attention_heads: int = 40,
+        attention_head_dim: int = 128,
+        in_channels: int = 16,
+        out_channels: int = 16,
+        text_dim: int = 4096,
+        freq_dim: int = 256,
+        ffn_dim: int = 13824,
+        num_layers: int = 40,
+        cross_attn_norm: bool = True,
+        qk_norm: str | None = "rms_norm_across_heads",
+        eps: float = 1e-6,
+        image_dim: int | None = None,
+        added_kv_proj_dim: int | None = None,
+        rope_max_seq_len: int = 1024,
+        pos_embed_seq_len: int | None = None,
+    ) -> None:
+        # The parent's signature, repeated so that diffusers' config machinery sees every argument.
+        super().__init__(
+            patch_size, num_attention_heads, attention_head_dim, in_channels, out_channels, text_dim, freq_dim,
+            ffn_dim, num_layers, cross_attn_norm, qk_norm, eps, image_dim, added_kv_proj_dim, rope_max_seq_len,
+            pos_embed_seq_len,
+        )
+        self.install_causal_processors()
+
+    def install_causal_processors(self) -> None:
+        for index, block in enumerate(self.blocks):
+            block.attn1.set_processor(CausalSelfAttnProcessor(index))
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.blocks)
+
+    def tokens_per_frame(self, latent_height: int, latent_width: int) -> int:
+        _, p_h, p_w = self.config.patch_size
+        return (latent_height // p_h) * (latent_width // p_w)
+
+    def new_cache(self, latent_height: int, latent_width: int, max_frames: int | None = None, sink_frames: int = 0):
+        return KVCache(self.num_layers, self.tokens_per_frame(latent_height, latent_width), max_frames, sink_frames)
+
+    def rotary_at(self, frame_offset: int, frames: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE cos/sin for token grid ``frames x height x width`` placed at absolute frame ``frame_offset``."""
+        rope = self.rope
+        if frame_offset + frames > rope.max_seq_len:
+            raise ValueError(
+                f"frame {frame_offset + frames} exceeds the model's RoPE range of {rope.max_seq_len} frames"
+            )
+        sizes = [rope.t_dim, rope.h_dim, rope.w_dim]
+        tables = []
+        for table in (rope.freqs_cos, rope.freqs_sin):
+            t, h, w = table.split(sizes, dim=1)
+            parts = [
+                t[frame_offset : frame_offset + frames].view(frames, 1, 1, -1).expand(frames, height, width, -1),
+                h[:height].view(1, height, 1, -1).expand(frames, height, width, -1),
+                w[:width].view(1, 1, width, -1).expand(frames, height, width, -1),
+            ]
+            tables.append(torch.cat(parts, dim=-1).reshape(1, frames * height * width, 1, -1))
+        return tables[0], tables[1]
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_hidden_states_image: torch.Tensor | None = None,
+        return_dict: bool = True,
+        attention_kwargs: dict | None = None,
+        *,
+        frame_offset: int | None = None,
+        cache: KVCache | None = None,
+        commit: bool = False,
+        kv_filter: KVFilter | None = None,
+        record_layers: Iterable[int] = (),
+        attention_mask: torch.Tensor | None = None,
+        records: dict[int, torch.Tensor] | None = None,
+    ) -> Transformer2DModelOutput | tuple[torch.Tensor]:
+        """Predict the flow for ``hidden_states`` ``[B, C, F, H, W]``.
+
+        ``timestep`` is ``[B]`` (one per sample) or ``[B, F]`` (one per frame). ``frame_offset`` defaults to
+        the cache's next frame (0 without a cache). ``records`` (a dict) receives the recorded layers'
+        self-attention outputs, each ``[B, F * h * w, inner_dim]``. With ``commit=True`` the call's keys and
+        values are appended to ``cache``; otherwise the cache is only read.
+        """
+        if encoder_hidden_states_image is not None:
+            raise ValueError("image conditioning is not supported by the causal model")
+        if commit and cache is None:
+            raise ValueError("a commit pass needs a cache to write to")
+        batch, _, frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = self.config.patch_size
+        grid = (frames // p_t, height // p_h, width // p_w)
+        if frame_offset is None:
+            frame_offset = cache.next_frame if cache is not None else 0
+        rotary = self.rotary_at(frame_offset, *grid)
+
+        tokens = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()
+        per_token_steps = None
+        if timestep.ndim == 2:
+            tokens_per_frame = grid[1] * grid[2]
+            timestep = timestep.repeat_interleave(tokens_per_frame, dim=1)
+            per_token_steps = timestep.shape[1]
+            timestep = timestep.flatten()
+        temb, timestep_proj, text, _ = self.condition_embedder(
+            timestep, encoder_hidden_states, None, timestep_seq_len=per_token_steps
+        )
+        if per_token_steps is not None:
+            timestep_proj = timestep_proj.unflatten(2, (6, -1))
+        else:
+            timestep_proj = timestep_proj.unflatten(1, (6, -1))
+
+        state = ForwardState(
+            grid=grid,
+            cache=cache,
+            commit=commit,
+            kv_filter=kv_filter,
+            record_layers=frozenset(record_layers),
+            attention_mask=attention_mask,
+        )
+        processors = [block.attn1.processor for block in self.blocks]
+        for processor in processors:
+            processor.state = state
+        try:
+            for block in self.blocks:
+                if torch.is_grad_enabled() and self.gradient_checkpointing:
+                    tokens = self._gradient_checkpointing_func(block, tokens, text, timestep_proj, rotary)
+                else:
+                    tokens = block(tokens, text, timestep_proj, rotary)
+        finally:
+            for processor in processors:
+                processor.state = None
+
+        if temb.ndim == 3:
+            shift, scale = (self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
+            shift, scale = shift.squeeze(2), scale.squeeze(2)
+        else:
+            shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)
+        tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
+        tokens = self.proj_out(tokens)
+        tokens = tokens.reshape(batch, *grid, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
+        output = tokens.flatten(6, 7).flatten(4, 5).flatten(2, 3)
+
+        if commit:
+            cache.append(
+                frame_offset,
+                grid[0],
+                [state.new_keys[i] for i in range(self.num_layers)],
+                [state.new_values[i] for i in range(self.num_layers)],
+            )
+        if records is not None:
+            records.update(state.records)
+        if not return_dict:
+            return (output,)
+        return Transformer2DModelOutput(sample=output)
