@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dragstream_widget.models.causal_wan import CausalWanTransformer3DModel, block_causal_mask
+from dragstream_widget.models.causal_wan import CausalWanTransformer3DModel, block_causal_mask, clean_noisy_mask
 from dragstream_widget.models.random_model import TINY, RandomModelSpec, random_transformer
 
 SPEC = RandomModelSpec(num_layers=3, num_heads=2, head_dim=12, ffn_dim=32, text_dim=8, channels=4,
@@ -46,6 +46,23 @@ def test_noisy_block_over_cache_equals_teacher_forced_full_pass(model):
         full = model(sequence, steps, text, attention_mask=block_causal_mask(6, 2, tpf)).sample
     assert (full[:, :, 4:] - cached).abs().max() <= 1e-5
     assert (full[:, :, 4:] - model(noisy, torch.full((1,), 600.0), text).sample).abs().max() > 1e-3
+
+
+def test_clean_noisy_training_pass_equals_cached_denoising(model):
+    """The training layout (clean copy + noisy copy, one pass) sees what streaming sees, block by block."""
+    z, text = _inputs()
+    noisy = torch.randn_like(z)
+    tpf = model.tokens_per_frame(SPEC.latent_height, SPEC.latent_width)
+    steps = torch.tensor([[0.0] * 6 + [900.0, 900.0, 500.0, 500.0, 250.0, 250.0]])
+    positions = torch.arange(6).repeat(2)
+    with torch.no_grad():
+        full = model(torch.cat([z, noisy], 2), steps, text, frame_positions=positions,
+                     attention_mask=clean_noisy_mask(6, 2, tpf)).sample
+        cache = model.new_cache(SPEC.latent_height, SPEC.latent_width)
+        for b, t in enumerate((900.0, 500.0, 250.0)):
+            out = model(noisy[:, :, 2 * b : 2 * b + 2], torch.full((1,), t), text, cache=cache).sample
+            assert (full[:, :, 6 + 2 * b : 8 + 2 * b] - out).abs().max() <= 1e-5
+            model(z[:, :, 2 * b : 2 * b + 2], torch.zeros(1), text, cache=cache, commit=True)
 
 
 def test_diffusers_save_and_load_round_trip(model, tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dragstream_widget.models.sampler import FlowSampler, add_noise, shift_sigma, x0_from_flow
+from dragstream_widget.models.sampler import FlowSampler, add_noise, next_noise, shift_sigma, x0_from_flow
 
 
 def test_self_forcing_schedule_effective_timesteps():
@@ -31,3 +31,15 @@ def test_flow_and_noise_are_inverse():
 def test_bad_step_lists(steps, message):
     with pytest.raises(ValueError, match=message):
         FlowSampler(steps)
+
+
+def test_euler_update_is_the_flow_ode_step():
+    x_t, flow = torch.randn(3, 4), torch.randn(3, 4)
+    sigma, sigma_next = 0.8, 0.5
+    x0 = x0_from_flow(x_t, flow, sigma)
+    implied = next_noise(x_t, x0, sigma, torch.zeros(3, 4), "euler")
+    assert torch.allclose(add_noise(x0, implied, sigma_next), x_t + (sigma_next - sigma) * flow, atol=1e-5)
+    fresh = torch.randn(3, 4)
+    assert next_noise(x_t, x0, sigma, fresh, "renoise") is fresh
+    with pytest.raises(ValueError, match="unknown update"):
+        FlowSampler(update="heun")

@@ -9,7 +9,7 @@ import torch
 
 from ..models.base import VideoBackend
 from ..models.kv_cache import KVCache
-from ..models.sampler import add_noise
+from ..models.sampler import add_noise, next_noise
 from .config import DragConfig
 from .events import EventBus
 from .optimize import OptimizationResult, optimize_block
@@ -99,7 +99,9 @@ def generate_block(
                 lambda s=step, zt=z: {"block": block_index, "step_index": s, "timestep": sampler.timestep(s), "z_t": zt},
             )
         if step + 1 < sampler.num_steps:
-            z = add_noise(x0, noise[step + 1].unsqueeze(0).to(device), sampler.sigma(step + 1))
+            fresh = noise[step + 1].unsqueeze(0).to(device)
+            implied = next_noise(z, x0, sampler.sigma(step), fresh, sampler.update)
+            z = add_noise(x0, implied, sampler.sigma(step + 1))
     backend.commit(x0, cache, prompt_embeds)
     return BlockOutput(x0.detach(), torch.stack(step_latents).detach(), optimization)
 

@@ -114,6 +114,21 @@ def block_causal_mask(num_frames: int, frames_per_block: int, tokens_per_frame: 
     return block_of_token[:, None] >= block_of_token[None, :]
 
 
+def clean_noisy_mask(num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None) -> torch.Tensor:
+    """Mask for a clip given twice, clean then noisy (``2 * num_frames`` frames), in one pass.
+
+    Clean block j sees clean blocks <= j (this builds the context, as commit passes would); noisy block i
+    sees clean blocks < i and itself, exactly what denoising block i over a cache of clean blocks sees.
+    """
+    block = (torch.arange(num_frames, device=device) // frames_per_block).repeat_interleave(tokens_per_frame)
+    clean_to_clean = block[:, None] >= block[None, :]
+    noisy_to_clean = block[:, None] > block[None, :]
+    noisy_to_noisy = block[:, None] == block[None, :]
+    top = torch.cat([clean_to_clean, torch.zeros_like(clean_to_clean)], dim=1)
+    bottom = torch.cat([noisy_to_clean, noisy_to_noisy], dim=1)
+    return torch.cat([top, bottom], dim=0)
+
+
 class CausalWanTransformer3DModel(WanTransformer3DModel):
     """``WanTransformer3DModel`` driven block by block with a KV cache (see module docstring)."""
 
@@ -160,19 +175,20 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
     def new_cache(self, latent_height: int, latent_width: int, max_frames: int | None = None, sink_frames: int = 0):
         return KVCache(self.num_layers, self.tokens_per_frame(latent_height, latent_width), max_frames, sink_frames)
 
-    def rotary_at(self, frame_offset: int, frames: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """RoPE cos/sin for token grid ``frames x height x width`` placed at absolute frame ``frame_offset``."""
+    def rotary_at(self, frame_positions: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE cos/sin for a token grid whose frames sit at absolute ``frame_positions`` (a 1-D int tensor)."""
         rope = self.rope
-        if frame_offset + frames > rope.max_seq_len:
+        frames = len(frame_positions)
+        if int(frame_positions.max()) >= rope.max_seq_len or int(frame_positions.min()) < 0:
             raise ValueError(
-                f"frame {frame_offset + frames} exceeds the model's RoPE range of {rope.max_seq_len} frames"
+                f"frame {int(frame_positions.max())} exceeds the model's RoPE range of {rope.max_seq_len} frames"
             )
         sizes = [rope.t_dim, rope.h_dim, rope.w_dim]
         tables = []
         for table in (rope.freqs_cos, rope.freqs_sin):
             t, h, w = table.split(sizes, dim=1)
             parts = [
-                t[frame_offset : frame_offset + frames].view(frames, 1, 1, -1).expand(frames, height, width, -1),
+                t[frame_positions.to(t.device)].view(frames, 1, 1, -1).expand(frames, height, width, -1),
                 h[:height].view(1, height, 1, -1).expand(frames, height, width, -1),
                 w[:width].view(1, 1, width, -1).expand(frames, height, width, -1),
             ]
@@ -189,6 +205,7 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         attention_kwargs: dict | None = None,
         *,
         frame_offset: int | None = None,
+        frame_positions: torch.Tensor | None = None,
         cache: KVCache | None = None,
         commit: bool = False,
         kv_filter: KVFilter | None = None,
@@ -199,7 +216,8 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         """Predict the flow for ``hidden_states`` ``[B, C, F, H, W]``.
 
         ``timestep`` is ``[B]`` (one per sample) or ``[B, F]`` (one per frame). ``frame_offset`` defaults to
-        the cache's next frame (0 without a cache). ``records`` (a dict) receives the recorded layers'
+        the cache's next frame (0 without a cache); ``frame_positions`` instead gives every frame its own
+        position (training on a clean copy beside a noisy copy of a clip). ``records`` (a dict) receives the recorded layers'
         self-attention outputs, each ``[B, F * h * w, inner_dim]``. With ``commit=True`` the call's keys and
         values are appended to ``cache``; otherwise the cache is only read.
         """
@@ -212,7 +230,11 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         grid = (frames // p_t, height // p_h, width // p_w)
         if frame_offset is None:
             frame_offset = cache.next_frame if cache is not None else 0
-        rotary = self.rotary_at(frame_offset, *grid)
+        if frame_positions is None:
+            frame_positions = torch.arange(frame_offset, frame_offset + grid[0])
+        elif commit:
+            raise ValueError("a commit pass places its frames at the cache's next frame; give no frame_positions")
+        rotary = self.rotary_at(frame_positions, grid[1], grid[2])
 
         tokens = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()
         per_token_steps = None

@@ -1,8 +1,10 @@
 """Few-step flow-matching sampler with a shifted timestep schedule (Self-Forcing / CausVid style).
 
 The model predicts the flow ``noise - x0``; a noisy latent at noise level ``sigma`` is
-``x_t = (1 - sigma) * x0 + sigma * noise``. Between steps the x0 prediction is re-noised with fresh
-noise to the next level, as the few-step distilled models are sampled.
+``x_t = (1 - sigma) * x0 + sigma * noise``. Between steps the x0 prediction is brought to the next
+level either with fresh noise (``"renoise"``: how the few-step distilled Self-Forcing and CausVid
+models are sampled) or with the noise the model itself implies (``"euler"``: the deterministic
+Euler step of the flow ODE, right for models trained by plain flow matching).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class FlowSampler:
 
     steps: tuple[int, ...] = (1000, 750, 500, 250)
     shift: float = 5.0
+    update: str = "renoise"
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -40,6 +43,8 @@ class FlowSampler:
             raise ValueError(f"steps must be strictly decreasing, got {self.steps}")
         if self.shift <= 0:
             raise ValueError(f"shift must be positive, got {self.shift}")
+        if self.update not in ("renoise", "euler"):
+            raise ValueError(f"unknown update {self.update!r}; choose 'renoise' or 'euler'")
 
     @property
     def num_steps(self) -> int:
@@ -68,6 +73,13 @@ class FlowSampler:
 def x0_from_flow(x_t: torch.Tensor, flow: torch.Tensor, sigma: float) -> torch.Tensor:
     """Clean-sample prediction from a flow prediction: ``x0 = x_t - sigma * flow``."""
     return x_t - sigma * flow
+
+
+def next_noise(x_t: torch.Tensor, x0: torch.Tensor, sigma: float, fresh: torch.Tensor, update: str) -> torch.Tensor:
+    """The noise that carries x0 to the next level: ``fresh`` noise, or the one implied by ``x_t`` (Euler)."""
+    if update == "euler":
+        return (x_t - (1.0 - sigma) * x0) / sigma
+    return fresh
 
 
 def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:

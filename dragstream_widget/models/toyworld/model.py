@@ -1,0 +1,144 @@
+"""The embedded default model: a tiny causal Wan on the procedural toy world, runnable on a CPU.
+
+Weights ship in ``weights/`` beside this file: ``transformer/`` (diffusers' own format),
+``codec.safetensors``, ``text_encoder.safetensors`` and ``toyworld.json`` (this config).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..backend import TransformerBackend
+from ..base import LatentLayout
+from ..causal_wan import CausalWanTransformer3DModel
+from ..sampler import FlowSampler
+from .codec import CodecConfig, ToyCodec
+from .text import ToyTextEncoder
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class ToyWorldConfig:
+    """Everything needed to rebuild the toy model (saved next to its weights)."""
+
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    text_dim: int = 64
+    num_layers: int = 8
+    num_heads: int = 4
+    head_dim: int = 64
+    ffn_dim: int = 1024
+    frames_per_block: int = 3
+    steps: tuple[int, ...] = (1000, 750, 500, 250)
+    shift: float = 3.0
+    sampler_update: str = "euler"  # trained by plain flow matching, so the deterministic ODE step
+    # Rolling KV window of three blocks and no sink frames: every block sees its context at the same
+    # relative positions as in training (12-frame clips), however long the stream runs.
+    cache_frames: int = 9
+    sink_frames: int = 0
+
+    def transformer_kwargs(self) -> dict:
+        return dict(
+            patch_size=(1, 2, 2),
+            num_attention_heads=self.num_heads,
+            attention_head_dim=self.head_dim,
+            in_channels=self.codec.latent_channels,
+            out_channels=self.codec.latent_channels,
+            text_dim=self.text_dim,
+            freq_dim=128,
+            ffn_dim=self.ffn_dim,
+            num_layers=self.num_layers,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            eps=1e-6,
+            rope_max_seq_len=4096,
+        )
+
+    def layout(self) -> LatentLayout:
+        size = self.codec.latent_size
+        pixels = self.codec.frame_size
+        return LatentLayout(self.codec.latent_channels, size, size, self.frames_per_block, pixels, pixels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ToyWorldConfig:
+        data = dict(data)
+        codec = CodecConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.pop("codec").items()})
+        data["steps"] = tuple(data["steps"])
+        return cls(codec=codec, **data)
+
+
+@dataclass
+class ToyWorldModel:
+    """The three trained parts of the toy model."""
+
+    config: ToyWorldConfig
+    transformer: CausalWanTransformer3DModel
+    codec: ToyCodec
+    text_encoder: ToyTextEncoder
+
+    @classmethod
+    def untrained(cls, config: ToyWorldConfig = ToyWorldConfig(), seed: int = 0) -> ToyWorldModel:
+        torch.manual_seed(seed)
+        return cls(
+            config,
+            CausalWanTransformer3DModel(**config.transformer_kwargs()),
+            ToyCodec(config.codec),
+            ToyTextEncoder(config.text_dim),
+        )
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.transformer.save_pretrained(directory / "transformer")
+        save_file(self.codec.state_dict(), directory / "codec.safetensors")
+        save_file(self.text_encoder.state_dict(), directory / "text_encoder.safetensors")
+        (directory / "toyworld.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> ToyWorldModel:
+        directory = Path(directory)
+        config_path = directory / "toyworld.json"
+        if not config_path.exists():
+            raise FileNotFoundError(
+                f"no toy world weights in {directory}: expected toyworld.json, transformer/, codec.safetensors and "
+                "text_encoder.safetensors (train them with python -m dragstream_widget.models.toyworld.train)"
+            )
+        config = ToyWorldConfig.from_dict(json.loads(config_path.read_text()))
+        transformer = CausalWanTransformer3DModel.from_pretrained(directory / "transformer")
+        codec = ToyCodec(config.codec)
+        codec.load_state_dict(load_file(directory / "codec.safetensors"))
+        text = ToyTextEncoder(config.text_dim)
+        text.load_state_dict(load_file(directory / "text_encoder.safetensors"))
+        model = cls(config, transformer, codec, text)
+        return model.to(device)
+
+    def to(self, device: str | torch.device) -> ToyWorldModel:
+        for part in (self.transformer, self.codec, self.text_encoder):
+            part.to(device).eval().requires_grad_(False)
+        return self
+
+    def backend(self) -> TransformerBackend:
+        config = self.config
+        return TransformerBackend(
+            self.transformer,
+            config.layout(),
+            FlowSampler(config.steps, config.shift, config.sampler_update),
+            self.text_encoder.encode,
+            lambda: self.codec,
+            frame_encoder=self.codec.encode,
+            cache_max_frames=config.cache_frames,
+            cache_sink_frames=config.sink_frames,
+        )
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> TransformerBackend:
+    """The embedded toy world model as a ready backend (weights shipped in the package by default)."""
+    return ToyWorldModel.load(path or WEIGHTS_DIR, device).backend()

@@ -1,0 +1,304 @@
+"""Train the embedded toy world model: codec, then text encoder + causal transformer.
+
+    python -m dragstream_widget.models.toyworld.train --out runs/toy --minutes 20      # GPU
+    python -m dragstream_widget.models.toyworld.train --out /tmp/smoke --smoke         # CPU, seconds
+
+Recipe (what makes autoregressive rollouts hold their objects):
+1. Codec: a convolutional autoencoder on single frames (L1 + MSE), with noise on the latents so the
+   decoder tolerates imperfect generated latents; then per-channel latent statistics.
+2. World model: flow matching with teacher forcing in one pass: each clip is given twice, clean and
+   noisy, under a mask where noisy block i sees clean blocks < i and itself (exactly what streaming
+   with a KV cache sees). Noise levels per block are drawn mostly from the sampler's few steps.
+3. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
+   model's own x0 predictions from noisy copies, so it learns to continue from its own imperfect frames.
+Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..causal_wan import clean_noisy_mask
+from ..sampler import FlowSampler, shift_sigma
+from .codec import CodecConfig
+from .model import ToyWorldConfig, ToyWorldModel
+from .world import WorldConfig, render_clip, sample_scene
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    clips: int = 24000
+    clip_frames: int = 12
+    codec_steps: int = 3000
+    codec_batch: int = 64
+    world_batch: int = 32
+    world_lr: float = 3e-4
+    codec_lr: float = 3e-4
+    schedule_fraction: float = 0.75  # share of blocks noised at one of the sampler's own levels
+    recovery_start: float = 0.6  # fraction of the world budget after which own-prediction context is used
+    recovery_probability: float = 0.5
+    ema: float = 0.999
+    minutes: float = 20.0  # wall-clock budget for the world model
+    checkpoint_seconds: float = 120.0
+    seed: int = 0
+
+
+SMOKE = TrainConfig(clips=24, clip_frames=6, codec_steps=4, codec_batch=8, world_batch=4, minutes=0.05,
+                    checkpoint_seconds=1e9)
+
+
+def _render_chunk(args) -> tuple[np.ndarray, list[str]]:
+    seed, count, frames, size = args
+    rng = np.random.default_rng(seed)
+    config = WorldConfig(size=size)
+    clips, prompts = [], []
+    for _ in range(count):
+        scene = sample_scene(rng, config)
+        clip = render_clip(scene, frames, config)
+        clips.append(clip.frames)
+        prompts.append(clip.prompt)
+    return np.stack(clips), prompts
+
+
+def render_dataset(count: int, frames: int, size: int, seed: int, workers: int) -> tuple[np.ndarray, list[str]]:
+    """``count`` world clips as ``uint8 [count, frames, H, W, 3]`` and their prompts, rendered in parallel."""
+    chunk = max(1, math.ceil(count / max(1, workers * 4)))
+    jobs = [(seed * 100_003 + i, min(chunk, count - i * chunk), frames, size) for i in range(math.ceil(count / chunk))]
+    if workers <= 1:
+        parts = [_render_chunk(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="render world"))
+    return np.concatenate([p[0] for p in parts]), [p for part in parts for p in part[1]]
+
+
+def to_pixels(frames: np.ndarray, device) -> torch.Tensor:
+    return torch.as_tensor(frames, device=device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = F.mse_loss(a, b).item()
+    return 10 * math.log10(4.0 / max(mse, 1e-12))
+
+
+def train_codec(model: ToyWorldModel, frames: np.ndarray, config: TrainConfig, log) -> dict:
+    """Phase 1: the autoencoder, then its latent statistics."""
+    codec = model.codec.train().requires_grad_(True)
+    device = codec.latent_mean.device
+    flat = frames.reshape(-1, *frames.shape[2:])
+    optimizer = torch.optim.AdamW(codec.parameters(), lr=config.codec_lr, weight_decay=0.0)
+    generator = np.random.default_rng(config.seed)
+    for step in tqdm(range(config.codec_steps), desc="codec"):
+        batch = to_pixels(flat[generator.integers(0, len(flat), config.codec_batch)], device)
+        latent = codec.encode_pixels(batch)
+        noisy_latent = latent + 0.1 * latent.detach().std() * torch.randn_like(latent)
+        recon = codec.decode_pixels(noisy_latent)
+        loss = F.l1_loss(recon, batch) + F.mse_loss(recon, batch) + 1e-4 * latent.square().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for group in optimizer.param_groups:
+            group["lr"] = config.codec_lr * 0.5 * (1 + math.cos(math.pi * step / config.codec_steps))
+        if step % 200 == 0:
+            log({"phase": "codec", "step": step, "loss": loss.item()})
+    codec.eval().requires_grad_(False)
+    with torch.no_grad():
+        sample = to_pixels(flat[generator.integers(0, len(flat), 512)], device)
+        latents = torch.cat([codec.encode_pixels(sample[i : i + 128]) for i in range(0, 512, 128)])
+        codec.latent_mean.copy_(latents.mean(dim=(0, 2, 3)))
+        codec.latent_std.copy_(latents.std(dim=(0, 2, 3)))
+        recon = torch.cat([codec.decode_pixels(latents[i : i + 128]) for i in range(0, 512, 128)])
+    report = {"codec_psnr_db": psnr(recon.clamp(-1, 1), sample)}
+    log({"phase": "codec", **report})
+    return report
+
+
+@torch.no_grad()
+def encode_dataset(model: ToyWorldModel, frames: np.ndarray) -> torch.Tensor:
+    """All clips as normalised latents ``[N, C, F, h, w]`` (kept on the training device)."""
+    out = []
+    for clip in tqdm(frames, desc="encode", mininterval=5):
+        out.append(model.codec.encode(clip)[0])
+    return torch.stack(out)
+
+
+def sample_sigmas(batch: int, blocks: int, sampler: FlowSampler, config: TrainConfig, device) -> torch.Tensor:
+    """Per-block noise levels: mostly the sampler's own levels, otherwise uniform (shifted)."""
+    own = torch.tensor(sampler.sigmas, device=device)
+    from_schedule = own[torch.randint(len(own), (batch, blocks), device=device)]
+    uniform = shift_sigma(torch.rand(batch, blocks, device=device), sampler.shift)
+    use_schedule = torch.rand(batch, blocks, device=device) < config.schedule_fraction
+    return torch.where(use_schedule, from_schedule, uniform)
+
+
+def world_loss(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], mask, config: TrainConfig,
+               recovery: bool) -> torch.Tensor:
+    """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]``."""
+    cfg = model.config
+    transformer = model.transformer
+    batch, _, frames = latents.shape[:3]
+    blocks = frames // cfg.frames_per_block
+    sampler = FlowSampler(cfg.steps, cfg.shift, cfg.sampler_update)
+    sigmas = sample_sigmas(batch, blocks, sampler, config, latents.device)
+    sigma_frames = sigmas.repeat_interleave(cfg.frames_per_block, dim=1)  # [B, F]
+    noise = torch.randn_like(latents)
+    s = sigma_frames[:, None, :, None, None]
+    noisy = (1 - s) * latents + s * noise
+    text = model.text_encoder(model.text_encoder.token_ids(prompts))
+    positions = torch.arange(frames, device=latents.device).repeat(2)
+    steps = torch.cat([torch.zeros_like(sigma_frames), sigma_frames * 1000], dim=1)
+    clean = latents
+    if recovery:
+        # The context becomes the model's own last-step predictions, as imperfect as its real outputs.
+        last = sampler.sigmas[-1]
+        renoised = (1 - last) * latents + last * torch.randn_like(latents)
+        last_steps = torch.cat([torch.zeros_like(sigma_frames), torch.full_like(sigma_frames, last * 1000)], dim=1)
+        with torch.no_grad():
+            pred = transformer(torch.cat([latents, renoised], 2), last_steps, text, frame_positions=positions,
+                               attention_mask=mask).sample[:, :, frames:]
+            own_x0 = renoised - last * pred
+            use_own = (torch.rand(batch, device=latents.device) < config.recovery_probability)[:, None, None, None, None]
+            clean = torch.where(use_own, own_x0, latents)
+    flow = transformer(torch.cat([clean, noisy], 2), steps, text, frame_positions=positions,
+                       attention_mask=mask).sample[:, :, frames:]
+    return F.mse_loss(flow.float(), (noise - latents).float())
+
+
+def save_checkpoint(model: ToyWorldModel, ema, optimizer, state: dict, out: Path) -> None:
+    exported = replace_transformer(model, ema)
+    exported.save(out / "weights")
+    torch.save({"optimizer": optimizer.state_dict(), "raw_transformer": model.transformer.state_dict(),
+                "text_encoder": model.text_encoder.state_dict(), **state}, out / "resume.pt")
+
+
+def replace_transformer(model: ToyWorldModel, ema) -> ToyWorldModel:
+    return ToyWorldModel(model.config, ema, model.codec, model.text_encoder)
+
+
+def train_world(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], config: TrainConfig, out: Path,
+                log, state: dict) -> dict:
+    """Phase 2 and 3: text encoder + causal transformer, with an EMA copy that is what ships."""
+    device = latents.device
+    transformer, text = model.transformer.train().requires_grad_(True), model.text_encoder.train().requires_grad_(True)
+    params = list(transformer.parameters()) + list(text.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.world_lr, weight_decay=0.01, betas=(0.9, 0.99))
+    ema = copy.deepcopy(transformer).eval().requires_grad_(False)
+    if "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+        transformer.load_state_dict(state["raw_transformer"])
+    frames = latents.shape[2]
+    tpf = transformer.tokens_per_frame(*latents.shape[3:])
+    mask = clean_noisy_mask(frames, model.config.frames_per_block, tpf, device)
+    budget = config.minutes * 60
+    elapsed = state.get("world_seconds", 0.0)
+    step = state.get("world_step", 0)
+    losses = state.get("losses", [])
+    last_checkpoint = time.time()
+    progress = tqdm(desc="world model", total=int(budget), unit="s", initial=int(elapsed))
+    use_amp = device.type == "cuda"
+    while elapsed < budget:
+        started = time.time()
+        index = torch.randint(len(latents), (config.world_batch,))
+        batch = latents[index.to(device)]
+        batch_prompts = [prompts[i] for i in index.tolist()]
+        recovery = elapsed > config.recovery_start * budget
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = world_loss(model, batch, batch_prompts, mask, config, recovery)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        lr_scale = min(1.0, (step + 1) / 500) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget))))
+        for group in optimizer.param_groups:
+            group["lr"] = config.world_lr * lr_scale
+        optimizer.step()
+        with torch.no_grad():
+            decay = min(config.ema, (1 + step) / (10 + step))
+            for e, p in zip(ema.parameters(), transformer.parameters()):
+                e.lerp_(p, 1 - decay)
+        step += 1
+        losses.append(loss.item())
+        elapsed += time.time() - started
+        progress.update(int(elapsed) - progress.n)
+        if step % 100 == 0:
+            log({"phase": "world", "step": step, "seconds": round(elapsed, 1), "loss": float(np.mean(losses[-100:])),
+                 "recovery": recovery})
+        if time.time() - last_checkpoint > config.checkpoint_seconds:
+            save_checkpoint(model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out)
+            last_checkpoint = time.time()
+    progress.close()
+    model.transformer, model.text_encoder = ema, text.eval().requires_grad_(False)
+    save_checkpoint(model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out)
+    return {"world_steps": step, "world_seconds": elapsed, "final_loss": float(np.mean(losses[-200:]))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="Train the embedded toy world model.")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, weights/, log.jsonl, report.json)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of the world model")
+    parser.add_argument("--clips", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=8, help="processes rendering the world")
+    parser.add_argument("--smoke", action="store_true", help="a tiny CPU run that checks the whole pipeline")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    config = SMOKE if args.smoke else TrainConfig()
+    if args.minutes is not None:
+        config = replace(config, minutes=args.minutes)
+    if args.clips is not None:
+        config = replace(config, clips=args.clips)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(args.device)
+    torch.manual_seed(config.seed)
+    log_file = (out / "log.jsonl").open("a")
+
+    def log(record: dict) -> None:
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+
+    model_config = ToyWorldConfig()
+    if args.smoke:
+        model_config = replace(model_config, num_layers=2, num_heads=2, head_dim=16, ffn_dim=32, text_dim=16,
+                               codec=CodecConfig(widths=(16, 16, 16)))
+    started = time.time()
+    frames, prompts = render_dataset(config.clips, config.clip_frames, model_config.codec.frame_size, config.seed,
+                                     1 if args.smoke else args.workers)
+    report = {"render_seconds": time.time() - started, "clips": len(frames), "clip_frames": config.clip_frames}
+    resume_path = out / "resume.pt"
+    if resume_path.exists():
+        model = ToyWorldModel.load(out / "weights", device)
+        state = torch.load(resume_path, map_location=device)
+        model.text_encoder.load_state_dict(state["text_encoder"])
+        report.update(json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {})
+    else:
+        model = ToyWorldModel.untrained(model_config, config.seed).to(device)
+        started = time.time()
+        report.update(train_codec(model, frames, config, log))
+        report["codec_seconds"] = time.time() - started
+        state = {}
+    latents = encode_dataset(model, frames)
+    report.update(train_world(model, latents, prompts, config, out, log, state))
+    report["parameters"] = {
+        "transformer": sum(p.numel() for p in model.transformer.parameters()),
+        "codec": sum(p.numel() for p in model.codec.parameters()),
+        "text_encoder": sum(p.numel() for p in model.text_encoder.parameters()),
+    }
+    report["device"] = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
