@@ -1,0 +1,28 @@
+"""dragstream_widget: drag anything, anytime, in a streaming autoregressive video diffusion model."""
+
+from .engine.config import DragConfig, released_code_config
+from .engine.events import EventBus
+from .engine.session import StreamSession
+from .ops import DragInstruction, HandleRegion, InvalidInstruction, Mode, Operation
+
+__all__ = [
+    "DragConfig",
+    "DragInstruction",
+    "EventBus",
+    "HandleRegion",
+    "InvalidInstruction",
+    "Mode",
+    "Operation",
+    "StreamSession",
+    "load_model",
+    "released_code_config",
+]
+
+__version__ = "0.1.0"
+
+
+def load_model(path=None, device="cpu"):
+    """The embedded toy world model as a streaming backend (see ``models/toyworld``)."""
+    from .models.toyworld.model import load_model as load_toyworld
+
+    return load_toyworld(path, device)

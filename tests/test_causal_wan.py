@@ -1,11 +1,24 @@
 import pytest
 import torch
 
-from dragstream_widget.models.causal_wan import CausalWanTransformer3DModel, block_causal_mask, clean_noisy_mask
+from dragstream_widget.models.causal_wan import (
+    CausalWanTransformer3DModel,
+    block_causal_mask,
+    clean_noisy_mask,
+)
 from dragstream_widget.models.random_model import TINY, RandomModelSpec, random_transformer
 
-SPEC = RandomModelSpec(num_layers=3, num_heads=2, head_dim=12, ffn_dim=32, text_dim=8, channels=4,
-                       latent_height=6, latent_width=8, frames_per_block=2)
+SPEC = RandomModelSpec(
+    num_layers=3,
+    num_heads=2,
+    head_dim=12,
+    ffn_dim=32,
+    text_dim=8,
+    channels=4,
+    latent_height=6,
+    latent_width=8,
+    frames_per_block=2,
+)
 
 
 @pytest.fixture
@@ -27,7 +40,10 @@ def test_commit_passes_equal_one_block_causal_pass(model):
         mask = block_causal_mask(6, 2, tpf)
         full = model(z, torch.zeros(1), text, attention_mask=mask).sample
         cache = model.new_cache(SPEC.latent_height, SPEC.latent_width)
-        blocks = [model(z[:, :, i : i + 2], torch.zeros(1), text, cache=cache, commit=True).sample for i in (0, 2, 4)]
+        blocks = [
+            model(z[:, :, i : i + 2], torch.zeros(1), text, cache=cache, commit=True).sample
+            for i in (0, 2, 4)
+        ]
     assert (full - torch.cat(blocks, 2)).abs().max() <= 1e-5
 
 
@@ -56,8 +72,13 @@ def test_clean_noisy_training_pass_equals_cached_denoising(model):
     steps = torch.tensor([[0.0] * 6 + [900.0, 900.0, 500.0, 500.0, 250.0, 250.0]])
     positions = torch.arange(6).repeat(2)
     with torch.no_grad():
-        full = model(torch.cat([z, noisy], 2), steps, text, frame_positions=positions,
-                     attention_mask=clean_noisy_mask(6, 2, tpf)).sample
+        full = model(
+            torch.cat([z, noisy], 2),
+            steps,
+            text,
+            frame_positions=positions,
+            attention_mask=clean_noisy_mask(6, 2, tpf),
+        ).sample
         cache = model.new_cache(SPEC.latent_height, SPEC.latent_width)
         for b, t in enumerate((900.0, 500.0, 250.0)):
             out = model(noisy[:, :, 2 * b : 2 * b + 2], torch.full((1,), t), text, cache=cache).sample
@@ -76,7 +97,9 @@ def test_diffusers_save_and_load_round_trip(model, tmp_path):
         b = loaded(z, torch.full((1,), 500.0), text).sample
     assert torch.equal(a, b)
     names = set(dict(loaded.named_parameters()))
-    assert "blocks.0.attn1.to_q.weight" in names and "condition_embedder.text_embedder.linear_1.weight" in names
+    assert (
+        "blocks.0.attn1.to_q.weight" in names and "condition_embedder.text_embedder.linear_1.weight" in names
+    )
 
 
 def test_records_carry_gradients_and_cache_is_read_only(model):

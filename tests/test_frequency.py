@@ -26,7 +26,9 @@ def test_butterworth_is_one_half_at_the_cutoff():
 def test_butterworth_order_sets_the_slope():
     d = radial_frequency(40, 40)[0, 8]  # D = 0.4, twice the cutoff
     for order in (1, 2, 4):
-        assert butterworth_lowpass(40, 40, 0.2, order)[0, 8] == pytest.approx(1 / (1 + (d / 0.2) ** (2 * order)))
+        assert butterworth_lowpass(40, 40, 0.2, order)[0, 8] == pytest.approx(
+            1 / (1 + (d / 0.2) ** (2 * order))
+        )
 
 
 def test_lowpass_keeps_constants_and_removes_fine_stripes():

@@ -26,7 +26,12 @@ def test_flow_and_noise_are_inverse():
 
 @pytest.mark.parametrize(
     "steps, message",
-    [((), "empty"), ((1000, 1000), "strictly decreasing"), ((500, 750), "strictly decreasing"), ((1200,), "lie in")],
+    [
+        ((), "empty"),
+        ((1000, 1000), "strictly decreasing"),
+        ((500, 750), "strictly decreasing"),
+        ((1200,), "lie in"),
+    ],
 )
 def test_bad_step_lists(steps, message):
     with pytest.raises(ValueError, match=message):

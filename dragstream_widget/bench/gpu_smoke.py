@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = getattr(torch, args.dtype)
     backend, load_s = timed(
-        lambda: random_backend(WAN_1_3B_480P, device=device, dtype=dtype, cache_max_frames=21, cache_sink_frames=3)
+        lambda: random_backend(
+            WAN_1_3B_480P, device=device, dtype=dtype, cache_max_frames=21, cache_sink_frames=3
+        )
     )
     layout = backend.layout
     session = StreamSession(backend, "a red fox running through fresh snow", seed=0, config=DragConfig())
@@ -70,7 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
         record, seconds = timed(session.step)
         drag_times.append(seconds)
         iterations = len(record.losses)
-        print(f"block {record.index} with animation drag ({iterations} iterations): {seconds:.3f} s", flush=True)
+        print(
+            f"block {record.index} with animation drag ({iterations} iterations): {seconds:.3f} s", flush=True
+        )
     result = {
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "dtype": args.dtype,

@@ -48,7 +48,10 @@ class DragConfig:
         checks = [
             (self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}"),
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
-            (self.reconstruction_loss in ("l1", "mse"), f"unknown reconstruction_loss {self.reconstruction_loss!r}"),
+            (
+                self.reconstruction_loss in ("l1", "mse"),
+                f"unknown reconstruction_loss {self.reconstruction_loss!r}",
+            ),
             (self.constraint in ("features", "x0"), f"unknown constraint {self.constraint!r}"),
             (self.edit_frames in ("all", "last"), f"unknown edit_frames {self.edit_frames!r}"),
             (self.adsr_frames >= 1, f"adsr_frames must be >= 1, got {self.adsr_frames}"),

@@ -24,7 +24,9 @@ def radial_frequency(h: int, w: int, device=None) -> torch.Tensor:
     return torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
 
 
-def butterworth_lowpass(h: int, w: int, cutoff: float, order: int = BUTTERWORTH_ORDER, device=None) -> torch.Tensor:
+def butterworth_lowpass(
+    h: int, w: int, cutoff: float, order: int = BUTTERWORTH_ORDER, device=None
+) -> torch.Tensor:
     # Eq. 6: Butterworth low-pass response H(u, v) = 1 / (1 + (D / D0)^(2n))
     if cutoff <= 0:
         raise ValueError(f"cutoff must be positive, got {cutoff}")
@@ -52,7 +54,9 @@ def tokens_lowpass(tokens: torch.Tensor, grid: tuple[int, int, int], cutoff: flo
     return filtered.permute(0, 1, 4, 5, 2, 3).reshape(batch, frames * h * w, heads, dim)
 
 
-def kv_lowpass_filter(cutoff: float, scope: str = "context", layers: Sequence[int] | None = None) -> KVFilter | None:
+def kv_lowpass_filter(
+    cutoff: float, scope: str = "context", layers: Sequence[int] | None = None
+) -> KVFilter | None:
     """A KV filter for the causal transformer that low-passes attention keys and values.
 
     ``scope="context"`` (the paper) filters the cached context frames only; ``"window"`` (the released

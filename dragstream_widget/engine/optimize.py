@@ -51,7 +51,9 @@ def reference_features(
     return out
 
 
-def masked_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_distance(
+    a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, norm: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum over pixels of ``mask * mean_channels(|a - b|)`` (or squared), and the mask's total weight."""
     diff = (a - b).abs() if norm == "l1" else (a - b) ** 2
     return (diff.mean(dim=0) * mask).sum(), mask.sum()
@@ -153,26 +155,33 @@ def optimize_block(
             if config.gradient_clip is not None:
                 torch.nn.utils.clip_grad_norm_([z], config.gradient_clip)
             if not torch.isfinite(z.grad).all():
-                raise FloatingPointError("the drag produced a non-finite gradient; the block was left unchanged")
+                raise FloatingPointError(
+                    "the drag produced a non-finite gradient; the block was left unchanged"
+                )
             optimizer.step()
             if config.adsr:
                 with torch.no_grad():
                     z.copy_(self_rectify(z, rectify_to, config.adsr_stats))
             if config.reset_optimizer_each_iteration:
                 optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
-            record = {"segment": segment, "iteration": iteration, "l_rec": float(l_rec), "l_cst": float(l_cst)}
+            record = {
+                "segment": segment,
+                "iteration": iteration,
+                "l_rec": l_rec.item(),
+                "l_cst": l_cst.item(),
+            }
             record["cutoff"] = cutoff
             losses.append(record)
             if events is not None:
                 events.emit(
                     "iteration",
-                    lambda r=record: {
+                    lambda r=record, g=gradient_map: {
                         **r,
                         "block": block_index,
                         "num_segments": segments,
                         "z": z.detach().clone(),
                         "grad": z.grad.detach().clone(),
-                        "gradient_map": gradient_map,
+                        "gradient_map": g,
                     },
                 )
     if not torch.isfinite(z).all():

@@ -96,7 +96,12 @@ def generate_block(
         if events is not None:
             events.emit(
                 "step",
-                lambda s=step, zt=z: {"block": block_index, "step_index": s, "timestep": sampler.timestep(s), "z_t": zt},
+                lambda s=step, zt=z: {
+                    "block": block_index,
+                    "step_index": s,
+                    "timestep": sampler.timestep(s),
+                    "z_t": zt,
+                },
             )
         if step + 1 < sampler.num_steps:
             fresh = noise[step + 1].unsqueeze(0).to(device)
@@ -112,4 +117,3 @@ def neighbour_latents(step_latents: list[torch.Tensor], step: int, frames: int) 
         return None
     pool = torch.cat([latents[step] for latents in step_latents], dim=1)
     return pool[:, -frames:].unsqueeze(0)
-

@@ -111,7 +111,9 @@ class StreamSession:
         return torch.cat([b.z0 for b in self._blocks], dim=2)
 
     def _state(self, action: str) -> SessionState:
-        return SessionState(self._blocks, self.cache.snapshot(), self.decoder.snapshot(), self._animation, action)
+        return SessionState(
+            self._blocks, self.cache.snapshot(), self.decoder.snapshot(), self._animation, action
+        )
 
     def _push(self, action: str) -> None:
         self._history.append(self._state(action))
@@ -184,8 +186,13 @@ class StreamSession:
             raise InvalidInstruction("the opening frames were given, not generated, and cannot be edited")
         self._push("edit")
         layout = self.backend.layout
-        plan = edit_plan(instruction, layout.frames_per_block, self.config.edit_frames, layout.latent_size,
-                         self.backend.device)
+        plan = edit_plan(
+            instruction,
+            layout.frames_per_block,
+            self.config.edit_frames,
+            layout.latent_size,
+            self.backend.device,
+        )
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
         reference = self._reference_of(last)
@@ -217,7 +224,14 @@ class StreamSession:
         cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
         layers = cfg.feature_layers or self.backend.feature_layers
         return reference_features(
-            self.backend, z_ref, cfg.optimize_step, context, self.prompt_embeds, layers, cutoffs, cfg.sfs_scope
+            self.backend,
+            z_ref,
+            cfg.optimize_step,
+            context,
+            self.prompt_embeds,
+            layers,
+            cutoffs,
+            cfg.sfs_scope,
         )
 
     def _drag_request(self, plan, reference, previous_blocks) -> DragRequest:
@@ -242,8 +256,13 @@ class StreamSession:
             animation = self._animation
             if animation is not None:
                 layout = self.backend.layout
-                plan = animation_plan(animation.instruction, animation.next_step, layout.frames_per_block,
-                                      layout.latent_size, self.backend.device)
+                plan = animation_plan(
+                    animation.instruction,
+                    animation.next_step,
+                    layout.frames_per_block,
+                    layout.latent_size,
+                    self.backend.device,
+                )
                 if plan is None:
                     animation = None
                 else:
@@ -278,10 +297,13 @@ class StreamSession:
         )
         frames = self.decoder.decode(output.z0)
         losses = tuple(output.optimization.losses) if output.optimization else ()
-        record = BlockRecord(index, output.z0, output.step_latents, frames, cache_before, decoder_before,
-                             instruction, losses)
-        self.events.emit("block", lambda: {"index": index, "frames": frames, "z0": output.z0,
-                                           "edited": instruction is not None})
+        record = BlockRecord(
+            index, output.z0, output.step_latents, frames, cache_before, decoder_before, instruction, losses
+        )
+        self.events.emit(
+            "block",
+            lambda: {"index": index, "frames": frames, "z0": output.z0, "edited": instruction is not None},
+        )
         self.events.emit("latent_stats", lambda: latent_statistics(index, output.z0))
         return record
 
@@ -301,11 +323,15 @@ class StreamSession:
             z0 = latents[:, :, start : start + per_block].to(self.backend.device)
             index = len(self._blocks)
             noise = block_noise(self.seed, index, sampler.num_steps, self.backend.layout.block_shape).to(z0)
-            step_latents = torch.stack([add_noise(z0[0], noise[i], sampler.sigma(i)) for i in range(sampler.num_steps)])
+            step_latents = torch.stack(
+                [add_noise(z0[0], noise[i], sampler.sigma(i)) for i in range(sampler.num_steps)]
+            )
             cache_before, decoder_before = self.cache.snapshot(), self.decoder.snapshot()
             self.backend.commit(z0, self.cache, self.prompt_embeds)
             decoded = self.decoder.decode(z0)
-            self._blocks += (BlockRecord(index, z0, step_latents, decoded, cache_before, decoder_before, given=True),)
+            self._blocks += (
+                BlockRecord(index, z0, step_latents, decoded, cache_before, decoder_before, given=True),
+            )
 
 
 def latent_statistics(index: int, z0: torch.Tensor) -> dict:

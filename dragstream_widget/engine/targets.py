@@ -91,12 +91,17 @@ class BlockPlan:
 
     def goals(self, fraction: float, pixel_size, latent_size) -> list[list[RegionGoal]]:
         return [
-            [region_goal(h, m.scaled(fraction), pixel_size, latent_size) for h, m in zip(self.handle_masks, motions)]
+            [
+                region_goal(h, m.scaled(fraction), pixel_size, latent_size)
+                for h, m in zip(self.handle_masks, motions)
+            ]
             for motions in self.motions
         ]
 
 
-def latent_masks(instruction: DragInstruction, latent_size, device) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+def latent_masks(
+    instruction: DragInstruction, latent_size, device
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     handles = [geometry.resize_mask(r.mask, latent_size).to(device) for r in instruction.regions]
     frozen = None
     if instruction.frozen_mask is not None:

@@ -119,13 +119,17 @@ class TransformerBackend:
 
     @torch.no_grad()
     def commit(self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor) -> None:
-        self.transformer(z0.to(self.dtype), self._timesteps(0.0, z0.shape[0]), prompt_embeds, cache=cache, commit=True)
+        self.transformer(
+            z0.to(self.dtype), self._timesteps(0.0, z0.shape[0]), prompt_embeds, cache=cache, commit=True
+        )
 
     def new_decoder(self) -> StreamDecoder:
         return self.decoder_factory()
 
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
         if self.frame_encoder is None:
-            raise NotImplementedError("this backend has no frame encoder, so it cannot start from given frames")
+            raise NotImplementedError(
+                "this backend has no frame encoder, so it cannot start from given frames"
+            )
         with torch.no_grad():
             return self.frame_encoder(frames).to(self.device, torch.float32)

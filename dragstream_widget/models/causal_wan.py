@@ -73,7 +73,9 @@ class CausalSelfAttnProcessor:
     ) -> torch.Tensor:
         state = self.state
         if state is None:
-            raise RuntimeError("CausalWanTransformer3DModel layers must be called through the model's forward")
+            raise RuntimeError(
+                "CausalWanTransformer3DModel layers must be called through the model's forward"
+            )
         query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(attn.to_k(hidden_states)).unflatten(2, (attn.heads, -1))
         value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
@@ -107,14 +109,18 @@ class CausalSelfAttnProcessor:
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def block_causal_mask(num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None) -> torch.Tensor:
+def block_causal_mask(
+    num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None
+) -> torch.Tensor:
     """Boolean ``[L, L]`` mask: a token sees every token of its own block and of earlier blocks."""
     block_of_frame = torch.arange(num_frames, device=device) // frames_per_block
     block_of_token = block_of_frame.repeat_interleave(tokens_per_frame)
     return block_of_token[:, None] >= block_of_token[None, :]
 
 
-def clean_noisy_mask(num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None) -> torch.Tensor:
+def clean_noisy_mask(
+    num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None
+) -> torch.Tensor:
     """Mask for a clip given twice, clean then noisy (``2 * num_frames`` frames), in one pass.
 
     Clean block j sees clean blocks <= j (this builds the context, as commit passes would); noisy block i
@@ -154,8 +160,21 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
     ) -> None:
         # The parent's signature, repeated so that diffusers' config machinery sees every argument.
         super().__init__(
-            patch_size, num_attention_heads, attention_head_dim, in_channels, out_channels, text_dim, freq_dim,
-            ffn_dim, num_layers, cross_attn_norm, qk_norm, eps, image_dim, added_kv_proj_dim, rope_max_seq_len,
+            patch_size,
+            num_attention_heads,
+            attention_head_dim,
+            in_channels,
+            out_channels,
+            text_dim,
+            freq_dim,
+            ffn_dim,
+            num_layers,
+            cross_attn_norm,
+            qk_norm,
+            eps,
+            image_dim,
+            added_kv_proj_dim,
+            rope_max_seq_len,
             pos_embed_seq_len,
         )
         self.install_causal_processors()
@@ -172,10 +191,16 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         _, p_h, p_w = self.config.patch_size
         return (latent_height // p_h) * (latent_width // p_w)
 
-    def new_cache(self, latent_height: int, latent_width: int, max_frames: int | None = None, sink_frames: int = 0):
-        return KVCache(self.num_layers, self.tokens_per_frame(latent_height, latent_width), max_frames, sink_frames)
+    def new_cache(
+        self, latent_height: int, latent_width: int, max_frames: int | None = None, sink_frames: int = 0
+    ):
+        return KVCache(
+            self.num_layers, self.tokens_per_frame(latent_height, latent_width), max_frames, sink_frames
+        )
 
-    def rotary_at(self, frame_positions: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotary_at(
+        self, frame_positions: torch.Tensor, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE cos/sin for a token grid whose frames sit at absolute ``frame_positions`` (a 1-D int tensor)."""
         rope = self.rope
         frames = len(frame_positions)
@@ -233,7 +258,9 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         if frame_positions is None:
             frame_positions = torch.arange(frame_offset, frame_offset + grid[0])
         elif commit:
-            raise ValueError("a commit pass places its frames at the cache's next frame; give no frame_positions")
+            raise ValueError(
+                "a commit pass places its frames at the cache's next frame; give no frame_positions"
+            )
         rotary = self.rotary_at(frame_positions, grid[1], grid[2])
 
         tokens = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()

@@ -50,7 +50,9 @@ class KVCache:
     are dropped except the first ``sink_frames`` frames ever committed, which stay as attention sinks.
     """
 
-    def __init__(self, num_layers: int, tokens_per_frame: int, max_frames: int | None = None, sink_frames: int = 0):
+    def __init__(
+        self, num_layers: int, tokens_per_frame: int, max_frames: int | None = None, sink_frames: int = 0
+    ):
         if max_frames is not None and max_frames <= sink_frames:
             raise ValueError(f"max_frames ({max_frames}) must exceed sink_frames ({sink_frames})")
         if sink_frames < 0:
@@ -89,13 +91,21 @@ class KVCache:
             self._joined[layer] = (torch.cat(keys, dim=1), torch.cat(values, dim=1))
         return self._joined[layer]
 
-    def append(self, start_frame: int, num_frames: int, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    def append(
+        self, start_frame: int, num_frames: int, keys: list[torch.Tensor], values: list[torch.Tensor]
+    ) -> None:
         """Commit the keys/values of ``num_frames`` frames starting at absolute frame ``start_frame``."""
         if start_frame != self._next_frame:
-            raise ValueError(f"cache expects frame {self._next_frame} next, got a block starting at {start_frame}")
+            raise ValueError(
+                f"cache expects frame {self._next_frame} next, got a block starting at {start_frame}"
+            )
         if len(keys) != self.num_layers or len(values) != self.num_layers:
-            raise ValueError(f"expected keys/values for {self.num_layers} layers, got {len(keys)}/{len(values)}")
-        run = CachedFrames(start_frame, num_frames, tuple(k.detach() for k in keys), tuple(v.detach() for v in values))
+            raise ValueError(
+                f"expected keys/values for {self.num_layers} layers, got {len(keys)}/{len(values)}"
+            )
+        run = CachedFrames(
+            start_frame, num_frames, tuple(k.detach() for k in keys), tuple(v.detach() for v in values)
+        )
         self._runs = self._trimmed(self._runs + (run,))
         self._next_frame = start_frame + num_frames
         self._joined = {}

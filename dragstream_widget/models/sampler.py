@@ -75,7 +75,9 @@ def x0_from_flow(x_t: torch.Tensor, flow: torch.Tensor, sigma: float) -> torch.T
     return x_t - sigma * flow
 
 
-def next_noise(x_t: torch.Tensor, x0: torch.Tensor, sigma: float, fresh: torch.Tensor, update: str) -> torch.Tensor:
+def next_noise(
+    x_t: torch.Tensor, x0: torch.Tensor, sigma: float, fresh: torch.Tensor, update: str
+) -> torch.Tensor:
     """The noise that carries x0 to the next level: ``fresh`` noise, or the one implied by ``x_t`` (Euler)."""
     if update == "euler":
         return (x_t - (1.0 - sigma) * x0) / sigma

@@ -70,7 +70,9 @@ class ToyWorldConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ToyWorldConfig:
         data = dict(data)
-        codec = CodecConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.pop("codec").items()})
+        codec = CodecConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in data.pop("codec").items()}
+        )
         data["steps"] = tuple(data["steps"])
         return cls(codec=codec, **data)
 

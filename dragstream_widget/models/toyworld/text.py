@@ -17,7 +17,9 @@ class ToyTextEncoder(nn.Module):
         super().__init__()
         self.words = nn.Embedding(len(VOCABULARY), dim, padding_idx=0)
         self.positions = nn.Parameter(torch.randn(MAX_PROMPT_TOKENS, dim) * 0.02)
-        self.layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.layer = nn.TransformerEncoderLayer(
+            dim, heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True
+        )
 
     def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
         """``[B, 16]`` token ids to ``[B, 16, dim]`` embeddings (padding positions are zeroed)."""

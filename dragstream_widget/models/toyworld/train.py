@@ -55,8 +55,9 @@ class TrainConfig:
     seed: int = 0
 
 
-SMOKE = TrainConfig(clips=24, clip_frames=6, codec_steps=4, codec_batch=8, world_batch=4, minutes=0.05,
-                    checkpoint_seconds=1e9)
+SMOKE = TrainConfig(
+    clips=24, clip_frames=6, codec_steps=4, codec_batch=8, world_batch=4, minutes=0.05, checkpoint_seconds=1e9
+)
 
 
 def _render_chunk(args) -> tuple[np.ndarray, list[str]]:
@@ -72,10 +73,15 @@ def _render_chunk(args) -> tuple[np.ndarray, list[str]]:
     return np.stack(clips), prompts
 
 
-def render_dataset(count: int, frames: int, size: int, seed: int, workers: int) -> tuple[np.ndarray, list[str]]:
+def render_dataset(
+    count: int, frames: int, size: int, seed: int, workers: int
+) -> tuple[np.ndarray, list[str]]:
     """``count`` world clips as ``uint8 [count, frames, H, W, 3]`` and their prompts, rendered in parallel."""
     chunk = max(1, math.ceil(count / max(1, workers * 4)))
-    jobs = [(seed * 100_003 + i, min(chunk, count - i * chunk), frames, size) for i in range(math.ceil(count / chunk))]
+    jobs = [
+        (seed * 100_003 + i, min(chunk, count - i * chunk), frames, size)
+        for i in range(math.ceil(count / chunk))
+    ]
     if workers <= 1:
         parts = [_render_chunk(job) for job in jobs]
     else:
@@ -143,8 +149,9 @@ def sample_sigmas(batch: int, blocks: int, sampler: FlowSampler, config: TrainCo
     return torch.where(use_schedule, from_schedule, uniform)
 
 
-def world_loss(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], mask, config: TrainConfig,
-               recovery: bool) -> torch.Tensor:
+def world_loss(
+    model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], mask, config: TrainConfig, recovery: bool
+) -> torch.Tensor:
     """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]``."""
     cfg = model.config
     transformer = model.transformer
@@ -164,34 +171,61 @@ def world_loss(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], 
         # The context becomes the model's own last-step predictions, as imperfect as its real outputs.
         last = sampler.sigmas[-1]
         renoised = (1 - last) * latents + last * torch.randn_like(latents)
-        last_steps = torch.cat([torch.zeros_like(sigma_frames), torch.full_like(sigma_frames, last * 1000)], dim=1)
+        last_steps = torch.cat(
+            [torch.zeros_like(sigma_frames), torch.full_like(sigma_frames, last * 1000)], dim=1
+        )
         with torch.no_grad():
-            pred = transformer(torch.cat([latents, renoised], 2), last_steps, text, frame_positions=positions,
-                               attention_mask=mask).sample[:, :, frames:]
+            pred = transformer(
+                torch.cat([latents, renoised], 2),
+                last_steps,
+                text,
+                frame_positions=positions,
+                attention_mask=mask,
+            ).sample[:, :, frames:]
             own_x0 = renoised - last * pred
-            use_own = (torch.rand(batch, device=latents.device) < config.recovery_probability)[:, None, None, None, None]
+            use_own = (torch.rand(batch, device=latents.device) < config.recovery_probability)[
+                :, None, None, None, None
+            ]
             clean = torch.where(use_own, own_x0, latents)
-    flow = transformer(torch.cat([clean, noisy], 2), steps, text, frame_positions=positions,
-                       attention_mask=mask).sample[:, :, frames:]
+    flow = transformer(
+        torch.cat([clean, noisy], 2), steps, text, frame_positions=positions, attention_mask=mask
+    ).sample[:, :, frames:]
     return F.mse_loss(flow.float(), (noise - latents).float())
 
 
 def save_checkpoint(model: ToyWorldModel, ema, optimizer, state: dict, out: Path) -> None:
     exported = replace_transformer(model, ema)
     exported.save(out / "weights")
-    torch.save({"optimizer": optimizer.state_dict(), "raw_transformer": model.transformer.state_dict(),
-                "text_encoder": model.text_encoder.state_dict(), **state}, out / "resume.pt")
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "raw_transformer": model.transformer.state_dict(),
+            "text_encoder": model.text_encoder.state_dict(),
+            **state,
+        },
+        out / "resume.pt",
+    )
 
 
 def replace_transformer(model: ToyWorldModel, ema) -> ToyWorldModel:
     return ToyWorldModel(model.config, ema, model.codec, model.text_encoder)
 
 
-def train_world(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], config: TrainConfig, out: Path,
-                log, state: dict) -> dict:
+def train_world(
+    model: ToyWorldModel,
+    latents: torch.Tensor,
+    prompts: list[str],
+    config: TrainConfig,
+    out: Path,
+    log,
+    state: dict,
+) -> dict:
     """Phase 2 and 3: text encoder + causal transformer, with an EMA copy that is what ships."""
     device = latents.device
-    transformer, text = model.transformer.train().requires_grad_(True), model.text_encoder.train().requires_grad_(True)
+    transformer, text = (
+        model.transformer.train().requires_grad_(True),
+        model.text_encoder.train().requires_grad_(True),
+    )
     params = list(transformer.parameters()) + list(text.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.world_lr, weight_decay=0.01, betas=(0.9, 0.99))
     ema = copy.deepcopy(transformer).eval().requires_grad_(False)
@@ -219,7 +253,9 @@ def train_world(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str],
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        lr_scale = min(1.0, (step + 1) / 500) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget))))
+        lr_scale = min(1.0, (step + 1) / 500) * (
+            0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
+        )
         for group in optimizer.param_groups:
             group["lr"] = config.world_lr * lr_scale
         optimizer.step()
@@ -232,20 +268,33 @@ def train_world(model: ToyWorldModel, latents: torch.Tensor, prompts: list[str],
         elapsed += time.time() - started
         progress.update(int(elapsed) - progress.n)
         if step % 100 == 0:
-            log({"phase": "world", "step": step, "seconds": round(elapsed, 1), "loss": float(np.mean(losses[-100:])),
-                 "recovery": recovery})
+            log(
+                {
+                    "phase": "world",
+                    "step": step,
+                    "seconds": round(elapsed, 1),
+                    "loss": float(np.mean(losses[-100:])),
+                    "recovery": recovery,
+                }
+            )
         if time.time() - last_checkpoint > config.checkpoint_seconds:
-            save_checkpoint(model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out)
+            save_checkpoint(
+                model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out
+            )
             last_checkpoint = time.time()
     progress.close()
     model.transformer, model.text_encoder = ema, text.eval().requires_grad_(False)
-    save_checkpoint(model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out)
+    save_checkpoint(
+        model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out
+    )
     return {"world_steps": step, "world_seconds": elapsed, "final_loss": float(np.mean(losses[-200:]))}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Train the embedded toy world model.")
-    parser.add_argument("--out", required=True, help="run folder (checkpoints, weights/, log.jsonl, report.json)")
+    parser.add_argument(
+        "--out", required=True, help="run folder (checkpoints, weights/, log.jsonl, report.json)"
+    )
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of the world model")
     parser.add_argument("--clips", type=int, default=None)
     parser.add_argument("--workers", type=int, default=8, help="processes rendering the world")
@@ -269,12 +318,28 @@ def main(argv: list[str] | None = None) -> dict:
 
     model_config = ToyWorldConfig()
     if args.smoke:
-        model_config = replace(model_config, num_layers=2, num_heads=2, head_dim=16, ffn_dim=32, text_dim=16,
-                               codec=CodecConfig(widths=(16, 16, 16)))
+        model_config = replace(
+            model_config,
+            num_layers=2,
+            num_heads=2,
+            head_dim=16,
+            ffn_dim=32,
+            text_dim=16,
+            codec=CodecConfig(widths=(16, 16, 16)),
+        )
     started = time.time()
-    frames, prompts = render_dataset(config.clips, config.clip_frames, model_config.codec.frame_size, config.seed,
-                                     1 if args.smoke else args.workers)
-    report = {"render_seconds": time.time() - started, "clips": len(frames), "clip_frames": config.clip_frames}
+    frames, prompts = render_dataset(
+        config.clips,
+        config.clip_frames,
+        model_config.codec.frame_size,
+        config.seed,
+        1 if args.smoke else args.workers,
+    )
+    report = {
+        "render_seconds": time.time() - started,
+        "clips": len(frames),
+        "clip_frames": config.clip_frames,
+    }
     resume_path = out / "resume.pt"
     if resume_path.exists():
         model = ToyWorldModel.load(out / "weights", device)

@@ -1,0 +1,189 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from dragstream_widget.engine.config import DragConfig, released_code_config
+from dragstream_widget.engine.events import EventBus
+from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.models.random_model import TINY, random_backend
+from dragstream_widget.ops import DragInstruction, HandleRegion, InvalidInstruction, Mode, Operation
+
+SIZE = (TINY.latent_height * TINY.vae_stride, TINY.latent_width * TINY.vae_stride)  # 32 x 32 pixels
+
+
+def square_mask(x0, y0, x1, y1, size=SIZE):
+    mask = np.zeros(size, bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def translate(mode=Mode.EDIT, targets=((20.0, 12.0),), frozen=None):
+    region = HandleRegion(square_mask(8, 8, 16, 16), Operation.TRANSLATE, (12.0, 12.0), tuple(targets))
+    return DragInstruction(mode, SIZE, (region,), frozen_mask=frozen)
+
+
+def session(seed=0, config=None, events=None, **backend_kwargs):
+    return StreamSession(
+        random_backend(TINY, **backend_kwargs), "a red circle", seed=seed, config=config, events=events
+    )
+
+
+def test_same_seed_same_video_and_different_seed_differs():
+    a, b, c = session(0), session(0), session(1)
+    for s in (a, b, c):
+        for _ in range(3):
+            s.step()
+    assert np.array_equal(a.frames(), b.frames())
+    assert torch.equal(a.latents(), b.latents())
+    assert not torch.equal(a.latents(), c.latents())
+    assert a.frames().shape == (3 * TINY.frames_per_block, *SIZE, 3)
+
+
+def test_undo_restores_bit_identical_state():
+    s = session()
+    for _ in range(2):
+        s.step()
+    latents = s.latents().clone()
+    keys = s.cache.context(0)[0].clone()
+    next_frame = s.cache.next_frame
+    s.edit(translate())
+    assert not torch.equal(s.latents(), latents)
+    s.step()
+    assert s.undo() == "block"
+    assert s.undo() == "edit"
+    assert torch.equal(s.latents(), latents)
+    assert torch.equal(s.cache.context(0)[0], keys) and s.cache.next_frame == next_frame
+    # Generating again from the restored state reproduces the original stream exactly.
+    reference = session()
+    for _ in range(3):
+        reference.step()
+    s.step()
+    assert torch.equal(s.latents(), reference.latents())
+
+
+def test_rewind_to_an_earlier_block():
+    s = session()
+    for _ in range(4):
+        s.step()
+    first_two = s.latents()[:, :, : 2 * TINY.frames_per_block].clone()
+    s.rewind(2)
+    assert s.num_blocks == 2 and s.cache.next_frame == 2 * TINY.frames_per_block
+    assert torch.equal(s.latents(), first_two)
+    with pytest.raises(IndexError):
+        s.rewind(5)
+
+
+def test_edit_redenoises_the_block_on_screen_only():
+    s = session()
+    for _ in range(2):
+        s.step()
+    before = s.latents().clone()
+    record = s.edit(translate())
+    after = s.latents()
+    n = TINY.frames_per_block
+    assert s.num_blocks == 2 and record.index == 1
+    assert torch.equal(after[:, :, :n], before[:, :, :n])  # the earlier block is untouched
+    assert not torch.equal(after[:, :, n:], before[:, :, n:])
+    iterations = DragConfig().iterations
+    assert len(record.losses) % iterations == 0 and len(record.losses) >= iterations
+    assert s.cache.next_frame == 2 * n
+
+
+def test_animation_drives_the_next_blocks_then_ends():
+    s = session()
+    s.step()
+    trajectory = [(12.0 + 2 * i, 12.0) for i in range(1, 4)]  # 3 targets: fills 2 blocks of 2 frames
+    s.apply(translate(Mode.ANIMATE, trajectory))
+    assert s.animating
+    first = s.step()
+    second = s.step()
+    third = s.step()
+    assert first.instruction is not None and second.instruction is not None
+    assert first.losses and second.losses and not third.losses
+    assert not s.animating
+
+
+def test_instruction_submitted_mid_generation_applies_at_the_next_boundary():
+    s = session()
+    s.step()
+    started, release = threading.Event(), threading.Event()
+    s.events.subscribe("step", lambda payload: (started.set(), release.wait(5)))
+    worker = threading.Thread(target=s.step)
+    worker.start()
+    assert started.wait(5)
+    s.submit(translate(Mode.ANIMATE, [(14.0, 12.0), (16.0, 12.0)]))
+    assert not s.animating  # still generating the block that was under way
+    release.set()
+    worker.join(10)
+    assert not s.animating
+    record = s.step()
+    assert record.instruction is not None and record.losses
+
+
+def test_events_cost_nothing_without_listeners_and_report_iterations():
+    bus = EventBus()
+    bus.emit("iteration", lambda: (_ for _ in ()).throw(AssertionError("built without listeners")))
+    seen = []
+    unsubscribe = bus.subscribe("iteration", seen.append)
+    s = session(events=bus)
+    s.step()
+    s.edit(translate())
+    assert seen and {"l_rec", "l_cst", "cutoff", "grad", "gradient_map"} <= set(seen[0])
+    unsubscribe()
+    count = len(seen)
+    s.edit(translate())
+    assert len(seen) == count
+    with pytest.raises(ValueError, match="unknown event"):
+        bus.subscribe("frames", print)
+
+
+def test_bad_instructions_are_refused_and_lose_nothing():
+    s = session()
+    with pytest.raises(InvalidInstruction, match="generate a block first"):
+        s.edit(translate())
+    s.step()
+    latents = s.latents().clone()
+    wrong = DragInstruction(
+        Mode.EDIT,
+        (64, 64),
+        (
+            HandleRegion(
+                square_mask(8, 8, 16, 16, (64, 64)), Operation.TRANSLATE, (12.0, 12.0), ((20.0, 12.0),)
+            ),
+        ),
+    )
+    with pytest.raises(InvalidInstruction, match="32x32"):
+        s.apply(wrong)
+    with pytest.raises(InvalidInstruction):
+        s.submit(translate(targets=((float("nan"), 3.0),)))
+    assert torch.equal(s.latents(), latents) and s.num_blocks == 1
+
+
+def test_released_code_options_run_end_to_end():
+    s = session(config=released_code_config())
+    for _ in range(2):
+        s.step()
+    record = s.edit(translate())
+    assert len(record.losses) % 5 == 0 and all(np.isfinite(r["l_rec"]) for r in record.losses)
+
+
+@pytest.mark.parametrize("component", ["adsr", "sfs", "css", "sfso"])
+def test_each_component_can_be_switched_off(component):
+    config = DragConfig().without(component)
+    s = session(config=config)
+    s.step()
+    record = s.edit(translate())
+    assert record.losses
+    if component in ("sfs", "sfso"):
+        assert {r["cutoff"] for r in record.losses} == {1.0}
+
+
+def test_rolling_cache_keeps_long_streams_bounded():
+    s = session(cache_max_frames=4, cache_sink_frames=2)
+    sizes = []
+    for _ in range(6):
+        s.step()
+        sizes.append(s.cache.nbytes())
+    assert sizes[-1] == sizes[2] and s.cache.num_cached_frames == 4
