@@ -74,7 +74,8 @@ class TransformerBackend:
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.transformer.parameters()).dtype
+        """The compute dtype: that of the patch embedding (some modules stay in float32)."""
+        return self.transformer.patch_embedding.weight.dtype
 
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         if prompt not in self._prompt_memo:

@@ -69,6 +69,15 @@ def random_transformer(spec: RandomModelSpec, seed: int = 0) -> CausalWanTransfo
     )
 
 
+def cast_keeping_fp32(model: CausalWanTransformer3DModel, dtype: torch.dtype) -> CausalWanTransformer3DModel:
+    """Cast to ``dtype`` except what diffusers keeps in float32 (RoPE tables, norms, modulation, time embedding)."""
+    keep = set(model._keep_in_fp32_modules)
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not keep & set(name.split(".")):
+            tensor.data = tensor.data.to(dtype)
+    return model
+
+
 def random_backend(
     spec: RandomModelSpec = TINY,
     seed: int = 0,
@@ -78,7 +87,7 @@ def random_backend(
     cache_sink_frames: int = 0,
 ) -> TransformerBackend:
     """A backend with random weights: real code paths, meaningless pictures."""
-    transformer = random_transformer(spec, seed).to(device=device, dtype=dtype)
+    transformer = cast_keeping_fp32(random_transformer(spec, seed).to(device), dtype)
     pixel_size = (spec.latent_height * spec.vae_stride, spec.latent_width * spec.vae_stride)
     layout = LatentLayout(
         spec.channels, spec.latent_height, spec.latent_width, spec.frames_per_block, *pixel_size
