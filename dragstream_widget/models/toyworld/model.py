@@ -6,6 +6,7 @@ Weights ship in ``weights/`` beside this file: ``transformer/`` (diffusers' own 
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -97,11 +98,13 @@ class ToyWorldModel:
         )
 
     def save(self, directory: str | Path) -> None:
+        """Weights in float16 (half the size; loading upcasts to float32 for the CPU)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.transformer.save_pretrained(directory / "transformer")
-        save_file(self.codec.state_dict(), directory / "codec.safetensors")
-        save_file(self.text_encoder.state_dict(), directory / "text_encoder.safetensors")
+        copy.deepcopy(self.transformer).half().save_pretrained(directory / "transformer")
+        for name, part in (("codec", self.codec), ("text_encoder", self.text_encoder)):
+            state = {k: v.half() if v.is_floating_point() and "latent_" not in k else v for k, v in part.state_dict().items()}
+            save_file(state, directory / f"{name}.safetensors")
         (directory / "toyworld.json").write_text(json.dumps(self.config.to_dict(), indent=2))
 
     @classmethod
@@ -114,11 +117,11 @@ class ToyWorldModel:
                 "text_encoder.safetensors (train them with python -m dragstream_widget.models.toyworld.train)"
             )
         config = ToyWorldConfig.from_dict(json.loads(config_path.read_text()))
-        transformer = CausalWanTransformer3DModel.from_pretrained(directory / "transformer")
+        transformer = CausalWanTransformer3DModel.from_pretrained(directory / "transformer", torch_dtype=torch.float32)
         codec = ToyCodec(config.codec)
-        codec.load_state_dict(load_file(directory / "codec.safetensors"))
+        codec.load_state_dict({k: v.float() for k, v in load_file(directory / "codec.safetensors").items()})
         text = ToyTextEncoder(config.text_dim)
-        text.load_state_dict(load_file(directory / "text_encoder.safetensors"))
+        text.load_state_dict({k: v.float() for k, v in load_file(directory / "text_encoder.safetensors").items()})
         model = cls(config, transformer, codec, text)
         return model.to(device)
 

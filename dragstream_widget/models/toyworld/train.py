@@ -134,10 +134,14 @@ def train_codec(model: ToyWorldModel, frames: np.ndarray, config: TrainConfig, l
 @torch.no_grad()
 def encode_dataset(model: ToyWorldModel, frames: np.ndarray) -> torch.Tensor:
     """All clips as normalised latents ``[N, C, F, h, w]`` (kept on the training device)."""
+    codec = model.codec
     out = []
-    for clip in tqdm(frames, desc="encode", mininterval=5):
-        out.append(model.codec.encode(clip)[0])
-    return torch.stack(out)
+    for start in tqdm(range(0, len(frames), 64), desc="encode", mininterval=5):
+        chunk = frames[start : start + 64]
+        pixels = to_pixels(chunk.reshape(-1, *chunk.shape[2:]), codec.latent_mean.device)
+        latents = codec.normalize(codec.encode_pixels(pixels))
+        out.append(latents.unflatten(0, chunk.shape[:2]).transpose(1, 2))  # [clips, C, F, h, w]
+    return torch.cat(out)
 
 
 def sample_sigmas(batch: int, blocks: int, sampler: FlowSampler, config: TrainConfig, device) -> torch.Tensor:
