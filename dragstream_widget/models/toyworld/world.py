@@ -90,7 +90,7 @@ class Clip:
     frames: np.ndarray  # uint8 [T, H, W, 3]
     centers: np.ndarray  # float [T, N, 2]
     angles: np.ndarray  # float [T, N]
-    visible_masks: np.ndarray  # bool [T, N, H, W]
+    visible_masks: np.ndarray  # bool [T, N, H, W]: the full mask minus pixels of objects in front
     full_masks: np.ndarray  # bool [T, N, H, W]
     in_frame: np.ndarray  # bool [T, N]
     scene: Scene = field(repr=False)
@@ -129,7 +129,9 @@ def tokenize(prompt: str, max_len: int = 16) -> list[int]:
     ids = []
     for word in _words(prompt):
         if word not in VOCABULARY:
-            raise ValueError(f"unknown word {word!r} in prompt; the vocabulary is: {' '.join(VOCABULARY[1:])}")
+            raise ValueError(
+                f"unknown word {word!r} in prompt; the vocabulary is: {' '.join(VOCABULARY[1:])}"
+            )
         ids.append(VOCABULARY.index(word))
     if len(ids) > max_len:
         raise ValueError(f"the prompt has {len(ids)} tokens; at most {max_len} fit")
@@ -147,7 +149,12 @@ def parse_prompt(prompt: str) -> PromptSpec:
     objects = []
     for part in re.split(r"\s*,\s*|\s+and\s+", match.group(1)):
         words = part.split()
-        if len(words) != 3 or words[0] not in ("a", "an") or words[1] not in OBJECT_COLORS or words[2] not in SHAPES:
+        if (
+            len(words) != 3
+            or words[0] not in ("a", "an")
+            or words[1] not in OBJECT_COLORS
+            or words[2] not in SHAPES
+        ):
             raise ValueError(
                 f"cannot read {part!r} in {prompt!r}: expected 'a <colour> <shape>' with colours "
                 f"{', '.join(OBJECT_COLORS)} and shapes {', '.join(SHAPES)}"
@@ -218,7 +225,9 @@ def _bounce(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return low + np.where(u <= span, u, 2 * span - u)
 
 
-def trajectory(obj: ObjectSpec, frames: int, config: WorldConfig, leaves_frame: bool) -> tuple[np.ndarray, np.ndarray]:
+def trajectory(
+    obj: ObjectSpec, frames: int, config: WorldConfig, leaves_frame: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Centres ``[T, 2]`` and angles ``[T]`` of an object over ``frames`` frames."""
     t = np.arange(frames, dtype=np.float64)
     margin = -2.5 * obj.radius if leaves_frame else obj.radius
@@ -234,10 +243,19 @@ def _polygon(shape: str, radius: float) -> np.ndarray:
     """Vertices ``[K, 2]`` of a polygonal shape at angle 0, centred at the origin."""
     if shape == "square":
         k, r, start = 4, radius, math.pi / 4
-        return np.array([[r * math.cos(start + i * math.pi / 2), r * math.sin(start + i * math.pi / 2)] for i in range(k)])
+        return np.array(
+            [[r * math.cos(start + i * math.pi / 2), r * math.sin(start + i * math.pi / 2)] for i in range(k)]
+        )
     if shape == "triangle":
-        return np.array([[radius * math.cos(-math.pi / 2 + i * 2 * math.pi / 3),
-                          radius * math.sin(-math.pi / 2 + i * 2 * math.pi / 3)] for i in range(3)])
+        return np.array(
+            [
+                [
+                    radius * math.cos(-math.pi / 2 + i * 2 * math.pi / 3),
+                    radius * math.sin(-math.pi / 2 + i * 2 * math.pi / 3),
+                ]
+                for i in range(3)
+            ]
+        )
     if shape == "star":
         points = []
         for i in range(10):
@@ -261,7 +279,9 @@ def _inside_polygon(x: np.ndarray, y: np.ndarray, vertices: np.ndarray) -> np.nd
     return inside
 
 
-def shape_template(shape: str, radius: float, angle: float, size: int | tuple[int, int], center: tuple[float, float]):
+def shape_template(
+    shape: str, radius: float, angle: float, size: int | tuple[int, int], center: tuple[float, float]
+):
     """Anti-aliased coverage ``float [H, W]`` of a shape placed at ``center``, rotated by ``angle``."""
     height, width = (size, size) if isinstance(size, int) else size
     coverage = np.zeros((height, width), np.float32)
@@ -325,18 +345,18 @@ def render_clip(scene: Scene, num_frames: int, config: WorldConfig = WorldConfig
             image = image * (1 - alpha[..., None]) + np.array(OBJECT_COLORS[obj.color]) * alpha[..., None]
             alphas.append(alpha)
         frames[t] = np.clip(np.round(image), 0, 255).astype(np.uint8)
-        for i, alpha in enumerate(alphas):
-            shown = alpha.copy()
-            for front in alphas[i + 1 :]:
-                shown *= 1 - front
-            visible[t, i] = shown >= 0.5
-            full[t, i] = alpha >= 0.5
+        covered = np.zeros((size, size), bool)
+        for i in reversed(range(count)):  # a pixel belongs to the front-most object covering it
+            full[t, i] = alphas[i] >= 0.5
+            visible[t, i] = full[t, i] & ~covered
+            covered |= full[t, i]
     in_frame = full.any(axis=(2, 3))
     return Clip(frames, centers, angles, visible, full, in_frame, scene)
 
 
-def segment_object(frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float = 70.0) -> np.ndarray:
+def segment_object(
+    frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float = 70.0
+) -> np.ndarray:
     """Pixels of ``frame`` within ``tolerance`` (RGB distance) of an object colour."""
     rgb = np.array(OBJECT_COLORS[color] if isinstance(color, str) else color, np.float64)
     return np.linalg.norm(frame.astype(np.float64) - rgb, axis=-1) <= tolerance
-
