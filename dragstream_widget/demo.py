@@ -1,0 +1,221 @@
+"""The scripted demo on the embedded toy world: stream a prompt, edit, then animate.
+
+Two sessions share prompt, seed and opening frames: one streams untouched (the reference), the
+other receives a scripted edit (the red object moved right) and a scripted animation (the other
+object along a curved path). Objects are found by colour, so what moved is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .engine.config import DragConfig
+from .engine.session import StreamSession
+from .export import save_gif, save_image, save_mp4, side_by_side
+from .models.base import VideoBackend
+from .models.toyworld.world import parse_prompt, render_clip, scene_from_prompt, segment_object
+from .ops import DragInstruction, HandleRegion, Mode, Operation
+
+DEFAULT_PROMPT = "a red circle and a blue square on a striped background"
+
+
+@dataclass(frozen=True)
+class DemoScript:
+    prompt: str = DEFAULT_PROMPT
+    seed: int = 0
+    blocks: int = 10  # generated blocks after the opening frames
+    edit_after: int = 2  # blocks streamed before the edit
+    edit_shift: float = 10.0  # pixels to the right
+    animate_after: int = 4  # blocks streamed before the animation starts
+    animation_frames: int = 12
+    animation_radius: float = 10.0
+
+
+def opening_frames(prompt: str, seed: int, frames: int) -> np.ndarray:
+    """Crisp opening frames for ``prompt`` from the world renderer (image-to-video start)."""
+    return render_clip(scene_from_prompt(prompt, np.random.default_rng(seed)), frames).frames
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float] | None:
+    ys, xs = np.nonzero(mask)
+    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+
+
+def object_region(frame: np.ndarray, color: str) -> tuple[np.ndarray, tuple[float, float]]:
+    mask = segment_object(frame, color)
+    center = centroid(mask)
+    if center is None:
+        raise RuntimeError(f"the {color} object is not visible on the current frame")
+    return mask, center
+
+
+def curved_path(
+    start: tuple[float, float], radius: float, count: int, size: int
+) -> list[tuple[float, float]]:
+    """A half circle starting at ``start``, bending away from the nearer frame edge."""
+    direction = 1.0 if start[1] < size / 2 else -1.0
+    points = []
+    for k in range(1, count + 1):
+        a = math.pi * k / count
+        x = start[0] + radius * (1 - math.cos(a)) * (1 if start[0] < size / 2 else -1)
+        y = start[1] + direction * radius * math.sin(a)
+        points.append((min(max(x, 0.0), size - 1.0), min(max(y, 0.0), size - 1.0)))
+    return points
+
+
+def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Binary dilation by a square of side ``2 * pixels + 1``."""
+    out = mask.copy()
+    for dy in range(-pixels, pixels + 1):
+        for dx in range(-pixels, pixels + 1):
+            out |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
+    return out
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
+    mse = diff[mask].mean() if mask is not None else diff.mean()
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def run_demo(
+    backend: VideoBackend,
+    out: str | Path,
+    script: DemoScript = DemoScript(),
+    config: DragConfig | None = None,
+) -> dict:
+    """Run the script, write ``demo.mp4``, ``demo.gif``, ``drag_vs_nodrag.png``, ``plots.png`` and
+    ``metrics.json`` into ``out``; return the metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    layout = backend.layout
+    start = opening_frames(script.prompt, script.seed, layout.frames_per_block)
+    colors = [c for c, _ in parse_prompt(script.prompt).objects]
+    reference = StreamSession(backend, script.prompt, script.seed, config, start_frames=start)
+    dragged = StreamSession(backend, script.prompt, script.seed, config, start_frames=start)
+    timings = {"block": [], "edit": None, "animation_blocks": []}
+    metrics: dict = {"prompt": script.prompt, "seed": script.seed}
+    animation_targets: list[tuple[float, float]] = []
+    animation_first_frame = None
+    edit_region = None
+    for block in tqdm(range(script.blocks), desc="demo: streaming"):
+        if block == script.edit_after:
+            mask, center = object_region(dragged.frames()[-1], colors[0])
+            target = (min(center[0] + script.edit_shift, layout.pixel_width - 1.0), center[1])
+            edit = DragInstruction(
+                Mode.EDIT, layout.pixel_size, (HandleRegion(mask, Operation.TRANSLATE, center, (target,)),)
+            )
+            t = time.perf_counter()
+            dragged.apply(edit)
+            timings["edit"] = time.perf_counter() - t
+            landed = centroid(segment_object(dragged.frames()[-1], colors[0]))
+            metrics["edit"] = {
+                "color": colors[0],
+                "from": center,
+                "target": target,
+                "landed": landed,
+                "error_px": None if landed is None else math.dist(landed, target),
+            }
+            edited_from = len(dragged.frames()) - layout.frames_per_block
+            edit_region = (edited_from, mask | np.roll(mask, round(target[0] - center[0]), axis=1))
+        if block == script.animate_after:
+            color = colors[-1]
+            mask, center = object_region(dragged.frames()[-1], color)
+            animation_targets = curved_path(
+                center, script.animation_radius, script.animation_frames, layout.pixel_width
+            )
+            dragged.apply(
+                DragInstruction(
+                    Mode.ANIMATE,
+                    layout.pixel_size,
+                    (HandleRegion(mask, Operation.TRANSLATE, center, tuple(animation_targets)),),
+                )
+            )
+            animation_first_frame = len(dragged.frames())
+        t = time.perf_counter()
+        reference.step()
+        timings["block"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        dragged.step()
+        if dragged.blocks[-1].losses:
+            timings["animation_blocks"].append(time.perf_counter() - t)
+    frames, plain = dragged.frames(), reference.frames()
+    if animation_targets:
+        color = colors[-1]
+        tracked = [
+            centroid(segment_object(f, color))
+            for f in frames[animation_first_frame : animation_first_frame + len(animation_targets)]
+        ]
+        errors = [math.dist(p, q) for p, q in zip(tracked, animation_targets) if p is not None]
+        metrics["animation"] = {
+            "color": color,
+            "targets": animation_targets,
+            "tracked": tracked,
+            "mean_error_px": float(np.mean(errors)) if errors else None,
+            "frames_tracked": len(errors),
+        }
+    if edit_region is not None:
+        first, moved = edit_region
+        # Frames before the edited block must be identical; in the edited block, the region outside the
+        # handle and its target (grown by 3 px) should stay as it was.
+        metrics["frames_before_edit_identical"] = bool(np.array_equal(frames[:first], plain[:first]))
+        keep = ~grow(moved, 3)
+        block = slice(first, first + layout.frames_per_block)
+        metrics["psnr_non_editable_edited_block_db"] = psnr(
+            frames[block], plain[block], np.broadcast_to(keep, frames[block].shape[:3])
+        )
+    metrics["seconds_per_block_no_drag"] = float(np.mean(timings["block"]))
+    metrics["frames_per_second_no_drag"] = layout.frames_per_block / metrics["seconds_per_block_no_drag"]
+    metrics["edit_seconds"] = timings["edit"]
+    metrics["seconds_per_animated_block"] = (
+        float(np.mean(timings["animation_blocks"])) if timings["animation_blocks"] else None
+    )
+    scale = max(1, 256 // layout.pixel_width)
+    save_mp4(frames, out / "demo.mp4", fps=8, scale=scale)
+    save_gif(frames, out / "demo.gif", fps=8, scale=scale)
+    save_image(
+        side_by_side([plain, frames], columns=min(len(frames), 15), scale=2), out / "drag_vs_nodrag.png"
+    )
+    save_plots(out / "plots.png", metrics, reference, dragged)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def save_plots(path: Path, metrics: dict, reference: StreamSession, dragged: StreamSession) -> None:
+    """Trajectory (target vs tracked) and per-frame latent statistics, drag against no drag."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    animation = metrics.get("animation")
+    ax = axes[0]
+    if animation:
+        targets = np.array(animation["targets"])
+        tracked = np.array([p for p in animation["tracked"] if p is not None])
+        ax.plot(targets[:, 0], targets[:, 1], "o-", color="tab:blue", label="target trajectory")
+        if len(tracked):
+            ax.plot(tracked[:, 0], tracked[:, 1], "s--", color="tab:red", label="tracked object")
+        ax.invert_yaxis()
+        ax.set_aspect("equal")
+        ax.legend()
+    ax.set_title("animation: target vs tracked (pixels)")
+    ax = axes[1]
+    for session, name in ((reference, "no drag"), (dragged, "drag")):
+        z = session.latents()[0].transpose(0, 1).flatten(1)
+        ax.plot(z.mean(1).numpy(), label=f"mean, {name}")
+        ax.plot(z.std(1).numpy(), label=f"std, {name}")
+    ax.set_xlabel("latent frame")
+    ax.set_title("latent statistics per frame")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

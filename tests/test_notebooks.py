@@ -1,0 +1,24 @@
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+
+
+def run_notebook(name: str, tmp_path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    return notebook
+
+
+def test_quickstart_runs_top_to_bottom(tmp_path):
+    notebook = run_notebook("01_quickstart.ipynb", tmp_path)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {}) or "image/gif" in o.get("data", {})]
+    assert len(images) >= 3
+    assert (tmp_path / "quickstart.gif").stat().st_size > 10_000
+    assert any("blocks after undo: 3" in o.get("text", "") for o in outputs)
