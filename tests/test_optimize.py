@@ -32,8 +32,10 @@ def drag_setup(config: DragConfig):
     return backend, session, cache, plan, reference, z
 
 
-def run(config: DragConfig):
+def run(config: DragConfig, listener=None):
     backend, session, cache, plan, reference, z = drag_setup(config)
+    if listener is not None:
+        session.events.subscribe("iteration", listener)
     result = optimize_block(
         backend,
         z,
@@ -44,6 +46,7 @@ def run(config: DragConfig):
         None,
         config,
         torch.Generator().manual_seed(0),
+        session.events,
     )
     layers = backend.feature_layers
     with torch.no_grad():
@@ -77,20 +80,7 @@ def test_css_concentrates_the_gradient_on_the_target():
     seen = {}
 
     def grab(config):
-        backend, session, cache, plan, reference, z = drag_setup(config)
-        session.events.subscribe("iteration", lambda p: seen.setdefault(config.css, p["grad"]))
-        optimize_block(
-            backend,
-            z,
-            cache,
-            session.prompt_embeds,
-            plan,
-            reference,
-            None,
-            config,
-            torch.Generator().manual_seed(0),
-            session.events,
-        )
+        run(config, lambda p: seen.setdefault(config.css, p["grad"]))
 
     grab(DragConfig(iterations=1, sfs=False))
     grab(DragConfig(iterations=1, sfs=False, css=False))

@@ -21,35 +21,113 @@ def plain():
     return w.Background("plain", w.BACKGROUND_PALETTES[0])
 
 
+def iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def erode(mask):
+    """Pixels whose 4-neighbours are all in ``mask``."""
+    padded = np.pad(mask, 1)
+    return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
 def test_seeded_and_deterministic():
     a, b, c = clip_for(1), clip_for(1), clip_for(2)
-    assert np.array_equal(a.frames, b.frames) and a.prompt == b.prompt
+    for name in ("frames", "centers", "angles", "visible_masks", "full_masks", "in_frame"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+    assert a.prompt == b.prompt
     assert not np.array_equal(a.frames, c.frames)
+    n = len(a.scene.objects)
     assert a.frames.shape == (24, 64, 64, 3) and a.frames.dtype == np.uint8
+    assert a.centers.shape == (24, n, 2) and a.angles.shape == (24, n) and a.in_frame.shape == (24, n)
+    assert a.visible_masks.shape == a.full_masks.shape == (24, n, 64, 64) and a.full_masks.dtype == bool
+
+
+def test_size_and_radius_scale_with_the_config():
+    for seed in range(10):
+        clip = clip_for(seed, frames=2, size=128)
+        assert clip.frames.shape == (2, 128, 128, 3)
+        assert all(14.0 <= o.radius <= 24.0 for o in clip.scene.objects)
+    with pytest.raises(ValueError, match="one colour per object"):
+        w.WorldConfig(max_objects=9)
+    with pytest.raises(ValueError, match="does not fit"):
+        w.WorldConfig(size=16)
+
+
+def test_scenes_cover_every_shape_background_colour_and_count():
+    scenes = [w.sample_scene(np.random.default_rng(seed)) for seed in range(300)]
+    assert {o.shape for s in scenes for o in s.objects} == set(w.SHAPES)
+    assert {o.color for s in scenes for o in s.objects} == set(w.OBJECT_COLORS)
+    assert {s.background.kind for s in scenes} == set(w.BACKGROUNDS)
+    assert {len(s.objects) for s in scenes} == {1, 2, 3}
+    assert any(s.leaves_frame for s in scenes) and not all(s.leaves_frame for s in scenes)
+    assert all(len({o.color for o in s.objects}) == len(s.objects) for s in scenes)
+
+
+def test_background_colours_stay_far_from_object_colours():
+    backgrounds = np.array([c for pair in w.BACKGROUND_PALETTES for c in pair], float)
+    objects = np.array(list(w.OBJECT_COLORS.values()), float)
+    assert np.linalg.norm(backgrounds[:, None] - objects[None], axis=-1).min() > 100
+    for kind in w.BACKGROUNDS:
+        image = w.render_background(w.Background(kind, w.BACKGROUND_PALETTES[1], 6.0, math.pi / 4), 64)
+        assert image.shape == (64, 64, 3)
+        assert (kind == "plain") == (len(np.unique(image.reshape(-1, 3), axis=0)) == 1)
 
 
 def test_prompts_parse_back_to_their_scenes_and_tokenize():
-    for seed in range(30):
+    for seed in range(60):
         scene = w.sample_scene(np.random.default_rng(seed))
         spec = w.parse_prompt(scene.prompt)
         assert spec.objects == tuple((o.color, o.shape) for o in scene.objects)
         assert spec.background == scene.background.kind
         ids = w.tokenize(scene.prompt)
+        assert len(ids) == 16 and ids[-1] == 0
         words = [w.VOCABULARY[i] for i in ids if i]
         assert " ".join(words).replace(" ,", ",") == scene.prompt
+    assert w.parse_prompt("a red circle, a blue square and a green star on a dotted background").objects == (
+        ("red", "circle"),
+        ("blue", "square"),
+        ("green", "star"),
+    )
+
+
+def test_vocabulary_and_tokenizer_errors():
+    assert w.VOCABULARY[0] == "<pad>" and len(set(w.VOCABULARY)) == len(w.VOCABULARY)
+    assert set(w.SHAPES) | set(w.OBJECT_COLORS) | set(w.BACKGROUNDS) <= set(w.VOCABULARY)
+    assert w.tokenize("a red circle on a plain background", max_len=7) == [
+        w.VOCABULARY.index(word) for word in ("a", "red", "circle", "on", "a", "plain", "background")
+    ]
     with pytest.raises(ValueError, match="unknown word 'dragon'"):
         w.tokenize("a red dragon on a plain background")
+    with pytest.raises(ValueError, match="at most 4"):
+        w.tokenize("a red circle on a plain background", max_len=4)
     with pytest.raises(ValueError, match="expected 'a <colour> <shape>'"):
         w.parse_prompt("a red on a plain background")
+    with pytest.raises(ValueError, match="backgrounds: plain"):
+        w.parse_prompt("a red circle on a wavy background")
 
 
 def test_masks_centres_and_colours_agree():
-    scene = w.Scene((obj(position=(20.0, 24.0)),), plain())
-    clip = w.render_clip(scene, 1)
-    ys, xs = np.nonzero(clip.full_masks[0, 0])
-    assert abs(xs.mean() - 20.0) < 0.5 and abs(ys.mean() - 24.0) < 0.5
-    assert np.array_equal(clip.visible_masks[0, 0], clip.full_masks[0, 0])
-    assert tuple(clip.frames[0, 24, 20]) == w.OBJECT_COLORS["red"]
+    checked = 0
+    for seed in range(20):
+        clip = clip_for(seed, frames=12)
+        assert not (clip.visible_masks & ~clip.full_masks).any()
+        assert np.array_equal(clip.in_frame, clip.full_masks.any(axis=(2, 3)))
+        for t in range(12):
+            for i, o in enumerate(clip.scene.objects):
+                full = clip.full_masks[t, i]
+                others = np.delete(clip.full_masks[t], i, axis=0).any(axis=0)
+                touches_border = full[0].any() or full[-1].any() or full[:, 0].any() or full[:, -1].any()
+                if touches_border or (full & others).any():
+                    continue
+                ys, xs = np.nonzero(clip.visible_masks[t, i])
+                assert abs(xs.mean() - clip.centers[t, i, 0]) < 0.5
+                assert abs(ys.mean() - clip.centers[t, i, 1]) < 0.5
+                inner = erode(erode(full)) & ~erode(~others)
+                assert inner.any()
+                assert (clip.frames[t][inner] == w.OBJECT_COLORS[o.color]).all()
+                checked += 1
+    assert checked > 200
 
 
 def test_front_object_occludes_the_back_one():
@@ -60,39 +138,96 @@ def test_front_object_occludes_the_back_one():
     assert np.array_equal(front_visible, front_full)
     overlap = back_full & front_full
     assert overlap.sum() > 20 and not (back_visible & overlap).any()
-    assert np.all(back_visible <= back_full)
+    assert np.array_equal(back_visible, back_full & ~front_full)
+    assert tuple(clip.frames[0, 20, 26]) == w.OBJECT_COLORS["blue"]  # the front colour wins the overlap
 
 
-def test_bounces_stay_in_the_frame_and_leaving_scenes_come_back():
+def test_bounces_keep_objects_in_the_frame():
     scene = w.Scene((obj("circle", velocity=(3.0, 1.3), radius=6.0),), plain())
     clip = w.render_clip(scene, 200)
     assert (clip.centers >= 6.0 - 1e-6).all() and (clip.centers <= 63 - 6.0 + 1e-6).all()
-    leaving = w.render_clip(w.Scene(scene.objects, plain(), leaves_frame=True), 200)
-    gone = np.flatnonzero(~leaving.in_frame[:, 0])
-    assert len(gone) > 0  # it leaves ...
-    assert leaving.in_frame[gone[0] :, 0].any()  # ... and comes back
+    assert np.ptp(clip.centers[:, 0, 0]) > 45  # it did travel from wall to wall
+    for seed in range(10):
+        config = w.WorldConfig(leave_probability=0.0)
+        clip = w.render_clip(w.sample_scene(np.random.default_rng(seed), config), 120, config)
+        radii = np.array([o.radius for o in clip.scene.objects])
+        assert clip.in_frame.all()
+        assert (clip.centers >= radii[:, None] - 1e-6).all()
+        assert (clip.centers <= 63 - radii[:, None] + 1e-6).all()
 
 
-def test_rotation_advances_by_the_angular_velocity():
+def test_leaving_scenes_leave_the_frame_and_come_back():
+    config = w.WorldConfig(leave_probability=1.0, speed_range=(1.5, 2.0))
+    scene = w.sample_scene(np.random.default_rng(4), config)
+    assert scene.leaves_frame
+    clip = w.render_clip(scene, 300, config)
+    came_back = False
+    for i in range(len(scene.objects)):
+        gone = np.flatnonzero(~clip.in_frame[:, i])
+        came_back |= len(gone) > 0 and bool(clip.in_frame[gone[0] :, i].any())
+    assert came_back
+    assert clip.centers.min() < -clip.scene.objects[0].radius or clip.centers.max() > 63
+
+
+def test_rotation_advances_by_the_angular_velocity_and_is_visible():
     clip = w.render_clip(w.Scene((obj(angle=0.1, spin=0.05),), plain()), 5)
     assert np.allclose(np.diff(clip.angles[:, 0]), 0.05)
-    turned = w.shape_template("square", 8.0, math.pi / 2, 64, (20.0, 20.0))
-    assert np.allclose(turned, w.shape_template("square", 8.0, 0.0, 64, (20.0, 20.0)), atol=1e-6)
+    assert not np.array_equal(clip.full_masks[0, 0], clip.full_masks[4, 0])
+    square = w.shape_template("square", 8.0, 0.0, 64, (20.0, 20.0))
+    assert np.allclose(w.shape_template("square", 8.0, math.pi / 2, 64, (20.0, 20.0)), square, atol=1e-6)
+    assert np.abs(w.shape_template("square", 8.0, math.pi / 4, 64, (20.0, 20.0)) - square).sum() > 20
+    circle = w.shape_template("circle", 8.0, 0.0, 64, (20.3, 20.0))
+    assert np.array_equal(circle, w.shape_template("circle", 8.0, 1.0, 64, (20.3, 20.0)))
 
 
-def test_segmentation_recovers_a_visible_mask():
-    clip = clip_for(3)
-    for i, o in enumerate(clip.scene.objects):
-        truth = clip.visible_masks[0, i]
-        if truth.sum() < 30:
-            continue
-        found = w.segment_object(clip.frames[0], o.color)
-        iou = (found & truth).sum() / (found | truth).sum()
-        assert iou > 0.8
+def test_angles_follow_atan2_in_image_coordinates():
+    # At angle 0 the triangle's vertex points up (-y); turning by +pi/2 points it along +x.
+    up = w.shape_template("triangle", 10.0, 0.0, 64, (30.0, 30.0)) >= 0.5
+    right = w.shape_template("triangle", 10.0, math.pi / 2, 64, (30.0, 30.0)) >= 0.5
+    assert np.nonzero(up)[0].min() == 21 and np.nonzero(up)[0].max() < 36
+    assert np.nonzero(right)[1].max() == 39 and np.nonzero(right)[1].min() > 24
+
+
+def test_shape_coverage_batches_shape_template():
+    angles, centers = np.array([0.0, 0.7, 2.0]), np.array([[10.2, 50.0], [-3.0, 30.5], [40.0, 40.0]])
+    batch = w.shape_coverage("star", 9.0, angles, centers, (48, 64))
+    for k in range(3):
+        assert np.array_equal(batch[k], w.shape_template("star", 9.0, angles[k], (48, 64), tuple(centers[k])))
+    area = w.shape_template("circle", 10.0, 0.0, 64, (30.0, 30.0)).sum()
+    assert abs(area - math.pi * 100) < 2.0
+
+
+def test_segmentation_recovers_visible_masks():
+    scores = []
+    for seed in range(40):
+        clip = clip_for(seed, frames=4)
+        for t in range(4):
+            for i, o in enumerate(clip.scene.objects):
+                truth = clip.visible_masks[t, i]
+                if truth.sum() >= 60:
+                    scores.append(iou(w.segment_object(clip.frames[t], o.color), truth))
+    assert len(scores) > 100 and np.mean(np.array(scores) > 0.9) > 0.95
+    scene = w.Scene((obj("star", "orange", radius=10.0), obj("circle", "yellow", (30.0, 22.0))), plain())
+    clip = w.render_clip(scene, 1)
+    for i, o in enumerate(scene.objects):
+        assert iou(w.segment_object(clip.frames[0], o.color), clip.visible_masks[0, i]) > 0.9
 
 
 def test_scene_from_prompt_honours_the_prompt():
     prompt = "a green star, an orange triangle and a white circle on a checkered background"
-    scene = w.scene_from_prompt(prompt, np.random.default_rng(0))
-    assert scene.prompt == prompt and not scene.leaves_frame
-    assert [o.shape for o in scene.objects] == ["star", "triangle", "circle"]
+    for seed in range(5):
+        scene = w.scene_from_prompt(prompt, np.random.default_rng(seed))
+        assert scene.prompt == prompt and not scene.leaves_frame
+        assert [(o.color, o.shape) for o in scene.objects] == [
+            ("green", "star"),
+            ("orange", "triangle"),
+            ("white", "circle"),
+        ]
+        assert scene.background.kind == "checkered"
+    config = w.WorldConfig(size=96)
+    scene = w.scene_from_prompt("a purple square on a gradient background", np.random.default_rng(0), config)
+    clip = w.render_clip(scene, 3, config)
+    assert clip.frames.shape == (3, 96, 96, 3) and clip.in_frame.all()
+    assert iou(w.segment_object(clip.frames[0], "purple"), clip.visible_masks[0, 0]) > 0.9
+    with pytest.raises(ValueError, match="cannot read"):
+        w.scene_from_prompt("a red circle", np.random.default_rng(0))

@@ -9,7 +9,6 @@ and without the drag, the peak GPU memory and the device name (also saved as JSO
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -19,6 +18,7 @@ from ..engine.config import DragConfig
 from ..engine.session import StreamSession
 from ..models.random_model import WAN_1_3B_480P, random_backend
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
+from . import report
 
 
 def synchronize() -> None:
@@ -88,11 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
         "final_losses": session.blocks[-1].losses[-1] if session.blocks[-1].losses else None,
     }
-    print(json.dumps(result, indent=2))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-    return result
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ occlusion) and full masks, so metrics on this world are ground truth rather than
 is described by a prompt from a small vocabulary ("a red circle and a blue square on a striped
 background"), and any prompt of that grammar can be turned back into a scene.
 
-Coordinates: ``(x, y)`` with pixel centres at integers; angles as ``atan2`` in image coordinates.
+Coordinates: ``(x, y)`` with pixel centres at integers; angles as ``atan2`` in image coordinates (x to the
+right, y down), so a positive angular velocity turns a shape clockwise on screen. Objects are drawn in
+list order: later objects are in front.
+
+The vocabulary's order and the palettes are part of the shipped model's training distribution: changing
+them means retraining the embedded weights.
 """
 
 from __future__ import annotations
@@ -36,8 +41,23 @@ BACKGROUND_PALETTES = (
     ((62, 70, 98), (88, 96, 124)),
     ((52, 52, 56), (84, 84, 90)),
 )
-VOCABULARY = ("<pad>", "a", "an", "and", "on", "background", ",", *OBJECT_COLORS, *SHAPES, *BACKGROUNDS)
-SUPERSAMPLE = 4
+VOCABULARY: tuple[str, ...] = (
+    "<pad>",
+    "a",
+    "an",
+    "and",
+    "on",
+    "background",
+    ",",
+    *OBJECT_COLORS,
+    *SHAPES,
+    *BACKGROUNDS,
+)
+SUPERSAMPLE = 4  # samples per pixel along each axis
+STAR_INNER_RATIO = 0.45  # inner over outer radius of the five-pointed star
+LEAVE_MARGIN = 2.5  # leaving scenes bounce this many radii outside the frame
+_WINDOW_PAD = 1.5  # pixels around a shape's radius that a coverage window spans
+_FRAMES_PER_PASS = 8  # frames rendered together: enough to vectorise, few enough to stay in cache
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,16 @@ class WorldConfig:
     angular_speed_range: tuple[float, float] = (-0.12, 0.12)  # radians per frame
     leave_probability: float = 0.15  # scenes whose objects bounce off a boundary outside the frame
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_objects <= self.max_objects <= len(OBJECT_COLORS):
+            raise ValueError(
+                f"need 1 <= min_objects <= max_objects <= {len(OBJECT_COLORS)} (one colour per object), "
+                f"got {self.min_objects}..{self.max_objects}"
+            )
+        low, high = self.radius_range
+        if not 0 < low <= high or 2 * (high * self.scale + 1) >= self.size:
+            raise ValueError(f"radius_range {self.radius_range} does not fit a {self.size}px frame")
+
     @property
     def scale(self) -> float:
         return self.size / 64
@@ -59,24 +89,24 @@ class WorldConfig:
 class ObjectSpec:
     shape: str
     color: str
-    radius: float
-    position: tuple[float, float]
-    velocity: tuple[float, float]
-    angle: float
-    angular_velocity: float
+    radius: float  # pixels: the circle's radius, the polygons' circumradius
+    position: tuple[float, float]  # centre at frame 0
+    velocity: tuple[float, float]  # pixels per frame
+    angle: float  # radians at frame 0
+    angular_velocity: float  # radians per frame
 
 
 @dataclass(frozen=True)
 class Background:
     kind: str
     colors: tuple[tuple[int, int, int], tuple[int, int, int]]
-    period: float = 8.0
-    direction: float = 0.0
+    period: float = 8.0  # pixels per stripe, check or dot cell
+    direction: float = 0.0  # radians: the axis stripes and gradients vary along
 
 
 @dataclass(frozen=True)
 class Scene:
-    objects: tuple[ObjectSpec, ...]
+    objects: tuple[ObjectSpec, ...]  # back to front
     background: Background
     leaves_frame: bool = False
 
@@ -92,7 +122,7 @@ class Clip:
     angles: np.ndarray  # float [T, N]
     visible_masks: np.ndarray  # bool [T, N, H, W]: the full mask minus pixels of objects in front
     full_masks: np.ndarray  # bool [T, N, H, W]
-    in_frame: np.ndarray  # bool [T, N]
+    in_frame: np.ndarray  # bool [T, N]: some pixel of the full mask lies in the frame
     scene: Scene = field(repr=False)
 
     @property
@@ -102,7 +132,7 @@ class Clip:
 
 @dataclass(frozen=True)
 class PromptSpec:
-    objects: tuple[tuple[str, str], ...]  # (color, shape)
+    objects: tuple[tuple[str, str], ...]  # (color, shape), back to front
     background: str
 
 
@@ -121,7 +151,7 @@ def _article(word: str) -> str:
 
 
 def _words(prompt: str) -> list[str]:
-    return re.sub(",", " , ", prompt.lower()).split()
+    return prompt.lower().replace(",", " , ").split()
 
 
 def tokenize(prompt: str, max_len: int = 16) -> list[int]:
@@ -146,21 +176,24 @@ def parse_prompt(prompt: str) -> PromptSpec:
             f"cannot read {prompt!r}: expected e.g. 'a red circle and a blue square on a striped background' "
             f"(backgrounds: {', '.join(BACKGROUNDS)})"
         )
-    objects = []
-    for part in re.split(r"\s*,\s*|\s+and\s+", match.group(1)):
-        words = part.split()
-        if (
-            len(words) != 3
-            or words[0] not in ("a", "an")
-            or words[1] not in OBJECT_COLORS
-            or words[2] not in SHAPES
-        ):
-            raise ValueError(
-                f"cannot read {part!r} in {prompt!r}: expected 'a <colour> <shape>' with colours "
-                f"{', '.join(OBJECT_COLORS)} and shapes {', '.join(SHAPES)}"
-            )
-        objects.append((words[1], words[2]))
-    return PromptSpec(tuple(objects), match.group(2))
+    parts = re.split(r"\s*,\s*|\s+and\s+", match.group(1))
+    return PromptSpec(tuple(_parse_object(part, prompt) for part in parts), match.group(2))
+
+
+def _parse_object(part: str, prompt: str) -> tuple[str, str]:
+    """``(color, shape)`` of one "a <colour> <shape>" phrase."""
+    words = part.split()
+    if (
+        len(words) != 3
+        or words[0] not in ("a", "an")
+        or words[1] not in OBJECT_COLORS
+        or words[2] not in SHAPES
+    ):
+        raise ValueError(
+            f"cannot read {part!r} in {prompt!r}: expected 'a <colour> <shape>' with colours "
+            f"{', '.join(OBJECT_COLORS)} and shapes {', '.join(SHAPES)}"
+        )
+    return words[1], words[2]
 
 
 # ----- scenes ------------------------------------------------------------------------------------
@@ -187,20 +220,27 @@ def _sample_background(rng: np.random.Generator, config: WorldConfig, kind: str)
     return Background(kind, palette, period, direction)
 
 
-def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig()) -> Scene:
-    count = int(rng.integers(config.min_objects, config.max_objects + 1))
-    pairs = [(c, s) for c in OBJECT_COLORS for s in SHAPES]
-    chosen = rng.choice(len(pairs), count, replace=False)
-    colors_used: set[str] = set()
+def _sample_objects(rng: np.random.Generator, count: int) -> tuple[tuple[str, str], ...]:
+    """``count`` (colour, shape) pairs with distinct colours, so objects stay separable by colour."""
+    colors = list(OBJECT_COLORS)
+    pairs = [(c, s) for c in colors for s in SHAPES]
+    used: set[str] = set()
     picked = []
-    for index in chosen:  # distinct colours keep objects separable by colour
+    for index in rng.choice(len(pairs), count, replace=False):
         color, shape = pairs[int(index)]
-        while color in colors_used:
-            color = list(OBJECT_COLORS)[int(rng.integers(len(OBJECT_COLORS)))]
-        colors_used.add(color)
+        while color in used:
+            color = colors[int(rng.integers(len(colors)))]
+        used.add(color)
         picked.append((color, shape))
+    return tuple(picked)
+
+
+def sample_scene(rng: np.random.Generator, config: WorldConfig = WorldConfig()) -> Scene:
+    """A random scene: 1..3 objects (per ``config``) of distinct colours over a random background."""
+    count = int(rng.integers(config.min_objects, config.max_objects + 1))
+    objects = _sample_objects(rng, count)
     kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
-    return _scene(rng, config, tuple(picked), kind)
+    return _scene(rng, config, objects, kind, allow_leaving=True)
 
 
 def scene_from_prompt(prompt: str, rng: np.random.Generator, config: WorldConfig = WorldConfig()) -> Scene:
@@ -209,7 +249,13 @@ def scene_from_prompt(prompt: str, rng: np.random.Generator, config: WorldConfig
     return _scene(rng, config, spec.objects, spec.background, allow_leaving=False)
 
 
-def _scene(rng, config, objects, kind, allow_leaving: bool = True) -> Scene:
+def _scene(
+    rng: np.random.Generator,
+    config: WorldConfig,
+    objects: tuple[tuple[str, str], ...],
+    kind: str,
+    allow_leaving: bool,
+) -> Scene:
     specs = tuple(_sample_object(rng, config, c, s) for c, s in objects)
     leaves = allow_leaving and bool(rng.random() < config.leave_probability)
     return Scene(specs, _sample_background(rng, config, kind), leaves)
@@ -230,133 +276,191 @@ def trajectory(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Centres ``[T, 2]`` and angles ``[T]`` of an object over ``frames`` frames."""
     t = np.arange(frames, dtype=np.float64)
-    margin = -2.5 * obj.radius if leaves_frame else obj.radius
+    margin = -LEAVE_MARGIN * obj.radius if leaves_frame else obj.radius
     low, high = margin, config.size - 1 - margin
     xy = np.stack([_bounce(obj.position[i] + obj.velocity[i] * t, low, high) for i in range(2)], axis=1)
     return xy, obj.angle + obj.angular_velocity * t
 
 
-# ----- rendering ---------------------------------------------------------------------------------
+# ----- shapes ------------------------------------------------------------------------------------
 
 
 def _polygon(shape: str, radius: float) -> np.ndarray:
-    """Vertices ``[K, 2]`` of a polygonal shape at angle 0, centred at the origin."""
+    """Vertices ``[K, 2]`` of a polygonal shape at angle 0, centred at the origin, a vertex pointing up
+    (the square's vertices on the diagonals)."""
     if shape == "square":
-        k, r, start = 4, radius, math.pi / 4
-        return np.array(
-            [[r * math.cos(start + i * math.pi / 2), r * math.sin(start + i * math.pi / 2)] for i in range(k)]
-        )
-    if shape == "triangle":
-        return np.array(
-            [
-                [
-                    radius * math.cos(-math.pi / 2 + i * 2 * math.pi / 3),
-                    radius * math.sin(-math.pi / 2 + i * 2 * math.pi / 3),
-                ]
-                for i in range(3)
-            ]
-        )
-    if shape == "star":
-        points = []
-        for i in range(10):
-            r = radius if i % 2 == 0 else radius * 0.45
-            a = -math.pi / 2 + i * math.pi / 5
-            points.append([r * math.cos(a), r * math.sin(a)])
-        return np.array(points)
-    raise ValueError(f"unknown shape {shape!r}; shapes: {', '.join(SHAPES)}")
+        angles, radii = math.pi / 4 + np.arange(4) * math.pi / 2, np.full(4, radius)
+    elif shape == "triangle":
+        angles, radii = -math.pi / 2 + np.arange(3) * 2 * math.pi / 3, np.full(3, radius)
+    elif shape == "star":
+        angles = -math.pi / 2 + np.arange(10) * math.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, radius, radius * STAR_INNER_RATIO)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; shapes: {', '.join(SHAPES)}")
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
 
 
 def _inside_polygon(x: np.ndarray, y: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Even-odd point-in-polygon test, vectorised over points."""
     inside = np.zeros(x.shape, bool)
-    vx, vy = vertices[:, 0], vertices[:, 1]
-    for i in range(len(vertices)):
-        x1, y1, x2, y2 = vx[i - 1], vy[i - 1], vx[i], vy[i]
+    for (x1, y1), (x2, y2) in zip(np.roll(vertices, 1, axis=0), vertices):
+        if y1 == y2:  # a horizontal edge is never crossed by a horizontal ray
+            continue
         crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (x < x_at)
+        inside ^= crosses & (x < x1 + (y - y1) * (x2 - x1) / (y2 - y1))
     return inside
+
+
+def _inside_shape(shape: str, radius: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether points given in the shape's own (unrotated, centred) frame lie inside it."""
+    if shape == "circle":
+        return x**2 + y**2 <= radius**2
+    return _inside_polygon(x, y, _polygon(shape, radius))
+
+
+def _window(radius: float) -> int:
+    """Side in pixels of a square window that holds the shape wherever its centre falls in a pixel."""
+    return int(math.ceil(2 * (radius + _WINDOW_PAD))) + 2
+
+
+def _coverage_windows(
+    shape: str, radius: float, angles: np.ndarray, centers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Supersampled coverage of one shape at ``T`` poses.
+
+    Returns ``float32 [T, P, P]`` windows and their top-left pixels ``int [T, 2]`` as ``(x, y)``.
+    """
+    side = _window(radius)
+    origins = np.floor(centers - (radius + _WINDOW_PAD)).astype(np.int64)
+    offsets = (np.arange(SUPERSAMPLE) + 0.5) / SUPERSAMPLE - 0.5
+    steps = (np.arange(side)[:, None] + offsets).ravel()  # sample positions within a window
+    gx = (origins[:, 0, None] + steps - centers[:, 0, None])[:, None, :]  # [T, 1, P*S]
+    gy = (origins[:, 1, None] + steps - centers[:, 1, None])[:, :, None]  # [T, P*S, 1]
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    inside = _inside_shape(shape, radius, cos * gx + sin * gy, cos * gy - sin * gx)  # into the shape's frame
+    windows = inside.reshape(len(angles), side, SUPERSAMPLE, side, SUPERSAMPLE).mean(axis=(2, 4))
+    return windows.astype(np.float32), origins
+
+
+def _paste(windows: np.ndarray, origins: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Place ``[T, P, P]`` windows at their ``(x, y)`` origins on ``[T, H, W]`` zero canvases, cropped."""
+    count, side = windows.shape[:2]
+    canvas = np.zeros((count, height + 2 * side, width + 2 * side), windows.dtype)
+    # A window starting beyond a pad lies wholly outside the frame, as it does once clamped into the pad.
+    x0 = np.clip(origins[:, 0], -side, width) + side
+    y0 = np.clip(origins[:, 1], -side, height) + side
+    steps = np.arange(side)
+    rows, cols = (y0[:, None] + steps)[:, :, None], (x0[:, None] + steps)[:, None, :]
+    canvas[np.arange(count)[:, None, None], rows, cols] = windows
+    return canvas[:, side : side + height, side : side + width]
+
+
+def shape_coverage(
+    shape: str, radius: float, angles: np.ndarray, centers: np.ndarray, size: int | tuple[int, int]
+) -> np.ndarray:
+    """Anti-aliased coverage ``float32 [T, H, W]`` of one shape at ``T`` poses (``angles [T]``,
+    ``centers [T, 2]``)."""
+    height, width = (size, size) if isinstance(size, int) else size
+    angles = np.asarray(angles, np.float64).reshape(-1)
+    centers = np.asarray(centers, np.float64).reshape(-1, 2)
+    return _paste(*_coverage_windows(shape, radius, angles, centers), height, width)
 
 
 def shape_template(
     shape: str, radius: float, angle: float, size: int | tuple[int, int], center: tuple[float, float]
-):
-    """Anti-aliased coverage ``float [H, W]`` of a shape placed at ``center``, rotated by ``angle``."""
-    height, width = (size, size) if isinstance(size, int) else size
-    coverage = np.zeros((height, width), np.float32)
-    reach = radius + 1.5
-    x0, x1 = max(0, int(math.floor(center[0] - reach))), min(width, int(math.ceil(center[0] + reach)) + 1)
-    y0, y1 = max(0, int(math.floor(center[1] - reach))), min(height, int(math.ceil(center[1] + reach)) + 1)
-    if x0 >= x1 or y0 >= y1:
-        return coverage
-    offsets = (np.arange(SUPERSAMPLE) + 0.5) / SUPERSAMPLE - 0.5
-    xs = (np.arange(x0, x1)[:, None] + offsets[None, :]).ravel() - center[0]
-    ys = (np.arange(y0, y1)[:, None] + offsets[None, :]).ravel() - center[1]
-    gx, gy = np.meshgrid(xs, ys)
-    cos, sin = math.cos(angle), math.sin(angle)
-    lx, ly = cos * gx + sin * gy, -sin * gx + cos * gy  # into the shape's own frame
-    if shape == "circle":
-        inside = lx**2 + ly**2 <= radius**2
-    else:
-        inside = _inside_polygon(lx, ly, _polygon(shape, radius))
-    h, w = y1 - y0, x1 - x0
-    coverage[y0:y1, x0:x1] = inside.reshape(h, SUPERSAMPLE, w, SUPERSAMPLE).mean(axis=(1, 3))
-    return coverage
+) -> np.ndarray:
+    """Anti-aliased coverage ``float32 [H, W]`` of a shape placed at ``center``, rotated by ``angle``."""
+    return shape_coverage(shape, radius, np.array([angle]), np.array([center]), size)[0]
+
+
+# ----- rendering ---------------------------------------------------------------------------------
+
+
+def _background_weight(background: Background, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How much of the second background colour each pixel takes, in 0..1."""
+    along = x * math.cos(background.direction) + y * math.sin(background.direction)
+    period = background.period
+    if background.kind == "plain":
+        return np.zeros_like(x)
+    if background.kind == "striped":
+        return np.floor(along / period) % 2
+    if background.kind == "checkered":
+        return (np.floor(x / period) + np.floor(y / period)) % 2
+    if background.kind == "gradient":
+        return (along - along.min()) / max(along.max() - along.min(), 1e-9)
+    if background.kind == "dotted":
+        cell = period * 1.5
+        dx, dy = np.mod(x, cell) - cell / 2, np.mod(y, cell) - cell / 2
+        return (dx**2 + dy**2 <= (cell / 5) ** 2).astype(np.float64)
+    raise ValueError(f"unknown background {background.kind!r}; backgrounds: {', '.join(BACKGROUNDS)}")
 
 
 def render_background(background: Background, size: int) -> np.ndarray:
     """``float [H, W, 3]`` in 0..255."""
     y, x = np.mgrid[:size, :size].astype(np.float64)
+    weight = _background_weight(background, x, y)[..., None]
     a, b = (np.array(c, np.float64) for c in background.colors)
-    along = x * math.cos(background.direction) + y * math.sin(background.direction)
-    if background.kind == "plain":
-        weight = np.zeros_like(x)
-    elif background.kind == "striped":
-        weight = (np.floor(along / background.period) % 2).astype(np.float64)
-    elif background.kind == "checkered":
-        weight = ((np.floor(x / background.period) + np.floor(y / background.period)) % 2).astype(np.float64)
-    elif background.kind == "gradient":
-        weight = (along - along.min()) / max(along.max() - along.min(), 1e-9)
-    elif background.kind == "dotted":
-        p = background.period * 1.5
-        dx, dy = np.mod(x, p) - p / 2, np.mod(y, p) - p / 2
-        weight = (dx**2 + dy**2 <= (p / 5) ** 2).astype(np.float64)
-    else:
-        raise ValueError(f"unknown background {background.kind!r}; backgrounds: {', '.join(BACKGROUNDS)}")
-    return a * (1 - weight[..., None]) + b * weight[..., None]
+    return a * (1 - weight) + b * weight
+
+
+def _occlude(full: np.ndarray) -> np.ndarray:
+    """Visible masks ``[T, N, H, W]`` from full ones: each pixel goes to the front-most object covering it."""
+    visible = full.copy()
+    covered = np.zeros_like(full[:, 0])
+    for i in reversed(range(full.shape[1])):
+        visible[:, i] &= ~covered
+        covered |= full[:, i]
+    return visible
+
+
+def _draw(
+    objects: tuple[ObjectSpec, ...], background: np.ndarray, centers: np.ndarray, angles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``uint8 [T, H, W, 3]`` and full masks ``bool [T, N, H, W]`` of objects at the given poses
+    over a ``float [H, W, 3]`` background; later objects are in front."""
+    count, (height, width) = len(angles), background.shape[:2]
+    image = np.broadcast_to(background, (count, height, width, 3))
+    full = np.zeros((count, len(objects), height, width), bool)
+    for i, obj in enumerate(objects):
+        alpha = shape_coverage(obj.shape, obj.radius, angles[:, i], centers[:, i], (height, width))[..., None]
+        image = image * (1 - alpha) + np.array(OBJECT_COLORS[obj.color], np.float64) * alpha
+        full[:, i] = alpha[..., 0] >= 0.5
+    return np.clip(np.round(image), 0, 255).astype(np.uint8), full
 
 
 def render_clip(scene: Scene, num_frames: int, config: WorldConfig = WorldConfig()) -> Clip:
     """Render ``num_frames`` frames with ground truth; later objects are in front."""
-    size, count = config.size, len(scene.objects)
-    background = render_background(scene.background, size)
+    count = len(scene.objects)
     paths = [trajectory(o, num_frames, config, scene.leaves_frame) for o in scene.objects]
     centers = np.stack([p[0] for p in paths], axis=1) if count else np.zeros((num_frames, 0, 2))
     angles = np.stack([p[1] for p in paths], axis=1) if count else np.zeros((num_frames, 0))
-    frames = np.empty((num_frames, size, size, 3), np.uint8)
-    visible = np.zeros((num_frames, count, size, size), bool)
-    full = np.zeros((num_frames, count, size, size), bool)
-    for t in range(num_frames):
-        image = background.copy()
-        alphas = []
-        for i, obj in enumerate(scene.objects):
-            alpha = shape_template(obj.shape, obj.radius, angles[t, i], size, tuple(centers[t, i]))
-            image = image * (1 - alpha[..., None]) + np.array(OBJECT_COLORS[obj.color]) * alpha[..., None]
-            alphas.append(alpha)
-        frames[t] = np.clip(np.round(image), 0, 255).astype(np.uint8)
-        covered = np.zeros((size, size), bool)
-        for i in reversed(range(count)):  # a pixel belongs to the front-most object covering it
-            full[t, i] = alphas[i] >= 0.5
-            visible[t, i] = full[t, i] & ~covered
-            covered |= full[t, i]
-    in_frame = full.any(axis=(2, 3))
-    return Clip(frames, centers, angles, visible, full, in_frame, scene)
+    background = render_background(scene.background, config.size)
+    parts = [
+        _draw(scene.objects, background, centers[k : k + _FRAMES_PER_PASS], angles[k : k + _FRAMES_PER_PASS])
+        for k in range(0, num_frames, _FRAMES_PER_PASS)
+    ]
+    frames = np.concatenate([p[0] for p in parts])
+    full = np.concatenate([p[1] for p in parts])
+    return Clip(frames, centers, angles, _occlude(full), full, full.any(axis=(2, 3)), scene)
+
+
+def _blend_tolerance(rgb: np.ndarray) -> float:
+    """Half the distance from ``rgb`` to the farthest background colour: an edge pixel half covered by
+    the object stays within it over any background."""
+    backgrounds = np.array([c for pair in BACKGROUND_PALETTES for c in pair], np.float64)
+    return float(np.linalg.norm(backgrounds - rgb, axis=-1).max()) / 2 + 1
 
 
 def segment_object(
-    frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float = 70.0
+    frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float | None = None
 ) -> np.ndarray:
-    """Pixels of ``frame`` within ``tolerance`` (RGB distance) of an object colour."""
+    """Pixels of ``frame`` (``uint8 [H, W, 3]``) that show an object of ``color``: within ``tolerance``
+    (RGB distance; by default half the colour's distance to the farthest background colour) and no
+    nearer to another object colour, so edges shared by two objects split between them."""
     rgb = np.array(OBJECT_COLORS[color] if isinstance(color, str) else color, np.float64)
-    return np.linalg.norm(frame.astype(np.float64) - rgb, axis=-1) <= tolerance
+    pixels = frame.astype(np.float64)
+    own = np.linalg.norm(pixels - rgb, axis=-1)
+    others = np.array([c for c in OBJECT_COLORS.values() if c != tuple(rgb)], np.float64)
+    nearest_other = np.linalg.norm(pixels[..., None, :] - others, axis=-1).min(axis=-1)
+    limit = _blend_tolerance(rgb) if tolerance is None else tolerance
+    return (own <= limit) & (own <= nearest_other)

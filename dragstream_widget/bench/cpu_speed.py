@@ -1,0 +1,96 @@
+"""Speed of the embedded toy model on this machine's CPU: streaming, an edit drag, an animated block.
+
+    python -m dragstream_widget.bench.cpu_speed --out speed.json
+
+Frames per second count generated frames including decoding; every number is a median of repeats
+measured in this one run, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from .. import load_model
+from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
+from ..engine.config import DragConfig
+from ..engine.session import StreamSession
+from ..models.toyworld.model import TOY_DRAG_CONFIG
+from ..ops import DragInstruction, HandleRegion, Mode, Operation
+from . import report
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
+    """Time of one edit drag (re-denoising the block on screen), undone between repeats."""
+    session = StreamSession(
+        backend, DEFAULT_PROMPT, 0, config, start_frames=opening_frames(DEFAULT_PROMPT, 0, 3)
+    )
+    session.step()
+    session.step()
+    mask, center = object_region(session.frames()[-1], "red")
+    target = (min(center[0] + 6, 63.0), center[1])
+    edit = DragInstruction(
+        Mode.EDIT, backend.layout.pixel_size, (HandleRegion(mask, Operation.TRANSLATE, center, (target,)),)
+    )
+    times = []
+    for _ in range(repeats):
+        times.append(seconds(lambda: session.apply(edit)))
+        session.undo()
+    return times
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    backend = load_model()
+    fpb = backend.layout.frames_per_block
+    session = StreamSession(
+        backend, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb)
+    )
+    session.step()  # warm-up
+    block_times = [seconds(session.step) for _ in range(args.blocks)]
+    mask, center = object_region(session.frames()[-1], "blue")
+    path = curved_path(center, 10.0, 4 * fpb, backend.layout.pixel_width)
+    session.apply(
+        DragInstruction(
+            Mode.ANIMATE,
+            backend.layout.pixel_size,
+            (HandleRegion(mask, Operation.TRANSLATE, center, tuple(path)),),
+        )
+    )
+    animated = [seconds(session.step) for _ in range(4)]
+    result = {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "seconds_per_block_no_drag": statistics.median(block_times),
+        "frames_per_second_no_drag": fpb / statistics.median(block_times),
+        "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
+        "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
+        "seconds_per_animated_block_toy_config": statistics.median(animated),
+        "toy_config": {
+            "optimize_step": TOY_DRAG_CONFIG.optimize_step,
+            "iterations": TOY_DRAG_CONFIG.iterations,
+            "learning_rate": TOY_DRAG_CONFIG.learning_rate,
+        },
+        "blocks": args.blocks,
+        "finite": bool(np.isfinite(session.latents().numpy()).all()),
+    }
+    return report(result, args.out)
+
+
+if __name__ == "__main__":
+    main()

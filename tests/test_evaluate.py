@@ -1,0 +1,30 @@
+import numpy as np
+
+from dragstream_widget.models.toyworld.evaluate import best_template_iou, summarize, track_objects
+from dragstream_widget.models.toyworld.world import Background, ObjectSpec, Scene, render_clip, shape_template
+
+
+def test_a_rendered_shape_fits_its_own_template_and_not_another():
+    star = shape_template("star", 10.0, 0.3, 64, (30.0, 30.0)) >= 0.5
+    assert best_template_iou(star, "star", 10.0) > 0.85
+    assert best_template_iou(star, "circle", 10.0) < 0.75
+    square = shape_template("square", 9.0, 0.5, 64, (20.0, 40.0)) >= 0.5
+    assert best_template_iou(square, "square", 9.0) > 0.85
+
+
+def test_tracking_on_real_frames_keeps_every_object():
+    scene = Scene(
+        (
+            ObjectSpec("square", "red", 8.0, (20.0, 20.0), (1.0, 0.5), 0.0, 0.05),
+            ObjectSpec("circle", "blue", 7.0, (45.0, 45.0), (-0.5, 0.0), 0.0, 0.0),
+        ),
+        Background("plain", ((88, 92, 104), (116, 120, 132))),
+    )
+    clip = render_clip(scene, 12)
+    areas = [float(m.sum()) for m in clip.visible_masks[0]]
+    summary = summarize([track_objects(clip.frames, scene, areas)])
+    assert summary["survival"] == 1.0 and summary["shape_iou"] > 0.8
+    assert summary["shape_recognized"] == 1.0 and set(summary["shape_iou_per_class"]) == {"square", "circle"}
+    assert summary["size_within_20_percent"] == 1.0
+    blank = np.zeros_like(clip.frames)
+    assert summarize([track_objects(blank, scene, areas)])["survival"] == 0.0
