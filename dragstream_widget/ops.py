@@ -1,7 +1,12 @@
 """Drag instructions, the paper's U^k: what a person asked for, validated and serialisable.
 
-Points are ``(x, y)`` in model pixels (x right, y down, pixel centres at integers); masks are
-``bool [H, W]`` in model pixels. Angles follow ``geometry``: positive turns clockwise on screen.
+Points are ``(x, y)`` floats in model pixels (x right, y down, pixel centres at integers); masks are
+``bool [H, W]`` in model pixels. Angles follow ``geometry``: ``atan2(dy, dx)`` in image coordinates,
+so a positive angle turns from +x towards +y, i.e. clockwise as seen on screen.
+
+Fields given as plain strings, lists or 0/1 integer masks are normalised on construction when they
+are valid (``Mode``/``Operation`` members, float tuples, bool masks); anything else is left as given
+for :meth:`DragInstruction.validate` to reject with a message naming the region and the field.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -16,6 +22,10 @@ from .geometry import mask_centroid, signed_angle
 
 FORMAT = "dragstream-instruction/1"
 Point = tuple[float, float]
+
+_INSTRUCTION_KEYS = {"format", "mode", "frame_size", "frame_index", "frozen_mask", "regions"}
+_REGION_KEYS = {"operation", "handle", "targets", "center", "mask"}
+_MASK_KEYS = {"size", "counts"}
 
 
 class InvalidInstruction(ValueError):
@@ -34,21 +44,75 @@ class Operation(str, Enum):
     ROTATE_3D = "rotate_3d"  # translation of a sub-region; the model's prior turns the rest
 
 
-def _enum(cls, value, what: str):
+# ----- lenient coercion (None when the value cannot be used) ------------------------------------
+
+
+def _as_enum(cls: type[Enum], value) -> Enum | None:
     try:
         return cls(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in cls)
-        raise InvalidInstruction(f"unknown {what} {value!r}; allowed: {allowed}") from None
+    except (TypeError, ValueError):
+        return None
 
 
-def _as_mask(mask, where: str) -> np.ndarray:
-    array = np.asarray(mask)
+def _as_point(value) -> Point | None:
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        items = tuple(value)
+    except TypeError:
+        return None
+    if len(items) != 2 or not all(isinstance(v, Real) and not isinstance(v, bool) for v in items):
+        return None
+    return (float(items[0]), float(items[1]))
+
+
+def _as_mask(value) -> np.ndarray | None:
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        return None
     if array.dtype == bool:
         return array
     if array.dtype.kind not in "iuf" or not np.isin(array, (0, 1)).all():
-        raise InvalidInstruction(f"{where}: mask values must be boolean or 0/1")
+        return None
     return array.astype(bool)
+
+
+def _is_sequence(value) -> bool:
+    return np.iterable(value) and not isinstance(value, (str, bytes, dict))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+# ----- strict conversion (raises InvalidInstruction naming the field) ----------------------------
+
+
+def _enum(cls: type[Enum], value, where: str) -> Enum:
+    member = _as_enum(cls, value)
+    if member is None:
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise InvalidInstruction(f"{where}unknown {cls.__name__.lower()} {value!r}; allowed: {allowed}")
+    return member
+
+
+def _mask(value, where: str) -> np.ndarray:
+    mask = _as_mask(value)
+    if mask is None:
+        raise InvalidInstruction(f"{where}: mask values must be boolean or 0/1")
+    return mask
+
+
+def _point(value, where: str) -> Point:
+    point = _as_point(value)
+    if point is None:
+        raise InvalidInstruction(f"{where} must be two numbers (x, y), got {value!r}")
+    return point
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}" if len(shape) == 2 else f"of shape {shape}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,208 +125,247 @@ class HandleRegion:
     targets: tuple[Point, ...]
     center: Point | None = None
 
+    def __post_init__(self) -> None:
+        _normalise(self, "mask", _as_mask(self.mask))
+        _normalise(self, "operation", _as_enum(Operation, self.operation))
+        _normalise(self, "handle", _as_point(self.handle))
+        if _is_sequence(self.targets):
+            _normalise(self, "targets", tuple(_as_point(t) or t for t in self.targets))
+        if self.center is not None:
+            _normalise(self, "center", _as_point(self.center))
+
     def rotation_center(self) -> Point:
+        """The rotation centre c_i: ``center`` when given, else the centroid of the mask."""
         return self.center if self.center is not None else mask_centroid(self.mask)
 
     def angle(self, i: int) -> float:
-        """Signed angle (radians) at the rotation centre from the handle to ``targets[i]``."""
+        """Signed angle in radians at the rotation centre from the handle to ``targets[i]``.
+
+        Measured in image coordinates as ``atan2(dy, dx)``: positive turns from +x towards +y,
+        which is clockwise as seen on screen. In (-pi, pi].
+        """
         return signed_angle(self.rotation_center(), self.handle, self.targets[i])
 
     def displacement(self, i: int) -> Point:
+        """``targets[i] - handle`` as ``(dx, dy)``."""
         return (self.targets[i][0] - self.handle[0], self.targets[i][1] - self.handle[1])
 
 
 @dataclass(frozen=True, eq=False)
 class DragInstruction:
+    """A drag instruction U^k: handle regions with their targets, drawn on one frame."""
+
     mode: Mode
     frame_size: tuple[int, int]  # (height, width)
     regions: tuple[HandleRegion, ...]
-    frozen_mask: np.ndarray | None = None  # non-editable region M
+    frozen_mask: np.ndarray | None = None  # non-editable region M: pixels that must stay
     frame_index: int | None = None  # the frame it was drawn on
+
+    def __post_init__(self) -> None:
+        _normalise(self, "mode", _as_enum(Mode, self.mode))
+        if _is_sequence(self.regions):
+            _normalise(self, "regions", tuple(self.regions))
+        if _is_sequence(self.frame_size):
+            _normalise(self, "frame_size", tuple(self.frame_size))
+        if self.frozen_mask is not None:
+            _normalise(self, "frozen_mask", _as_mask(self.frozen_mask))
 
     @property
     def num_targets(self) -> int:
+        """The longest trajectory over the regions (1 for an edit)."""
         return max(len(r.targets) for r in self.regions)
 
     def target_at(self, region_index: int, step: int) -> Point:
         """Target of a region at trajectory step ``step``; a shorter trajectory holds its last point."""
+        if step < 0:
+            raise IndexError(f"trajectory step must be >= 0, got {step}")
         targets = self.regions[region_index].targets
         return targets[min(step, len(targets) - 1)]
 
     def editable_mask(self) -> np.ndarray:
+        """Complement of the non-editable region (all True when there is none)."""
         if self.frozen_mask is None:
             return np.ones(self.frame_size, bool)
-        return ~self.frozen_mask
+        return ~_mask(self.frozen_mask, "non-editable region")
 
     # ----- validation ----------------------------------------------------------------------------
 
     def validate(self) -> DragInstruction:
         """Check everything; returns self, raises :class:`InvalidInstruction` naming the problem."""
-        _enum(Mode, self.mode, "mode")
-        size = self.frame_size
-        if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in size):
-            raise InvalidInstruction(
-                f"frame_size must be two positive integers (height, width), got {size!r}"
-            )
-        if not self.regions:
+        _enum(Mode, self.mode, "")
+        self._validate_frame()
+        if len(self.regions) == 0:
             raise InvalidInstruction("the instruction has no handle region")
-        frozen = None
-        if self.frozen_mask is not None:
-            frozen = _as_mask(self.frozen_mask, "non-editable region")
-            if frozen.shape != tuple(size):
-                raise InvalidInstruction(
-                    f"non-editable region: mask is {frozen.shape[1]}x{frozen.shape[0]} but the frame is "
-                    f"{size[1]}x{size[0]}"
-                )
-            if frozen.all():
-                raise InvalidInstruction("non-editable region covers the whole frame: nothing could move")
-        if self.frame_index is not None and (
-            not isinstance(self.frame_index, (int, np.integer)) or self.frame_index < 0
-        ):
-            raise InvalidInstruction(f"frame_index must be a non-negative integer, got {self.frame_index!r}")
+        frozen = self._validate_frozen()
         for i, region in enumerate(self.regions):
             self._validate_region(i, region, frozen)
         return self
 
+    def _validate_frame(self) -> None:
+        size = self.frame_size
+        if not (isinstance(size, tuple) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
+            raise InvalidInstruction(
+                f"frame_size must be two positive integers (height, width), got {size!r}"
+            )
+        index = self.frame_index
+        if index is not None and not (_is_int(index) and index >= 0):
+            raise InvalidInstruction(f"frame_index must be None or an integer >= 0, got {index!r}")
+
+    def _validate_frozen(self) -> np.ndarray | None:
+        if self.frozen_mask is None:
+            return None
+        frozen = _mask(self.frozen_mask, "non-editable region")
+        height, width = self.frame_size
+        if frozen.shape != (height, width):
+            raise InvalidInstruction(
+                f"non-editable region: mask is {_shape_text(frozen.shape)} but the frame is {width}x{height}"
+            )
+        if frozen.all():
+            raise InvalidInstruction("non-editable region covers the whole frame: nothing could move")
+        return frozen
+
     def _validate_region(self, i: int, region: HandleRegion, frozen: np.ndarray | None) -> None:
         where = f"region {i}"
-        operation = _enum(Operation, region.operation, f"{where}: operation")
-        mask = _as_mask(region.mask, where)
+        if not isinstance(region, HandleRegion):
+            raise InvalidInstruction(f"{where} is not a HandleRegion, got {type(region).__name__}")
+        operation = _enum(Operation, region.operation, f"{where}: ")
+        mask = _mask(region.mask, f"{where}: handle")
         height, width = self.frame_size
         if mask.shape != (height, width):
             raise InvalidInstruction(
-                f"{where}: handle mask is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]} "
-                f"but the frame is {width}x{height}"
+                f"{where}: handle mask is {_shape_text(mask.shape)} but the frame is {width}x{height}"
             )
         if not mask.any():
             raise InvalidInstruction(f"{where}: handle mask is empty; paint the region to drag")
         if frozen is not None and not (mask & ~frozen).any():
             raise InvalidInstruction(f"{where}: handle region lies entirely inside the non-editable region")
-        if not region.targets:
-            raise InvalidInstruction(f"{where}: no target point")
-        if _enum(Mode, self.mode, "mode") == Mode.EDIT and len(region.targets) != 1:
-            raise InvalidInstruction(f"{where}: an edit takes exactly one target, got {len(region.targets)}")
-        named = [("handle", region.handle)] + [(f"target {k}", t) for k, t in enumerate(region.targets)]
+        self._validate_targets(where, region.targets)
+        self._check_point(f"{where}: handle", region.handle)
+        for k, target in enumerate(region.targets):
+            self._check_point(f"{where}: target {k}", target)
         if region.center is not None:
-            named.append(("rotation centre", region.center))
-        for name, point in named:
-            self._check_point(f"{where}: {name}", point)
+            self._check_point(f"{where}: rotation centre", region.center)
         if operation == Operation.ROTATE_2D:
             c = region.rotation_center()
             if math.hypot(region.handle[0] - c[0], region.handle[1] - c[1]) < 0.5:
                 raise InvalidInstruction(
-                    f"{where}: the handle sits on the rotation centre, so no angle is defined"
+                    f"{where}: the handle sits within 0.5 px of the rotation centre, so no angle is defined"
                 )
 
-    def _check_point(self, where: str, point) -> None:
-        height, width = self.frame_size
-        try:
-            x, y = (float(v) for v in point)
-        except (TypeError, ValueError):
-            raise InvalidInstruction(f"{where} must be two numbers (x, y), got {point!r}") from None
+    def _validate_targets(self, where: str, targets) -> None:
+        if not isinstance(targets, tuple):
+            raise InvalidInstruction(f"{where}: targets must be a sequence of (x, y) points, got {targets!r}")
+        if len(targets) == 0:
+            raise InvalidInstruction(f"{where}: no target point")
+        if self.mode == Mode.EDIT and len(targets) != 1:
+            raise InvalidInstruction(f"{where}: an edit takes exactly one target, got {len(targets)}")
+
+    def _check_point(self, where: str, value) -> None:
+        x, y = _point(value, where)
         if not (math.isfinite(x) and math.isfinite(y)):
             raise InvalidInstruction(f"{where} ({x}, {y}) is not a finite number")
+        height, width = self.frame_size
         if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
             raise InvalidInstruction(f"{where} ({x:.1f}, {y:.1f}) lies outside the {width}x{height} frame")
 
     # ----- JSON ----------------------------------------------------------------------------------
 
     def to_json(self) -> dict:
+        """A ``json.dumps``-able dict in the ``dragstream-instruction/1`` format (validates first)."""
+        self.validate()
         return {
             "format": FORMAT,
-            "mode": Mode(self.mode).value,
+            "mode": self.mode.value,
             "frame_size": [int(v) for v in self.frame_size],
-            "frame_index": self.frame_index,
+            "frame_index": None if self.frame_index is None else int(self.frame_index),
             "frozen_mask": None if self.frozen_mask is None else encode_mask(self.frozen_mask),
-            "regions": [
-                {
-                    "operation": Operation(r.operation).value,
-                    "handle": [float(v) for v in r.handle],
-                    "targets": [[float(v) for v in t] for t in r.targets],
-                    "center": None if r.center is None else [float(v) for v in r.center],
-                    "mask": encode_mask(r.mask),
-                }
-                for r in self.regions
-            ],
+            "regions": [_region_to_json(r) for r in self.regions],
         }
 
     @classmethod
     def from_json(cls, data: dict) -> DragInstruction:
-        _check_keys(
-            data, {"format", "mode", "frame_size", "frame_index", "frozen_mask", "regions"}, "instruction"
-        )
+        """Read and validate an instruction written by :meth:`to_json`."""
+        _check_keys(data, _INSTRUCTION_KEYS, "instruction")
         if data["format"] != FORMAT:
             raise InvalidInstruction(f"unknown format {data['format']!r}; expected {FORMAT!r}")
         if not isinstance(data["regions"], list):
             raise InvalidInstruction("regions must be a list")
-        regions = []
-        for i, r in enumerate(data["regions"]):
-            if not isinstance(r, dict):
-                raise InvalidInstruction(f"region {i} must be an object")
-            _check_keys(r, {"operation", "handle", "targets", "center", "mask"}, f"region {i}")
-            regions.append(
-                HandleRegion(
-                    decode_mask(r["mask"]),
-                    _enum(Operation, r["operation"], f"region {i}: operation"),
-                    _point(r["handle"], f"region {i}: handle"),
-                    tuple(_point(t, f"region {i}: target {k}") for k, t in enumerate(_list(r["targets"], i))),
-                    None if r["center"] is None else _point(r["center"], f"region {i}: rotation centre"),
-                )
-            )
-        frozen = None if data["frozen_mask"] is None else decode_mask(data["frozen_mask"])
         size = data["frame_size"]
-        if not isinstance(size, list) or len(size) != 2:
+        if not (isinstance(size, list) and len(size) == 2):
             raise InvalidInstruction(f"frame_size must be [height, width], got {size!r}")
         instruction = cls(
-            _enum(Mode, data["mode"], "mode"), (size[0], size[1]), tuple(regions), frozen, data["frame_index"]
+            mode=_enum(Mode, data["mode"], ""),
+            frame_size=(size[0], size[1]),
+            regions=tuple(_region_from_json(r, i) for i, r in enumerate(data["regions"])),
+            frozen_mask=None
+            if data["frozen_mask"] is None
+            else decode_mask(data["frozen_mask"], "frozen_mask"),
+            frame_index=data["frame_index"],
         )
         return instruction.validate()
 
 
-def _list(value, i: int) -> list:
-    if not isinstance(value, list):
-        raise InvalidInstruction(f"region {i}: targets must be a list of [x, y] points")
-    return value
+def _normalise(obj, field: str, value) -> None:
+    """Replace a field of a frozen dataclass by its normalised value, when there is one."""
+    if value is not None:
+        object.__setattr__(obj, field, value)
 
 
-def _point(value, where: str) -> Point:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise InvalidInstruction(f"{where} must be [x, y], got {value!r}")
-    try:
-        return (float(value[0]), float(value[1]))
-    except (TypeError, ValueError):
-        raise InvalidInstruction(f"{where} must be two numbers, got {value!r}") from None
+def _region_to_json(region: HandleRegion) -> dict:
+    return {
+        "operation": region.operation.value,
+        "handle": list(region.handle),
+        "targets": [list(t) for t in region.targets],
+        "center": None if region.center is None else list(region.center),
+        "mask": encode_mask(region.mask),
+    }
 
 
-def _check_keys(data: dict, expected: set[str], where: str) -> None:
+def _region_from_json(data, i: int) -> HandleRegion:
+    where = f"region {i}"
+    _check_keys(data, _REGION_KEYS, where)
+    if not isinstance(data["targets"], list):
+        raise InvalidInstruction(f"{where}: targets must be a list of [x, y] points")
+    return HandleRegion(
+        mask=decode_mask(data["mask"], f"{where}: handle mask"),
+        operation=_enum(Operation, data["operation"], f"{where}: "),
+        handle=_point(data["handle"], f"{where}: handle"),
+        targets=tuple(_point(t, f"{where}: target {k}") for k, t in enumerate(data["targets"])),
+        center=None if data["center"] is None else _point(data["center"], f"{where}: rotation centre"),
+    )
+
+
+def _check_keys(data, expected: set[str], where: str) -> None:
     if not isinstance(data, dict):
-        raise InvalidInstruction(f"{where} must be a JSON object")
+        raise InvalidInstruction(f"{where} must be a JSON object, got {type(data).__name__}")
     unknown, missing = set(data) - expected, expected - set(data)
     if unknown:
-        raise InvalidInstruction(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise InvalidInstruction(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     if missing:
         raise InvalidInstruction(f"{where}: missing field(s) {', '.join(sorted(missing))}")
 
 
 def encode_mask(mask: np.ndarray) -> dict:
-    """Row-major run-length code: counts of alternating runs, starting with False."""
+    """Row-major run-length code ``{"size": [H, W], "counts": [...]}``: alternating runs from False."""
     flat = np.asarray(mask, bool).ravel()
-    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
-    bounds = np.concatenate([[0], changes, [flat.size]])
-    counts = np.diff(bounds).tolist()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    counts = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
     if flat.size and flat[0]:
         counts = [0] + counts
     return {"size": [int(v) for v in np.shape(mask)], "counts": [int(c) for c in counts]}
 
 
-def decode_mask(data: dict) -> np.ndarray:
-    _check_keys(data, {"size", "counts"}, "mask")
+def decode_mask(data: dict, where: str = "mask") -> np.ndarray:
+    """Inverse of :func:`encode_mask`; raises :class:`InvalidInstruction` on a malformed code."""
+    _check_keys(data, _MASK_KEYS, where)
     size, counts = data["size"], data["counts"]
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
-        raise InvalidInstruction(f"mask size must be [height, width], got {size!r}")
-    if not isinstance(counts, list) or any(not isinstance(c, int) or c < 0 for c in counts):
-        raise InvalidInstruction("mask counts must be non-negative integers")
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
+        raise InvalidInstruction(f"{where}: size must be [height, width] of positive integers, got {size!r}")
+    if not isinstance(counts, list) or not all(_is_int(c) and c >= 0 for c in counts):
+        raise InvalidInstruction(f"{where}: counts must be a list of non-negative integers")
     if sum(counts) != size[0] * size[1]:
-        raise InvalidInstruction(f"mask counts add up to {sum(counts)} pixels, not {size[0] * size[1]}")
+        raise InvalidInstruction(
+            f"{where}: counts add up to {sum(counts)} pixels, not {size[0]}x{size[1]} = {size[0] * size[1]}"
+        )
     values = np.arange(len(counts)) % 2 == 1
     return np.repeat(values, counts).reshape(size)
