@@ -57,6 +57,7 @@ SUPERSAMPLE = 4  # samples per pixel along each axis
 STAR_INNER_RATIO = 0.45  # inner over outer radius of the five-pointed star
 LEAVE_MARGIN = 2.5  # leaving scenes bounce this many radii outside the frame
 _WINDOW_PAD = 1.5  # pixels around a shape's radius that a coverage window spans
+_HALF_COVERAGE = 0.51  # segmentation: the other colour's blend weight still counted as half (rounding)
 _FRAMES_PER_PASS = 8  # frames rendered together: enough to vectorise, few enough to stay in cache
 
 
@@ -444,23 +445,46 @@ def render_clip(scene: Scene, num_frames: int, config: WorldConfig = WorldConfig
     return Clip(frames, centers, angles, _occlude(full), full, full.any(axis=(2, 3)), scene)
 
 
-def _blend_tolerance(rgb: np.ndarray) -> float:
-    """Half the distance from ``rgb`` to the farthest background colour: an edge pixel half covered by
-    the object stays within it over any background."""
-    backgrounds = np.array([c for pair in BACKGROUND_PALETTES for c in pair], np.float64)
-    return float(np.linalg.norm(backgrounds - rgb, axis=-1).max()) / 2 + 1
+def _blend_segments(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """End colours ``[S, 3]``, ``[S, 3]`` of the two-colour blends a toy-world pixel can show: first ``rgb``
+    with each other colour (their count is returned), then the other objects with each other and with the
+    backgrounds, then each background pair."""
+    objects = np.array(list(OBJECT_COLORS.values()), np.float64)
+    others = objects[(objects != rgb).any(axis=1)]
+    backgrounds = np.array(BACKGROUND_PALETTES, np.float64)  # [pairs, 2, 3]
+    mates = np.concatenate([others, backgrounds.reshape(-1, 3)])
+    first, second = np.triu_indices(len(mates), 1)
+    involves_object = first < len(others)
+    starts = np.concatenate(
+        [np.repeat(rgb[None], len(mates), 0), mates[first[involves_object]], backgrounds[:, 0]]
+    )
+    ends = np.concatenate([mates, mates[second[involves_object]], backgrounds[:, 1]])
+    return starts, ends, len(mates)
 
 
 def segment_object(
-    frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float | None = None
+    frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float = 60.0
 ) -> np.ndarray:
-    """Pixels of ``frame`` (``uint8 [H, W, 3]``) that show an object of ``color``: within ``tolerance``
-    (RGB distance; by default half the colour's distance to the farthest background colour) and no
-    nearer to another object colour, so edges shared by two objects split between them."""
+    """Pixels of ``frame`` (``uint8 [H, W, 3]``) that an object of ``color`` covers at least half of.
+
+    Each pixel is explained as the closest blend of two toy-world colours (two objects, or an object and a
+    background); it belongs to the object when that blend is ``color`` with weight >= 0.5 and lies within
+    ``tolerance`` (RGB distance) of the pixel, so shared edges split between the colours that meet there.
+    """
     rgb = np.array(OBJECT_COLORS[color] if isinstance(color, str) else color, np.float64)
-    pixels = frame.astype(np.float64)
-    own = np.linalg.norm(pixels - rgb, axis=-1)
-    others = np.array([c for c in OBJECT_COLORS.values() if c != tuple(rgb)], np.float64)
-    nearest_other = np.linalg.norm(pixels[..., None, :] - others, axis=-1).min(axis=-1)
-    limit = _blend_tolerance(rgb) if tolerance is None else tolerance
-    return (own <= limit) & (own <= nearest_other)
+    starts, ends, own = _blend_segments(rgb)
+    pixels = frame.reshape(-1, 3).astype(np.float64)
+    span = ends - starts
+    length2 = (span * span).sum(-1)
+    along = np.einsum("pc,sc->ps", pixels, span) - (starts * span).sum(-1)  # (pixel - start) . span
+    weight = np.minimum(np.maximum(along / length2, 0.0), 1.0)  # of the end colour in the closest blend
+    offset2 = (  # |pixel - start|^2
+        (pixels * pixels).sum(-1)[:, None]
+        - 2 * np.einsum("pc,sc->ps", pixels, starts)
+        + (starts * starts).sum(-1)
+    )
+    residual2 = offset2 - 2 * weight * along + weight * weight * length2  # squared distance to the blend
+    best = residual2.argmin(axis=-1)[:, None]
+    fits = np.take_along_axis(residual2, best, axis=-1)[:, 0] <= tolerance**2
+    half = np.take_along_axis(weight, best, axis=-1)[:, 0] <= _HALF_COVERAGE
+    return (fits & (best[:, 0] < own) & half).reshape(frame.shape[:2])
