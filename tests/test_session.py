@@ -187,3 +187,19 @@ def test_rolling_cache_keeps_long_streams_bounded():
         s.step()
         sizes.append(s.cache.nbytes())
     assert sizes[-1] == sizes[2] and s.cache.num_cached_frames == 4
+
+
+def test_undo_history_is_bounded_so_long_streams_do_not_pin_old_caches():
+    s = StreamSession(random_backend(TINY, cache_max_frames=4), "a red circle", undo_depth=3)
+    for _ in range(8):
+        s.step()
+    # The last block left after undoing everything undoable must stay editable, so 4 keep their snapshot.
+    assert [b.cache_before is None for b in s.blocks] == [True] * 4 + [False] * 4
+    pinned = {id(b.cache_before) for h in s._history for b in h.blocks if b.cache_before is not None}
+    assert len(pinned) <= 4
+    for _ in range(3):
+        s.undo()
+    with pytest.raises(IndexError, match="nothing to undo"):
+        s.undo()
+    record = s.edit(translate())  # the block on screen can still be edited
+    assert record.losses

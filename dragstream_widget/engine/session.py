@@ -32,7 +32,7 @@ class BlockRecord:
     z0: torch.Tensor  # [1, C, F, h, w]
     step_latents: torch.Tensor  # [steps, C, F, h, w]
     frames: np.ndarray  # uint8 [frames, H, W, 3]
-    cache_before: CacheState
+    cache_before: CacheState | None  # None once the block is older than the undo depth
     decoder_before: object
     instruction: DragInstruction | None = None
     losses: tuple[dict, ...] = ()
@@ -68,6 +68,7 @@ class StreamSession:
         config: DragConfig | None = None,
         events: EventBus | None = None,
         start_frames: np.ndarray | None = None,
+        undo_depth: int = 16,
     ):
         self.backend = backend
         self.config = config or DragConfig()
@@ -78,6 +79,9 @@ class StreamSession:
         self.cache = backend.new_cache()
         self.decoder = backend.new_decoder()
         self._pending: queue.Queue[DragInstruction] = queue.Queue()
+        if undo_depth < 1:
+            raise ValueError(f"undo_depth must be >= 1, got {undo_depth}")
+        self.undo_depth = undo_depth
         self._history: list[SessionState] = []
         self._blocks: tuple[BlockRecord, ...] = ()
         self._animation: Animation | None = None
@@ -116,7 +120,15 @@ class StreamSession:
         )
 
     def _push(self, action: str) -> None:
+        """Remember the state before an action. Only the last ``undo_depth`` actions are kept, and blocks
+        older than that forget their cache snapshot, so memory stays bounded on long streams (each
+        snapshot pins its blocks' keys and values)."""
         self._history.append(self._state(action))
+        del self._history[: -self.undo_depth]
+        horizon = len(self._blocks) - self.undo_depth
+        if horizon > 0 and self._blocks[horizon - 1].cache_before is not None:
+            self._blocks = forget_snapshots(self._blocks, horizon)
+            self._history = [replace(h, blocks=forget_snapshots(h.blocks, horizon)) for h in self._history]
 
     def undo(self) -> str:
         """Undo the last action (a block, an edit or the start of an animation); returns its name."""
@@ -332,6 +344,16 @@ class StreamSession:
             self._blocks += (
                 BlockRecord(index, z0, step_latents, decoded, cache_before, decoder_before, given=True),
             )
+
+
+def forget_snapshots(blocks: tuple[BlockRecord, ...], horizon: int) -> tuple[BlockRecord, ...]:
+    """The blocks with the cache and decoder snapshots of those before ``horizon`` dropped."""
+    return tuple(
+        replace(b, cache_before=None, decoder_before=None)
+        if i < horizon and b.cache_before is not None
+        else b
+        for i, b in enumerate(blocks)
+    )
 
 
 def latent_statistics(index: int, z0: torch.Tensor) -> dict:
