@@ -1,4 +1,9 @@
-"""Command line: ``python -m dragstream_widget demo --out DIR``."""
+"""Command line.
+
+python -m dragstream_widget demo --out DIR
+python -m dragstream_widget labels import LABEL_DIR --out drag.json
+python -m dragstream_widget labels export drag.json --out LABEL_DIR
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,17 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--blocks", type=int, default=10)
     demo.add_argument("--weights", default=None, help="toy world weights folder (default: the shipped ones)")
+    labels = commands.add_parser("labels", help="convert the reference implementation's saved drag labels")
+    direction = labels.add_subparsers(dest="direction", required=True)
+    importing = direction.add_parser("import", help="label folder (JSON + mask PNGs) -> instruction JSON")
+    importing.add_argument("source", help="a folder holding one block_*_trajectory.json, or that file")
+    importing.add_argument("--out", required=True)
+    exporting = direction.add_parser("export", help="instruction JSON -> label folder")
+    exporting.add_argument("source", help="a JSON file written by 'labels import'")
+    exporting.add_argument("--out", required=True, help="folder to write the label JSON and mask PNGs into")
     args = parser.parse_args(argv)
+    if args.command == "labels":
+        run_labels(args)
     if args.command == "demo":
         from dataclasses import replace
 
@@ -29,6 +44,23 @@ def main(argv: list[str] | None = None) -> None:
         metrics = run_demo(load_model(args.weights), args.out, script, TOY_DRAG_CONFIG)
         print(json.dumps({k: v for k, v in metrics.items() if k != "animation"}, indent=2))
         print(f"wrote {args.out}/demo.mp4, demo.gif, drag_vs_nodrag.png, plots.png, metrics.json")
+
+
+def run_labels(args) -> None:
+    from pathlib import Path
+
+    from .labels import LabelledDrag, export_labels, import_labels
+    from .ops import DragInstruction
+
+    if args.direction == "import":
+        drag = import_labels(args.source)
+        Path(args.out).write_text(json.dumps(drag.to_json()))
+        regions = len(drag.instruction.regions)
+        print(f"wrote {args.out}: {drag.instruction.mode.value}, {regions} region(s), block {drag.block}")
+    else:
+        data = json.loads(Path(args.source).read_text())
+        drag = LabelledDrag(DragInstruction.from_json(data["instruction"]), data["prompt"], data["block"])
+        print(f"wrote {export_labels(drag, args.out)}")
 
 
 if __name__ == "__main__":
