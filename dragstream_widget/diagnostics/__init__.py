@@ -1,0 +1,1 @@
+"""Diagnostics: recorders fed by engine events, spectral probes and matplotlib figures."""
