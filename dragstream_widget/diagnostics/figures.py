@@ -58,7 +58,7 @@ def plot_gradient_map(
     axes[0].imshow(frame)
     if handle_mask is not None:
         axes[0].contour(handle_mask, levels=[0.5], colors="red", linewidths=1)
-    axes[0].set_title("frame and handle")
+    axes[0].set_title("frame now, handle as drawn")
     if recorder.gradient_map is not None:
         axes[1].imshow(recorder.gradient_map[-1], cmap="magma", vmin=0, vmax=1)
     axes[1].set_title("CSS Gaussian map")
