@@ -28,3 +28,14 @@ def test_tracking_on_real_frames_keeps_every_object():
     assert summary["size_within_20_percent"] == 1.0
     blank = np.zeros_like(clip.frames)
     assert summarize([track_objects(blank, scene, areas)])["survival"] == 0.0
+
+
+def test_square_orientation_is_measured_modulo_90_degrees():
+    import math
+
+    from dragstream_widget.models.toyworld.drag_checks import square_angle
+
+    for degrees in (0.0, 20.0, 65.0, 100.0):
+        mask = shape_template("square", 12.0, math.radians(degrees), 64, (32.0, 32.0)) >= 0.5
+        measured = square_angle(mask, 12.0)
+        assert min(abs(measured - degrees % 90), 90 - abs(measured - degrees % 90)) <= 1.0
