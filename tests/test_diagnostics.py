@@ -34,12 +34,18 @@ def edit():
     )
 
 
-def test_recorders_collect_what_the_engine_emits_and_detach():
+def recorded_session(blocks: int):
+    """A tiny stream of ``blocks`` blocks with both recorders attached, its last block edited."""
     session = StreamSession(random_backend(TINY), "a red circle", seed=0, config=DragConfig(iterations=2))
     stats, iterations = LatentStatsRecorder(session.events), IterationRecorder(session.events)
-    for _ in range(3):
+    for _ in range(blocks):
         session.step()
     session.edit(edit())
+    return session, stats, iterations
+
+
+def test_recorders_collect_what_the_engine_emits_and_detach():
+    session, stats, iterations = recorded_session(3)
     series = stats.series()
     assert len(series["mean"]) == 3 * TINY.frames_per_block  # the edit replaced block 2's statistics
     assert np.allclose(
@@ -68,11 +74,7 @@ def test_frequency_probes():
 
 
 def test_figures_draw_their_data():
-    session = StreamSession(random_backend(TINY), "a red circle", seed=0, config=DragConfig(iterations=2))
-    drift, iterations = LatentStatsRecorder(session.events), IterationRecorder(session.events)
-    for _ in range(2):
-        session.step()
-    session.edit(edit())
+    session, drift, iterations = recorded_session(2)
     ax = plot_latent_drift({"drag": drift})
     assert len(ax.lines) == 4 and len(ax.lines[0].get_ydata()) == 2 * TINY.frames_per_block
     ax = plot_losses(iterations)

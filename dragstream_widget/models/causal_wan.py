@@ -135,6 +135,34 @@ def clean_noisy_mask(
     return torch.cat([top, bottom], dim=0)
 
 
+def wan_config(
+    num_layers: int,
+    num_heads: int,
+    head_dim: int,
+    ffn_dim: int,
+    channels: int,
+    text_dim: int,
+    freq_dim: int,
+    rope_max_seq_len: int = 1024,
+) -> dict:
+    """Constructor arguments of a Wan-2.1-style transformer (patch (1, 2, 2), RMS q/k norm) of the given size."""
+    return dict(
+        patch_size=(1, 2, 2),
+        num_attention_heads=num_heads,
+        attention_head_dim=head_dim,
+        in_channels=channels,
+        out_channels=channels,
+        text_dim=text_dim,
+        freq_dim=freq_dim,
+        ffn_dim=ffn_dim,
+        num_layers=num_layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        eps=1e-6,
+        rope_max_seq_len=rope_max_seq_len,
+    )
+
+
 class CausalWanTransformer3DModel(WanTransformer3DModel):
     """``WanTransformer3DModel`` driven block by block with a KV cache (see module docstring)."""
 

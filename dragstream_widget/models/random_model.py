@@ -8,7 +8,7 @@ import torch
 
 from .backend import TransformerBackend
 from .base import LatentLayout
-from .causal_wan import CausalWanTransformer3DModel
+from .causal_wan import CausalWanTransformer3DModel, wan_config
 from .preview import HashedTextEncoder, LatentPreviewDecoder
 from .sampler import FlowSampler
 
@@ -52,21 +52,11 @@ WAN_1_3B_480P = RandomModelSpec(
 
 def random_transformer(spec: RandomModelSpec, seed: int = 0) -> CausalWanTransformer3DModel:
     torch.manual_seed(seed)
-    return CausalWanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=spec.num_heads,
-        attention_head_dim=spec.head_dim,
-        in_channels=spec.channels,
-        out_channels=spec.channels,
-        text_dim=spec.text_dim,
-        freq_dim=256 if spec.head_dim >= 64 else 32,
-        ffn_dim=spec.ffn_dim,
-        num_layers=spec.num_layers,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        eps=1e-6,
-        rope_max_seq_len=1024,
+    freq_dim = 256 if spec.head_dim >= 64 else 32
+    config = wan_config(
+        spec.num_layers, spec.num_heads, spec.head_dim, spec.ffn_dim, spec.channels, spec.text_dim, freq_dim
     )
+    return CausalWanTransformer3DModel(**config)
 
 
 def cast_keeping_fp32(model: CausalWanTransformer3DModel, dtype: torch.dtype) -> CausalWanTransformer3DModel:

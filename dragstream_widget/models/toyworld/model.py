@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from ...engine.config import DragConfig
 from ..backend import TransformerBackend
 from ..base import LatentLayout
-from ..causal_wan import CausalWanTransformer3DModel
+from ..causal_wan import CausalWanTransformer3DModel, wan_config
 from ..sampler import FlowSampler
 from .codec import CodecConfig, ToyCodec
 from .text import ToyTextEncoder
@@ -50,19 +50,14 @@ class ToyWorldConfig:
     sink_frames: int = 0
 
     def transformer_kwargs(self) -> dict:
-        return dict(
-            patch_size=(1, 2, 2),
-            num_attention_heads=self.num_heads,
-            attention_head_dim=self.head_dim,
-            in_channels=self.codec.latent_channels,
-            out_channels=self.codec.latent_channels,
-            text_dim=self.text_dim,
+        return wan_config(
+            self.num_layers,
+            self.num_heads,
+            self.head_dim,
+            self.ffn_dim,
+            self.codec.latent_channels,
+            self.text_dim,
             freq_dim=128,
-            ffn_dim=self.ffn_dim,
-            num_layers=self.num_layers,
-            cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads",
-            eps=1e-6,
             rope_max_seq_len=4096,
         )
 
