@@ -19,6 +19,7 @@ from tqdm import tqdm
 from .engine.config import DragConfig
 from .engine.session import StreamSession
 from .export import save_gif, save_image, save_mp4, side_by_side
+from .geometry import mask_centroid
 from .models.base import VideoBackend
 from .models.toyworld.world import parse_prompt, render_clip, scene_from_prompt, segment_object
 from .ops import DragInstruction, HandleRegion, Mode, Operation
@@ -44,8 +45,8 @@ def opening_frames(prompt: str, seed: int, frames: int) -> np.ndarray:
 
 
 def centroid(mask: np.ndarray) -> tuple[float, float] | None:
-    ys, xs = np.nonzero(mask)
-    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+    """The mask's centroid, or None when the object is not visible."""
+    return mask_centroid(mask) if mask.any() else None
 
 
 def object_region(frame: np.ndarray, color: str) -> tuple[np.ndarray, tuple[float, float]]:

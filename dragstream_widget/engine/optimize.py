@@ -169,8 +169,8 @@ def optimize_block(
                 "iteration": iteration,
                 "l_rec": l_rec.item(),
                 "l_cst": l_cst.item(),
+                "cutoff": cutoff,
             }
-            record["cutoff"] = cutoff
             losses.append(record)
             if events is not None:
                 events.emit(

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
+from ...geometry import mask_centroid
 from .. import base
 from .model import WEIGHTS_DIR, ToyWorldModel
 from .world import SHAPES, render_clip, sample_scene, segment_object, shape_template
@@ -39,8 +40,7 @@ ANGLES = np.linspace(0, 2 * math.pi, 24, endpoint=False)
 
 def best_template_iou(mask: np.ndarray, shape: str, radius: float) -> float:
     """IoU of a blob with the best template of ``shape`` centred on it (over angle and scale)."""
-    ys, xs = np.nonzero(mask)
-    center = (float(xs.mean()), float(ys.mean()))
+    center = mask_centroid(mask)
     best = 0.0
     angles = ANGLES[:1] if shape == "circle" else ANGLES
     for scale in SCALES:
@@ -69,8 +69,7 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
             ratio = area / opening_areas[i] if opening_areas[i] else 0.0
             alive = 0.5 <= ratio <= 2.0
             if alive:
-                ys, xs = np.nonzero(mask)
-                center = (xs.mean(), ys.mean())
+                center = mask_centroid(mask)
                 alive = last is None or math.dist(center, last) <= SURVIVAL_DISTANCE
                 last = center
             survived.append(alive)
