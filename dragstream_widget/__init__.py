@@ -7,6 +7,7 @@ from .ops import DragInstruction, HandleRegion, InvalidInstruction, Mode, Operat
 
 __all__ = [
     "DragConfig",
+    "DragStreamWidget",
     "DragInstruction",
     "EventBus",
     "HandleRegion",
@@ -26,3 +27,11 @@ def load_model(path=None, device="cpu"):
     from .models.toyworld.model import load_model as load_toyworld
 
     return load_toyworld(path, device)
+
+
+def __getattr__(name: str):
+    if name == "DragStreamWidget":  # imported on first use: it pulls in the notebook widget stack
+        from .widget import DragStreamWidget
+
+        return DragStreamWidget
+    raise AttributeError(f"module 'dragstream_widget' has no attribute {name!r}")

@@ -1,0 +1,313 @@
+"""The kernel-side controller: a streaming session driven from a worker thread.
+
+Every request (play, step, a drag, undo, reset, new ablation switches) is queued and carried out by
+the worker between blocks, so the kernel's main thread stays free for widget events while the video
+streams, and a drag sent mid-generation is applied at the next block boundary. Requests return
+futures. Errors never escape the worker: they resolve the request's future with the exception and
+are reported through ``report``; the session itself restores its state when an action fails.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+
+from ..engine.config import DragConfig
+from ..engine.events import EventBus
+from ..engine.session import BlockRecord, StreamSession
+from ..ops import DragInstruction, Mode
+from .frames import Frame, FramePacer
+
+SessionFactory = Callable[[str, int, DragConfig], StreamSession]
+Report = Callable[[str, str], None]  # (state, message); state is "ready", "busy" or "error"
+
+
+@dataclass
+class _Request:
+    name: str
+    args: tuple = ()
+    future: Future = field(default_factory=Future)
+
+
+@dataclass(frozen=True)
+class Components:
+    """The ablation switches a person can flip while the video streams."""
+
+    adsr: bool = True
+    sfs: bool = True
+    css: bool = True
+
+    def apply_to(self, config: DragConfig) -> DragConfig:
+        return replace(config, adsr=self.adsr, sfs=self.sfs, css=self.css)
+
+
+class StreamController:
+    """Owns a :class:`StreamSession` in a worker thread; see the module docstring."""
+
+    def __init__(
+        self,
+        make_session: SessionFactory,
+        prompt: str,
+        seed: int,
+        config: DragConfig,
+        pacer: FramePacer,
+        report: Report,
+        events: EventBus,
+    ):
+        self._make_session, self._base_config = make_session, config
+        self._pacer, self._report = pacer, report
+        self._requests: queue.Queue[_Request] = queue.Queue()
+        self._playing = False
+        self._blocks_to_go = 0
+        self._generated = 0  # blocks the worker has generated
+        self._step_futures: list[tuple[int, Future]] = []  # (generated count that resolves it, future)
+        self._animation_id: int | None = None  # the drag whose animation is running
+        self._components = Components(config.adsr, config.sfs, config.css)
+        self.session: StreamSession | None = None
+        self.generation_fps = 0.0
+        self._last_status = 0.0
+        self._closed = threading.Event()
+        events.subscribe("iteration", self._on_iteration)
+        self._thread = threading.Thread(target=self._run, name="dragstream-worker", daemon=True)
+        self._request("reset", prompt, seed)
+        self._thread.start()
+
+    # ----- requests (any thread) -------------------------------------------------------------------
+
+    def play(self) -> Future:
+        return self._request("play")
+
+    def pause(self) -> Future:
+        return self._request("pause")
+
+    def step(self, blocks: int = 1) -> Future:
+        """Generate ``blocks`` more blocks; the future resolves when the last one is committed."""
+        if not isinstance(blocks, int) or blocks < 1:
+            raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
+        return self._request("step", blocks)
+
+    def apply(self, instruction: DragInstruction, drag_id: int | None = None) -> Future:
+        """Apply a drag at the next block boundary. When paused, an animation plays until it ends."""
+        return self._request("apply", instruction, drag_id)
+
+    def undo(self) -> Future:
+        return self._request("undo")
+
+    def reset(self, prompt: str, seed: int) -> Future:
+        return self._request("reset", prompt, seed)
+
+    def set_components(self, components: Components) -> Future:
+        return self._request("components", components)
+
+    def stop_drag(self) -> None:
+        """Stop a running optimisation early (its block keeps the latent reached so far) and pause."""
+        self._playing = False
+        if self.session is not None:
+            self.session.request_stop()
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    def idle(self) -> Future:
+        """A future resolved once every request queued so far has been carried out."""
+        return self._request("sync")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker (after the block it is on) and the frame pacer; never blocks for long."""
+        self._closed.set()
+        self.stop_drag()
+        self._requests.put(_Request("close"))
+        self._thread.join(timeout)
+        self._pacer.close()
+
+    def _request(self, name: str, *args) -> Future:
+        request = _Request(name, args)
+        if self._closed.is_set():
+            request.future.set_exception(RuntimeError("the widget is closed"))
+        else:
+            self._requests.put(request)
+        return request.future
+
+    # ----- the worker ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            try:
+                request = self._requests.get(timeout=None if not self._wants_blocks() else 0)
+            except queue.Empty:
+                self._generate_next()
+                continue
+            if request.name == "close":
+                break
+            self._carry_out(request)
+        self._drain("the widget was closed")
+
+    def _wants_blocks(self) -> bool:
+        return self.session is not None and (self._playing or self._blocks_to_go > 0)
+
+    def _carry_out(self, request: _Request) -> None:
+        try:
+            result = getattr(self, f"_do_{request.name}")(*request.args)
+        except Exception as error:  # reported, never raised in the worker
+            self._report("error", describe(error))
+            request.future.set_exception(error)
+            return
+        if request.name == "step":
+            self._step_futures.append((self._generated + self._blocks_to_go, request.future))
+        else:
+            request.future.set_result(result)
+
+    def _drain(self, reason: str) -> None:
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            request.future.set_exception(RuntimeError(reason))
+        self._fail_steps(reason)
+
+    # ----- actions ---------------------------------------------------------------------------------
+
+    def _do_sync(self) -> None:
+        return None
+
+    def _do_play(self) -> None:
+        self._playing = True
+        self._status()
+
+    def _do_pause(self) -> None:
+        self._playing = False
+        self._status()
+
+    def _do_step(self, blocks: int) -> None:
+        self._blocks_to_go += blocks
+
+    def _do_components(self, components: Components) -> DragConfig:
+        self._components = components
+        self.session.config = components.apply_to(self._base_config)
+        self._status()
+        return self.session.config
+
+    def _do_reset(self, prompt: str, seed: int) -> None:
+        self._report("busy", f"starting a new stream: {prompt!r}, seed {seed}")
+        self._playing, self._blocks_to_go = False, 0
+        self._fail_steps("the stream was reset")
+        config = self._components.apply_to(self._base_config)
+        session = self._make_session(prompt, seed, config)
+        self.session = session
+        self._pacer.clear()
+        if session.blocks:
+            self._pacer.push(frames_of(session, session.blocks))
+        self._status()
+
+    def _do_undo(self) -> str:
+        self._playing, self._blocks_to_go = False, 0
+        self._fail_steps("an undo interrupted the steps")
+        action = self.session.undo()
+        blocks = self.session.blocks
+        self._pacer.clear(frames_of(self.session, blocks[-1:])[-1] if blocks else None)
+        self._status(f"undid the last {action}")
+        return action
+
+    def _do_apply(self, instruction: DragInstruction, drag_id: int | None) -> BlockRecord | None:
+        session = self.session
+        what = "editing the frame on screen" if instruction.mode == Mode.EDIT else "starting the animation"
+        self._report("busy", f"{what} ...")
+        started = time.perf_counter()
+        record = session.apply(instruction)
+        if record is not None:
+            self._pacer.push(frames_of(session, (record,), drag_id))
+            self._status(f"edited in {time.perf_counter() - started:.2f} s")
+        else:
+            self._animation_id = drag_id
+            if not self._playing:
+                steps = instruction.num_targets
+                self._blocks_to_go += math.ceil(steps / session.backend.layout.frames_per_block)
+            self._status("animating the next frames")
+        return record
+
+    def _generate_next(self) -> None:
+        session = self.session
+        per_block = session.backend.layout.frames_per_block * session.backend.layout.pixel_frames_per_latent
+        while not self._pacer.wait_for_backlog(per_block, timeout=0.05):
+            if not self._requests.empty() or self._closed.is_set():
+                return  # a request comes first; generation resumes after it
+        animating = session.animating
+        started = time.perf_counter()
+        try:
+            record = session.step()
+        except Exception as error:
+            self._playing, self._blocks_to_go = False, 0
+            self._fail_steps(describe(error))
+            self._report("error", describe(error))
+            return
+        elapsed = time.perf_counter() - started
+        drag = self._animation_id if animating else None
+        if not session.animating:
+            self._animation_id = None
+        self._pacer.push(frames_of(session, (record,), drag))
+        if not animating:  # drag blocks would understate the streaming speed
+            rate = len(record.frames) / max(elapsed, 1e-6)
+            self.generation_fps = rate if self.generation_fps == 0 else 0.7 * self.generation_fps + 0.3 * rate
+        self._generated += 1
+        self._blocks_to_go = max(self._blocks_to_go - 1, 0)
+        self._resolve_steps()
+        self._status()
+
+    def _resolve_steps(self) -> None:
+        done = [f for target, f in self._step_futures if target <= self._generated]
+        self._step_futures = [(t, f) for t, f in self._step_futures if t > self._generated]
+        for future in done:
+            future.set_result(self.session.blocks[-1])
+
+    def _fail_steps(self, reason: str) -> None:
+        for _, future in self._step_futures:
+            future.set_exception(RuntimeError(reason))
+        self._step_futures = []
+
+    # ----- status ----------------------------------------------------------------------------------
+
+    def _status(self, message: str | None = None) -> None:
+        session = self.session
+        frames = sum(len(b.frames) for b in session.blocks)
+        state = "playing" if self._playing else ("generating" if self._blocks_to_go else "paused")
+        if session.animating:
+            state += ", animating"
+        text = message or f"{state} · {frames} frames"
+        if self.generation_fps:
+            text += f" · generating at {self.generation_fps:.1f} frames/s"
+        self._report("ready", text)
+
+    def _on_iteration(self, payload: dict) -> None:
+        now = time.monotonic()
+        if now - self._last_status < 0.1:
+            return
+        self._last_status = now
+        iterations = self.session.config.iterations
+        self._report(
+            "busy",
+            f"optimising the drag: segment {payload['segment']}/{payload['num_segments']}, "
+            f"iteration {payload['iteration'] + 1}/{iterations}, L_rec {payload['l_rec']:.4f}",
+        )
+
+
+def frames_of(session: StreamSession, records: tuple[BlockRecord, ...], drag: int | None = None) -> list[Frame]:
+    """The frames of committed blocks of ``session`` with their positions in the video."""
+    first = {b.index: i for i, b in enumerate(session.blocks)}
+    out = []
+    for record in records:
+        before = sum(len(b.frames) for b in session.blocks[: first[record.index]])
+        out += [Frame(before + k, record.index, f, drag) for k, f in enumerate(record.frames)]
+    return out
+
+
+def describe(error: BaseException) -> str:
+    """An error in plain words for the status line."""
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, ValueError | IndexError) else f"{type(error).__name__}: {text}"

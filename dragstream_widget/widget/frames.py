@@ -1,0 +1,184 @@
+"""Frames from the kernel to the browser: encoding, pacing and flow control.
+
+The generator hands whole blocks to a :class:`FramePacer`; its thread plays them to the browser at
+the chosen speed. At most ``max_in_flight`` frames wait for the browser's acknowledgement; a frame
+that comes due while the browser is behind is dropped (stale) rather than queued. When nothing new
+has come for a moment the latest frame is sent once more, lossless, as a still that also lives in a
+trait, so a view opened later shows it. Frames in flight for longer than ``ack_timeout`` seconds
+count as lost (a closed tab never acknowledges), so a view that comes back gets frames again.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+LOSSLESS_AREA = 256 * 256  # frames up to this many pixels always travel as PNG (cheap enough)
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # position in the video
+    block: int
+    pixels: np.ndarray  # uint8 [H, W, 3]
+    drag: int | None = None  # id of the drag whose effect this frame shows, if any
+
+
+def encode_frame(pixels: np.ndarray, lossless: bool, quality: int = 90) -> tuple[str, bytes]:
+    """``(format, bytes)``: PNG when ``lossless`` or the frame is small, otherwise JPEG."""
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    buffer = io.BytesIO()
+    if lossless or pixels.shape[0] * pixels.shape[1] <= LOSSLESS_AREA:
+        image.save(buffer, format="PNG", compress_level=1)
+        return "png", buffer.getvalue()
+    image.save(buffer, format="JPEG", quality=quality)
+    return "jpeg", buffer.getvalue()
+
+
+SendFrame = Callable[[dict, bytes], None]
+ShowStill = Callable[[Frame, bytes], None]
+
+
+class FramePacer:
+    """Plays pushed frames to ``send`` at ``fps`` with flow control; see the module docstring."""
+
+    def __init__(
+        self,
+        send: SendFrame,
+        show_still: ShowStill,
+        fps: float = 16.0,
+        max_in_flight: int = 2,
+        idle_after: float = 0.3,
+        ack_timeout: float = 2.0,
+    ):
+        self._send, self._show_still = send, show_still
+        self.fps = fps
+        self.max_in_flight, self.idle_after, self.ack_timeout = max_in_flight, idle_after, ack_timeout
+        self._queue: deque[Frame] = deque()
+        self._changed = threading.Condition()
+        self._sent_seq, self._acked_seq, self._last_send = 0, 0, 0.0
+        self._latest: Frame | None = None
+        self._still_shown: Frame | None = None
+        self._last_activity = time.monotonic()
+        self.sent = self.dropped = self.acked = 0
+        self._ack_times: deque[float] = deque(maxlen=64)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="dragstream-frames", daemon=True)
+        self._thread.start()
+
+    # ----- producer side ---------------------------------------------------------------------------
+
+    def push(self, frames: list[Frame]) -> None:
+        """Queue frames; queued frames of the same blocks are replaced (an edit re-renders its block)."""
+        blocks = {f.block for f in frames}
+        with self._changed:
+            kept = [f for f in self._queue if f.block not in blocks]
+            self._queue = deque(kept + list(frames))
+            self._last_activity = time.monotonic()
+            self._changed.notify_all()
+
+    def clear(self, latest: Frame | None = None) -> None:
+        """Drop everything queued; ``latest`` becomes the frame on screen (after an undo or reset)."""
+        with self._changed:
+            self._queue.clear()
+            if latest is not None:
+                self._latest, self._still_shown = latest, None
+            self._last_activity = time.monotonic()
+            self._changed.notify_all()
+
+    @property
+    def backlog(self) -> int:
+        with self._changed:
+            return len(self._queue)
+
+    def wait_for_backlog(self, limit: int, timeout: float) -> bool:
+        """Block until at most ``limit`` frames are queued (generation pacing); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._queue) <= limit or self._closed, timeout)
+
+    # ----- browser side ----------------------------------------------------------------------------
+
+    def ack(self, seq: int) -> None:
+        with self._changed:
+            if self._acked_seq < seq <= self._sent_seq:
+                self.acked += seq - self._acked_seq
+                self._acked_seq = seq
+                self._ack_times.append(time.monotonic())
+                self._changed.notify_all()
+
+    def delivered_fps(self) -> float:
+        """Frames per second the browser acknowledged, over the recent acknowledgements."""
+        with self._changed:
+            times = list(self._ack_times)
+        if len(times) < 2 or time.monotonic() - times[-1] > 1.0:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join(timeout=5)
+
+    # ----- the pacing thread -----------------------------------------------------------------------
+
+    def _in_flight(self, now: float) -> int:
+        if self._sent_seq > self._acked_seq and now - self._last_send > self.ack_timeout:
+            self._acked_seq = self._sent_seq  # never acknowledged: the view is gone
+        return self._sent_seq - self._acked_seq
+
+    def _next_action(self) -> tuple[str, Frame | None, int]:
+        """Wait for the next thing to do: ("send", frame, seq), ("still", frame, 0) or ("stop", None, 0)."""
+        due = time.monotonic()
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                if self._queue and now >= due:
+                    frame = self._queue.popleft()
+                    self._latest, self._still_shown = frame, None
+                    self._last_activity = now
+                    if self._in_flight(now) >= self.max_in_flight:
+                        self.dropped += 1
+                        due = now + 1.0 / self.fps
+                        continue
+                    self._sent_seq += 1
+                    self._last_send = now
+                    return "send", frame, self._sent_seq
+                idle = now - self._last_activity
+                if not self._queue and self._latest is not None and self._still_shown is not self._latest:
+                    if idle >= self.idle_after:
+                        self._still_shown = self._latest
+                        return "still", self._latest, 0
+                    self._changed.wait(self.idle_after - idle)
+                    continue
+                self._changed.wait(max(due - now, 0.0) if self._queue else None)
+        return "stop", None, 0
+
+    def _run(self) -> None:
+        next_due = time.monotonic()
+        while True:
+            action, frame, seq = self._next_action()
+            if action == "stop":
+                return
+            if action == "still":
+                _, data = encode_frame(frame.pixels, lossless=True)
+                self._show_still(frame, data)
+                continue
+            fmt, data = encode_frame(frame.pixels, lossless=False)
+            meta = {"type": "frame", "seq": seq, "index": frame.index, "block": frame.block, "format": fmt}
+            meta["drag"] = frame.drag
+            self._send(meta, data)
+            self.sent += 1
+            next_due = max(next_due + 1.0 / self.fps, time.monotonic() - 0.5 / self.fps)
+            self._sleep_until(next_due)
+
+    def _sleep_until(self, moment: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed, max(moment - time.monotonic(), 0.0))

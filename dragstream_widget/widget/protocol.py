@@ -1,0 +1,97 @@
+"""The messages between the browser and the kernel, parsed strictly into small commands.
+
+Browser -> kernel (JSON content of anywidget custom messages):
+
+- ``{"type": "ack", "seq": n}``: frame ``n`` is on screen (flow control).
+- ``{"type": "control", "name": "play" | "pause" | "step" | "undo" | "reset" | "stop"}``.
+- ``{"type": "apply", "id": n, "instruction": {...}}``: a drag in the ``dragstream-instruction/1``
+  format (``ops.DragInstruction.to_json``), in model pixels.
+
+Kernel -> browser: ``{"type": "frame", "seq", "index", "block", "format", "drag"}`` with the encoded
+image as the one binary buffer, and ``{"type": "applied", "id", "ok", "error"}``.
+
+Anything else is a :class:`ProtocolError` whose message says in plain words what was wrong; the
+widget shows it in its status line and carries on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+from ..ops import DragInstruction, InvalidInstruction
+
+CONTROLS = ("play", "pause", "step", "undo", "reset", "stop")
+
+
+class ProtocolError(ValueError):
+    """A message from the browser that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    seq: int
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+
+
+@dataclass(frozen=True)
+class Apply:
+    id: int
+    instruction: DragInstruction
+
+
+Message = Ack | Control | Apply
+
+_FIELDS = {"ack": {"type", "seq"}, "control": {"type", "name"}, "apply": {"type", "id", "instruction"}}
+
+
+def parse_message(content: object, frame_size: tuple[int, int]) -> Message:
+    """Parse one browser message; drags must be drawn on a ``frame_size`` (height, width) frame."""
+    if not isinstance(content, dict):
+        raise ProtocolError(f"a widget message must be a JSON object, got {type(content).__name__}")
+    kind = content.get("type")
+    if kind not in _FIELDS:
+        raise ProtocolError(f"unknown message type {kind!r}; expected one of {', '.join(_FIELDS)}")
+    _check_fields(content, _FIELDS[kind], kind)
+    if kind == "ack":
+        return Ack(_count(content["seq"], "ack seq"))
+    if kind == "control":
+        if content["name"] not in CONTROLS:
+            raise ProtocolError(f"unknown control {content['name']!r}; expected one of {', '.join(CONTROLS)}")
+        return Control(content["name"])
+    return Apply(_count(content["id"], "drag id"), parse_instruction(content["instruction"], frame_size))
+
+
+def parse_instruction(data: object, frame_size: tuple[int, int]) -> DragInstruction:
+    """A drag from the browser, validated and checked against the model's frame size."""
+    try:
+        instruction = DragInstruction.from_json(data)
+    except InvalidInstruction as error:
+        raise ProtocolError(f"invalid drag: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProtocolError(f"malformed drag: {error}") from None
+    if tuple(instruction.frame_size) != tuple(frame_size):
+        height, width = instruction.frame_size
+        raise ProtocolError(
+            f"the drag was drawn on a {width}x{height} frame, but the model makes "
+            f"{frame_size[1]}x{frame_size[0]} frames"
+        )
+    return instruction
+
+
+def _check_fields(content: dict, expected: set[str], kind: str) -> None:
+    unknown, missing = set(content) - expected, expected - set(content)
+    if unknown:
+        raise ProtocolError(f"{kind} message: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    if missing:
+        raise ProtocolError(f"{kind} message: missing field(s) {', '.join(sorted(missing))}")
+
+
+def _count(value: object, what: str) -> int:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"{what} must be a non-negative integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,222 @@
+"""DragStreamWidget: the streamed video in a notebook cell, draggable at any time.
+
+The Python side holds the traits both sides share and routes browser messages to the controller
+(``controller.py``); frames travel through the pacer (``frames.py``); the front end is the ES module
+built from ``js/`` into ``static/``. Every browser event is handled inside a guard: a bad one shows
+a plain-words error in the status line and leaves the session as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ..engine.config import DragConfig
+from ..engine.events import EventBus
+from ..engine.session import StreamSession
+from ..models.base import VideoBackend
+from ..ops import DragInstruction
+from .controller import Components, StreamController, describe
+from .frames import Frame, FramePacer
+from .protocol import Ack, Apply, Control, ProtocolError, parse_message
+
+STATIC = Path(__file__).parent / "static"
+StartFrames = Callable[[str, int], np.ndarray]
+
+
+class DragStreamWidget(anywidget.AnyWidget):
+    """Streams ``prompt`` from ``backend`` live; paint, draw trajectories and apply drags in the cell.
+
+    ``start_frames`` (frames, or a function of prompt and seed returning frames) starts each stream
+    from given frames (image-to-video). From Python: :meth:`play`, :meth:`pause`, :meth:`step`,
+    :meth:`apply`, :meth:`undo`, :meth:`reset` queue work for the generation thread and return futures;
+    :attr:`session` is the live :class:`StreamSession`, :attr:`events` the event bus every session of
+    the widget reports to (attach recorders there), and :attr:`received` lists the drags the browser
+    sent, in order.
+    """
+
+    _esm = STATIC / "widget.js"
+    _css = STATIC / "widget.css"
+
+    frame_size = traitlets.List(traitlets.Int(), [1, 1]).tag(sync=True)  # [height, width] in model pixels
+    frame = traitlets.Bytes(b"").tag(sync=True)  # the latest frame, lossless (PNG)
+    frame_index = traitlets.Int(0).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    state = traitlets.Unicode("busy").tag(sync=True)  # "ready", "busy" or "error"
+    playing = traitlets.Bool(False).tag(sync=True)
+    prompt = traitlets.Unicode("").tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+    speed = traitlets.Float(16.0).tag(sync=True)  # playback, frames per second
+    generation_fps = traitlets.Float(0.0).tag(sync=True)
+    animation_frames = traitlets.Int(12).tag(sync=True)
+    display_width = traitlets.Int(512).tag(sync=True)  # largest width on screen, CSS pixels
+    adsr = traitlets.Bool(True).tag(sync=True)
+    sfs = traitlets.Bool(True).tag(sync=True)
+    css = traitlets.Bool(True).tag(sync=True)
+
+    def __init__(
+        self,
+        backend: VideoBackend,
+        prompt: str,
+        seed: int = 0,
+        config: DragConfig | None = None,
+        start_frames: np.ndarray | StartFrames | None = None,
+        speed: float = 16.0,
+        display_width: int = 512,
+        undo_depth: int = 16,
+    ):
+        config = config or DragConfig()
+        height, width = backend.layout.pixel_size
+        super().__init__(
+            frame_size=[height, width],
+            prompt=prompt,
+            seed=seed,
+            speed=speed,
+            display_width=display_width,
+            adsr=config.adsr,
+            sfs=config.sfs,
+            css=config.css,
+        )
+        self.backend = backend
+        self.received: list[DragInstruction] = []
+        self.events = EventBus()  # shared by every session of this widget, so recorders survive resets
+        self._start_frames = start_frames
+        self._undo_depth = undo_depth
+        self._sync_lock = threading.Lock()
+        self._pacer = FramePacer(self._send_frame, self._show_still, fps=speed)
+        self.on_msg(self._on_message)
+        self._controller = StreamController(
+            self._new_session, prompt, seed, config, self._pacer, self._report, self.events
+        )
+        self.wait()  # the first session exists once the constructor returns
+
+    # ----- Python API ------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> StreamSession | None:
+        return self._controller.session
+
+    def play(self) -> Future:
+        return self._controller.play()
+
+    def pause(self) -> Future:
+        return self._controller.pause()
+
+    def step(self, blocks: int = 1) -> Future:
+        """Generate ``blocks`` blocks; the future resolves with the last block once it is committed."""
+        return self._controller.step(blocks)
+
+    def apply(self, instruction: DragInstruction) -> Future:
+        """Apply a drag at the next block boundary (an edit resolves with the re-rendered block)."""
+        return self._controller.apply(instruction.validate())
+
+    def undo(self) -> Future:
+        return self._controller.undo()
+
+    def reset(self, prompt: str | None = None, seed: int | None = None) -> Future:
+        """Restart the stream (with a new prompt and/or seed)."""
+        if prompt is not None:
+            self.prompt = prompt
+        if seed is not None:
+            self.seed = seed
+        return self._controller.reset(self.prompt, self.seed)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every request queued so far is done (not until blocks asked for by ``step``)."""
+        self._controller.idle().result(timeout)
+
+    def delivered_fps(self) -> float:
+        """Frames per second the browser acknowledged recently (0 when nothing is displaying)."""
+        return self._pacer.delivered_fps()
+
+    def close(self) -> None:
+        """Stop generation and frame delivery, then close the widget; safe to call twice."""
+        controller = getattr(self, "_controller", None)
+        if controller is not None:
+            controller.close()
+        super().close()
+
+    # ----- kernel side of the protocol -------------------------------------------------------------
+
+    def _new_session(self, prompt: str, seed: int, config: DragConfig) -> StreamSession:
+        start = self._start_frames
+        if callable(start):
+            start = start(prompt, seed)
+        return StreamSession(
+            self.backend, prompt, seed, config, self.events, start_frames=start, undo_depth=self._undo_depth
+        )
+
+    def _on_message(self, _widget, content, _buffers) -> None:
+        try:
+            message = parse_message(content, tuple(self.frame_size))
+            if isinstance(message, Ack):
+                self._pacer.ack(message.seq)
+            elif isinstance(message, Control):
+                self._on_control(message.name)
+            elif isinstance(message, Apply):
+                self._on_apply(message)
+        except ProtocolError as error:
+            self._report("error", str(error))
+        except Exception as error:  # a widget event must never take the kernel down
+            self._report("error", describe(error))
+
+    def _on_control(self, name: str) -> None:
+        if name == "stop":
+            self._controller.stop_drag()
+            self._report("ready", "stopped")
+        elif name == "reset":
+            self.reset()
+        else:
+            getattr(self._controller, name)()
+
+    def _on_apply(self, message: Apply) -> None:
+        self.received.append(message.instruction)
+        future = self._controller.apply(message.instruction, drag_id=message.id)
+        future.add_done_callback(lambda f: self._send_applied(message.id, f))
+
+    def _send_applied(self, drag_id: int, future: Future) -> None:
+        error = future.exception()
+        self._send_message({"type": "applied", "id": drag_id, "ok": error is None, "error": describe(error) if error else None})
+
+    @traitlets.observe("adsr", "sfs", "css")
+    def _components_changed(self, _change) -> None:
+        controller = getattr(self, "_controller", None)
+        if controller is not None:
+            controller.set_components(Components(self.adsr, self.sfs, self.css))
+
+    @traitlets.observe("speed")
+    def _speed_changed(self, change) -> None:
+        pacer = getattr(self, "_pacer", None)
+        if pacer is not None:
+            pacer.fps = min(max(float(change["new"]), 0.5), 120.0)
+
+    # ----- thread-safe outgoing traffic ------------------------------------------------------------
+
+    def _report(self, state: str, message: str) -> None:
+        with self._sync_lock, self.hold_sync():
+            self.state = state
+            self.status = message
+            controller = getattr(self, "_controller", None)
+            if controller is not None:
+                self.playing = controller.playing
+                self.generation_fps = round(controller.generation_fps, 2)
+
+    def _send_frame(self, meta: dict, data: bytes) -> None:
+        self._send_message(meta, [data])
+
+    def _show_still(self, frame: Frame, data: bytes) -> None:
+        with self._sync_lock, self.hold_sync():
+            self.frame_index = frame.index
+            self.frame = data
+
+    def _send_message(self, content: dict, buffers: list[bytes] | None = None) -> None:
+        if self.comm is None:  # closed
+            return
+        with self._sync_lock:
+            self.send(content, buffers)

@@ -1,0 +1,222 @@
+// DragStreamWidget front end: the streamed frame with drawing layers and the controls around it.
+import { displayToModel } from "./coords.js";
+import { checkbox, h, select } from "./dom.js";
+import { drawMasks, drawVectors } from "./draw.js";
+import { Sketch } from "./sketch.js";
+import { FrameView } from "./stream.js";
+
+const OPERATIONS = [
+  ["translate", "translate"],
+  ["deform", "deform"],
+  ["rotate_2d", "rotate 2D"],
+  ["rotate_3d", "rotate 3D"],
+];
+const TOOLS = [
+  ["handle", "Handle", "paint the region to drag (brush)"],
+  ["frozen", "Keep", "paint the non-editable region, which must not change"],
+  ["erase", "Eraser", "erase painted regions"],
+  ["path", "Trajectory", "drag from the handle point (red) to the target (blue)"],
+  ["center", "Centre", "click to place the rotation centre"],
+];
+
+function render({ model, el }) {
+  const [height, width] = model.get("frame_size");
+  const sketch = new Sketch(width, height);
+  const ui = { tool: "handle", mode: "animate", operation: "translate", localError: null };
+  ui.brush = Math.max(1, Math.round(Math.max(width, height) / 24));
+  const send = (content) => model.send(content);
+
+  // ----- the stage: frame, mask overlay, vector overlay -----
+  const frameCanvas = h("canvas", { class: "dsw-frame", width, height });
+  const maskCanvas = h("canvas", { class: "dsw-masks", width, height });
+  const vectorCanvas = h("canvas", { class: "dsw-vectors" });
+  const stage = h("div", { class: "dsw-stage" }, [frameCanvas, maskCanvas, vectorCanvas]);
+  stage.style.aspectRatio = `${width} / ${height}`;
+  stage.style.maxWidth = `${model.get("display_width")}px`;
+  if (Math.max(width, height) < 256) stage.classList.add("dsw-pixelated");
+
+  const info = h("div", { class: "dsw-info" });
+  const status = h("div", { class: "dsw-status" });
+  const frames = new FrameView(frameCanvas, send, () => showInfo());
+
+  let redrawQueued = false;
+  function redraw() {
+    if (redrawQueued) return;
+    redrawQueued = true;
+    requestAnimationFrame(() => {
+      redrawQueued = false;
+      drawMasks(maskCanvas, sketch);
+      drawVectors(vectorCanvas, sketch, ui.mode, model.get("animation_frames"), window.devicePixelRatio || 1);
+    });
+  }
+
+  function showInfo() {
+    const parts = [`frame ${frames.frameIndex ?? "-"}`, `${frames.fps().toFixed(1)} frames/s shown`];
+    const generated = model.get("generation_fps");
+    if (generated > 0) parts.push(`${generated.toFixed(1)} frames/s generated`);
+    if (frames.dragLatency !== null) parts.push(`last drag on screen after ${frames.dragLatency.toFixed(2)} s`);
+    info.textContent = parts.join(" · ");
+    el.dataset.framesDrawn = frames.framesDrawn;
+    el.dataset.frameIndex = frames.frameIndex ?? "";
+    el.dataset.fps = frames.fps().toFixed(2);
+    el.dataset.dragLatency = frames.dragLatency ?? "";
+  }
+
+  function showStatus() {
+    const error = ui.localError || (model.get("state") === "error" ? model.get("status") : null);
+    status.textContent = ui.localError ? ui.localError : model.get("status");
+    status.classList.toggle("dsw-error", Boolean(error));
+    status.classList.toggle("dsw-busy", !error && model.get("state") === "busy");
+    el.dataset.state = error ? "error" : model.get("state");
+  }
+
+  function localError(message) {
+    ui.localError = message;
+    showStatus();
+  }
+
+  // ----- pointer input: drawn locally at display rate, committed on release -----
+  let last = null;
+  const toModel = (e) => displayToModel(e.clientX, e.clientY, stage.getBoundingClientRect(), width, height);
+  vectorCanvas.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0) return;
+    e.preventDefault();
+    vectorCanvas.setPointerCapture(e.pointerId);
+    ui.localError = null;
+    last = toModel(e);
+    if (ui.tool === "path") sketch.startPath(last);
+    else if (ui.tool === "center") sketch.setCenter(last);
+    else sketch.paint(ui.tool, last, last, ui.brush);
+    redraw();
+    showStatus();
+  });
+  vectorCanvas.addEventListener("pointermove", (e) => {
+    if (last === null) return;
+    // Every position the pointer passed, not only the one per animation frame the browser delivers.
+    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+    for (const event of events.length ? events : [e]) {
+      const point = toModel(event);
+      if (ui.tool === "path") sketch.extendPath(point);
+      else if (ui.tool === "center") sketch.setCenter(point);
+      else sketch.paint(ui.tool, last, point, ui.brush);
+      last = point;
+    }
+    redraw();
+  });
+  const release = () => {
+    if (last === null) return;
+    last = null;
+    if (ui.tool === "path" && applyOnRelease.checked) apply();
+  };
+  vectorCanvas.addEventListener("pointerup", release);
+  vectorCanvas.addEventListener("pointercancel", release);
+
+  new ResizeObserver(() => {
+    const rect = stage.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    vectorCanvas.width = Math.max(1, Math.round(rect.width * dpr));
+    vectorCanvas.height = Math.max(1, Math.round(rect.height * dpr));
+    redraw();
+  }).observe(stage);
+
+  // ----- drags -----
+  function apply() {
+    let instruction;
+    try {
+      instruction = sketch.instruction(ui.mode, model.get("animation_frames"), frames.frameIndex);
+    } catch (error) {
+      localError(error.message);
+      return;
+    }
+    const id = Math.floor(performance.timeOrigin + performance.now());
+    frames.pendingDrag = { id, sentAt: performance.now() };
+    frames.dragLatency = null;
+    send({ type: "apply", id, instruction });
+  }
+
+  model.on("msg:custom", (msg, buffers) => {
+    if (msg.type === "frame") frames.receive(msg, buffers);
+    if (msg.type === "applied" && msg.ok) {
+      sketch.clearRegions(ui.operation);
+      redraw();
+    }
+  });
+
+  // ----- controls -----
+  const control = (name) => () => send({ type: "control", name });
+  const playButton = h("button", { class: "dsw-play", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
+  const speed = h("input", { type: "range", min: 1, max: 30, step: 1, value: model.get("speed"), title: "playback speed, frames per second",
+    oninput: () => { model.set("speed", Number(speed.value)); model.save_changes(); speedLabel.textContent = `${speed.value} fps`; } });
+  const speedLabel = h("span", { class: "dsw-small" }, `${model.get("speed")} fps`);
+  const prompt = h("input", { type: "text", class: "dsw-prompt", value: model.get("prompt"), title: "prompt (takes effect on reset)",
+    onchange: () => { model.set("prompt", prompt.value); model.save_changes(); } });
+  const seed = h("input", { type: "number", class: "dsw-seed", value: model.get("seed"), min: 0, title: "seed (takes effect on reset)",
+    onchange: () => { model.set("seed", Math.max(0, Math.floor(Number(seed.value) || 0))); model.save_changes(); } });
+  const toolbar = h("div", { class: "dsw-row" }, [
+    playButton,
+    h("button", { onclick: control("step"), title: "generate one block" }, "Step"),
+    h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
+    h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
+    h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
+    speed, speedLabel, prompt, seed,
+  ]);
+
+  const toolButtons = TOOLS.map(([name, label, title]) =>
+    h("button", { class: "dsw-tool", "data-tool": name, title, onclick: () => { ui.tool = name; showTools(); } }, label));
+  function showTools() {
+    toolButtons.forEach((b) => b.classList.toggle("dsw-active", b.dataset.tool === ui.tool));
+    vectorCanvas.dataset.tool = ui.tool;
+  }
+  const mode = select([["edit", "edit the frame on screen"], ["animate", "animate the next frames"]], ui.mode,
+    (v) => { ui.mode = v; redraw(); }, "mode");
+  const operation = select(OPERATIONS, ui.operation, (v) => { ui.operation = v; sketch.region.operation = v; redraw(); }, "operation of the current region");
+  const brush = h("input", { type: "range", min: 1, max: Math.max(2, Math.round(Math.max(width, height) / 6)), value: ui.brush,
+    title: "brush radius in model pixels", oninput: () => { ui.brush = Number(brush.value); } });
+  const animationFrames = h("input", { type: "number", class: "dsw-seed", min: 1, max: 240, value: model.get("animation_frames"),
+    title: "frames an animation lasts (one target point per frame)",
+    onchange: () => { model.set("animation_frames", Math.max(1, Math.floor(Number(animationFrames.value) || 1))); model.save_changes(); redraw(); } });
+  const [applyOnReleaseLabel, applyOnRelease] = checkbox("apply on release", false, () => {}, "apply the drag as soon as the trajectory is drawn");
+  const tools = h("div", { class: "dsw-row" }, [
+    mode, operation, ...toolButtons,
+    h("span", { class: "dsw-small" }, "brush"), brush,
+    h("span", { class: "dsw-small" }, "frames"), animationFrames,
+    h("button", { onclick: () => { sketch.addRegion(ui.operation); redraw(); }, title: "start another handle region" }, "+ Region"),
+    h("button", { onclick: () => { sketch.clearAll(); sketch.region.operation = ui.operation; ui.localError = null; redraw(); showStatus(); } }, "Clear"),
+    applyOnReleaseLabel,
+    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag" }, "Apply"),
+  ]);
+
+  const toggles = h("div", { class: "dsw-row" }, [h("span", { class: "dsw-small" }, "method:")]);
+  for (const [name, label, title] of [
+    ["adsr", "ADSR", "re-standardise the dragged latent to its neighbouring frames"],
+    ["sfs", "SFS", "low-pass the context keys/values while optimising"],
+    ["css", "CSS", "Gaussian map on the latent gradient around the target"],
+  ]) {
+    const [node, input] = checkbox(label, model.get(name), (v) => { model.set(name, v); model.save_changes(); }, title);
+    model.on(`change:${name}`, () => { input.checked = model.get(name); });
+    toggles.append(node);
+  }
+
+  function showPlaying() {
+    playButton.textContent = model.get("playing") ? "Pause" : "Play";
+  }
+  model.on("change:playing", showPlaying);
+  model.on("change:status", showStatus);
+  model.on("change:state", showStatus);
+  model.on("change:generation_fps", showInfo);
+  model.on("change:prompt", () => { prompt.value = model.get("prompt"); });
+  model.on("change:seed", () => { seed.value = model.get("seed"); });
+  model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
+
+  el.classList.add("dsw");
+  el.append(toolbar, stage, info, tools, toggles, status);
+  showPlaying();
+  showTools();
+  showStatus();
+  showInfo();
+  frames.showStill(model.get("frame"), model.get("frame_index"));
+  const ticker = setInterval(showInfo, 500);
+  return () => clearInterval(ticker);
+}
+
+export default { render };

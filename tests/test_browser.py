@@ -1,0 +1,270 @@
+"""The widget in a real browser: JupyterLab runs the quickstart notebook, Chromium draws drags.
+
+Starts JupyterLab on loopback, drives Debian's chromium with Playwright, runs every cell, waits for
+frames to stream, paints handle regions and draws trajectories with the mouse, applies an animation
+and an edit while the video plays, and checks through the notebook's own kernel that exactly those
+instructions arrived (in model pixels) and that the frames on screen changed. Screenshots go to
+``$DRAGSTREAM_SCREENSHOTS`` (default: the test's temporary folder); measured numbers to
+``browser_metrics.json`` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dragstream_widget.geometry import resample_polyline
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+jupyter_client = pytest.importorskip("jupyter_client")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on loopback serving a copy of the notebooks; yields (url, runtime dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", root)
+    runtime = root / "runtime"
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / 'settings'}",
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "server.log", "w"),
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        raise RuntimeError("JupyterLab did not start: " + (root / "server.log").read_text()[-2000:])
+    yield f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}", runtime, root
+    server.terminate()
+    try:
+        server.wait(15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+class Kernel:
+    """A second client on the notebook's own kernel, to read what the widget received."""
+
+    def __init__(self, runtime: Path):
+        files = sorted(runtime.glob("kernel-*.json"))
+        assert len(files) == 1, f"expected one running kernel, found {files}"
+        self.client = jupyter_client.BlockingKernelClient()
+        self.client.load_connection_file(str(files[0]))
+        self.client.start_channels()
+
+    def evaluate(self, expression: str):
+        """The JSON value of ``expression`` in the notebook's namespace."""
+        out = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            if msg["msg_type"] == "error":
+                raise AssertionError("\n".join(msg["content"]["traceback"]))
+
+        self.client.execute_interactive(f"import json as _j; print(_j.dumps({expression}))", output_hook=hook, timeout=120)
+        return json.loads("".join(out))
+
+    def close(self):
+        self.client.stop_channels()
+
+
+def stage_point(box: dict, point: tuple[float, float], size: tuple[int, int]) -> tuple[float, float]:
+    """Display coordinates of a model pixel (pixel centres at integers) on the stage's bounding box."""
+    height, width = size
+    return box["x"] + (point[0] + 0.5) / width * box["width"], box["y"] + (point[1] + 0.5) / height * box["height"]
+
+
+def disc(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
+    ys, xs = np.mgrid[: size[0], : size[1]]
+    return (xs - center[0]) ** 2 + (ys - center[1]) ** 2 <= radius**2
+
+
+def rle_decode(data: dict) -> np.ndarray:
+    values = np.arange(len(data["counts"])) % 2 == 1
+    return np.repeat(values, data["counts"]).reshape(data["size"])
+
+
+def wait_for(page, condition: str, timeout: float = 120.0):
+    page.wait_for_function(condition, timeout=timeout * 1000)
+
+
+def frame_pixels(page) -> str:
+    return page.eval_on_selector(".dsw-frame", "c => c.toDataURL()")
+
+
+def draw_drag(page, mode: str, handle, path, size, brush: int):
+    """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply."""
+    box = page.locator(".dsw-vectors").bounding_box()
+    page.select_option(".dsw select >> nth=0", mode)
+    page.click("button[data-tool=handle]")
+    page.eval_on_selector("input[type=range][title^='brush']", "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", brush)
+    page.mouse.move(*stage_point(box, handle, size))
+    page.mouse.down()
+    page.mouse.up()
+    page.click("button[data-tool=path]")
+    page.mouse.move(*stage_point(box, handle, size))
+    page.mouse.down()
+    for point in path:
+        page.mouse.move(*stage_point(box, point, size), steps=4)
+    page.mouse.up()
+    page.click("button.dsw-apply")
+
+
+def polyline_points(handle, corners, step: float):
+    """Every pointer position the drawing passes: straight runs from corner to corner in ``step`` px."""
+    points, current = [tuple(handle)], np.asarray(handle, float)
+    for corner in corners:
+        corner = np.asarray(corner, float)
+        n = max(1, int(np.ceil(np.linalg.norm(corner - current) / step)))
+        points += [tuple(current + (corner - current) * k / n) for k in range(1, n + 1)]
+        current = corner
+    return points
+
+
+def run_in_browser(page, lab, shots: Path) -> dict:
+    """Run the notebook, stream, draw an animation and an edit; returns what was sent and measured."""
+    url, runtime, _ = lab
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=30_000)
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    page.wait_for_selector("text=drag(s) received from the widget so far", timeout=600_000)
+    page.locator(".dsw").scroll_into_view_if_needed()
+    wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
+    page.screenshot(path=shots / "widget_after_notebook.png")
+
+    kernel = Kernel(runtime)
+    try:
+        size = tuple(kernel.evaluate("widget.frame_size"))
+        sent = {"size": size, "brush": 3, "frames": kernel.evaluate("widget.animation_frames")}
+        # Stream, and measure what reaches the browser.
+        page.click("button.dsw-play")
+        drawn_before, started = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")), time.monotonic()
+        time.sleep(6)
+        drawn = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")) - drawn_before
+        measured = {
+            "frames_per_second_in_browser": drawn / (time.monotonic() - started),
+            "frames_per_second_acknowledged": kernel.evaluate("widget.delivered_fps()"),
+            "generation_frames_per_second": kernel.evaluate("widget.generation_fps"),
+        }
+        page.screenshot(path=shots / "widget_streaming.png")
+
+        # An animation while the video plays: the blue square along an L-shaped path.
+        blue = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'blue')[1]]")
+        dx, dy = (8 if blue[0] < 32 else -8), (6 if blue[1] < 32 else -6)
+        path = polyline_points(blue, [(blue[0] + dx, blue[1]), (blue[0] + dx, blue[1] + dy)], step=1.0)
+        before = frame_pixels(page)
+        draw_drag(page, "animate", tuple(blue), path[1:], size, sent["brush"])
+        wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
+        measured["animation_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
+        time.sleep(1.0)
+        page.screenshot(path=shots / "widget_animation.png")
+        measured["frame_changed_after_animation"] = frame_pixels(page) != before
+
+        # An edit while the video plays: the red circle 6 px sideways.
+        red = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
+        target = (red[0] + 6 if red[0] < 40 else red[0] - 6, red[1])
+        before = frame_pixels(page)
+        page.eval_on_selector(".dsw", "e => { e.dataset.dragLatency = ''; }")
+        draw_drag(page, "edit", tuple(red), polyline_points(red, [target], step=1.0)[1:], size, sent["brush"])
+        wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
+        measured["edit_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
+        page.click("button.dsw-play")  # pause
+        wait_for(page, "document.querySelector('.dsw-play').textContent === 'Play'")
+        time.sleep(0.5)
+        measured["frame_changed_after_edit"] = frame_pixels(page) != before
+        page.screenshot(path=shots / "widget_edit.png")
+        sent.update(blue=blue, path=path, red=red, target=target)
+        sent["received"] = kernel.evaluate("[i.to_json() for i in widget.received]")
+        sent["status"] = kernel.evaluate("widget.status")
+    finally:
+        kernel.close()
+    return {"sent": sent, "measured": measured}
+
+
+def test_quickstart_in_jupyterlab(lab, tmp_path):
+    shots = Path(os.environ.get("DRAGSTREAM_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        console = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: console.append(f"page error: {e}"))
+        try:
+            result = run_in_browser(page, lab, shots)
+        except Exception:
+            page.screenshot(path=shots / "failure.png")
+            print("\n".join(console[-40:]))
+            raise
+        finally:
+            browser.close()
+    sent, measured = result["sent"], result["measured"]
+    (shots / "browser_metrics.json").write_text(json.dumps(measured, indent=2))
+    print(json.dumps(measured, indent=2))
+
+    size, brush = sent["size"], sent["brush"]
+    assert len(sent["received"]) == 2, sent["received"]
+    animation, edit = sent["received"]
+    assert animation["mode"] == "animate" and edit["mode"] == "edit"
+    for instruction, handle in ((animation, sent["blue"]), (edit, sent["red"])):
+        assert instruction["frame_size"] == list(size)
+        (region,) = instruction["regions"]
+        assert region["operation"] == "translate"
+        np.testing.assert_allclose(region["handle"], handle, atol=0.02)
+        np.testing.assert_array_equal(rle_decode(region["mask"]), disc(size, handle, brush))
+    expected = resample_polyline(sent["path"], sent["frames"])
+    np.testing.assert_allclose(animation["regions"][0]["targets"], expected, atol=0.03)
+    np.testing.assert_allclose(edit["regions"][0]["targets"], [sent["target"]], atol=0.02)
+    assert "error" not in sent["status"].lower()
+    assert measured["frame_changed_after_animation"] and measured["frame_changed_after_edit"]
+    assert measured["frames_per_second_in_browser"] > 2.0

@@ -1,0 +1,363 @@
+"""The widget's kernel side: message protocol, every bad browser event, controller and frame flow."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dragstream_widget import DragStreamWidget
+from dragstream_widget.ops import DragInstruction, encode_mask
+from dragstream_widget.widget.frames import Frame, FramePacer, encode_frame
+from dragstream_widget.widget.protocol import Ack, Apply, Control, ProtocolError, parse_message
+
+SIZE = (32, 32)  # the tiny random model's frames (height, width)
+
+
+def square_mask(size=SIZE, box=(10, 10, 16, 16)) -> np.ndarray:
+    mask = np.zeros(size, bool)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def instruction_json(mode="edit", targets=((16.0, 12.0),), **region_changes) -> dict:
+    region = {
+        "operation": "translate",
+        "handle": [12.5, 12.5],
+        "targets": [list(t) for t in targets],
+        "center": None,
+        "mask": encode_mask(square_mask()),
+    }
+    region.update(region_changes)
+    return {
+        "format": "dragstream-instruction/1",
+        "mode": mode,
+        "frame_size": list(SIZE),
+        "frame_index": 3,
+        "frozen_mask": None,
+        "regions": [region],
+    }
+
+
+def browser_message(widget: DragStreamWidget, content) -> None:
+    """Deliver ``content`` the way the comm does when the front end calls ``model.send``."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+# ----- protocol -------------------------------------------------------------------------------------
+
+
+def test_parse_good_messages():
+    assert parse_message({"type": "ack", "seq": 7}, SIZE) == Ack(7)
+    assert parse_message({"type": "control", "name": "play"}, SIZE) == Control("play")
+    message = parse_message({"type": "apply", "id": 5, "instruction": instruction_json()}, SIZE)
+    assert isinstance(message, Apply) and message.id == 5
+    region = message.instruction.regions[0]
+    assert region.handle == (12.5, 12.5) and region.targets == ((16.0, 12.0),)
+    np.testing.assert_array_equal(region.mask, square_mask())
+
+
+BAD_MESSAGES = [
+    ("not an object", ["ack", 1], "must be a JSON object"),
+    ("unknown type", {"type": "drag"}, "unknown message type 'drag'"),
+    ("unknown field", {"type": "ack", "seq": 1, "extra": 2}, "unknown field(s) extra"),
+    ("missing field", {"type": "control"}, "missing field(s) name"),
+    ("negative seq", {"type": "ack", "seq": -1}, "non-negative integer"),
+    ("boolean seq", {"type": "ack", "seq": True}, "non-negative integer"),
+    ("unknown control", {"type": "control", "name": "explode"}, "unknown control 'explode'"),
+    ("string id", {"type": "apply", "id": "x", "instruction": instruction_json()}, "drag id"),
+    ("instruction not an object", {"type": "apply", "id": 1, "instruction": "drag"}, "must be a JSON object"),
+    (
+        "unknown instruction field",
+        {"type": "apply", "id": 1, "instruction": {**instruction_json(), "speed": 3}},
+        "unknown field(s) speed",
+    ),
+    (
+        "target off the frame",
+        {"type": "apply", "id": 1, "instruction": instruction_json(targets=((40.0, 12.0),))},
+        "lies outside the 32x32 frame",
+    ),
+    (
+        "handle off the frame",
+        {"type": "apply", "id": 1, "instruction": instruction_json(handle=[-3, 5])},
+        "lies outside the 32x32 frame",
+    ),
+    (
+        "empty mask",
+        {"type": "apply", "id": 1, "instruction": instruction_json(mask=encode_mask(np.zeros(SIZE, bool)))},
+        "handle mask is empty",
+    ),
+    (
+        "mask of the wrong size",
+        {"type": "apply", "id": 1, "instruction": instruction_json(mask=encode_mask(np.ones((8, 8), bool)))},
+        "handle mask is 8x8 but the frame is 32x32",
+    ),
+    (
+        "mask counts wrong",
+        {"type": "apply", "id": 1, "instruction": instruction_json(mask={"size": [32, 32], "counts": [5, 3]})},
+        "counts add up to 8 pixels",
+    ),
+    (
+        "NaN point",
+        {"type": "apply", "id": 1, "instruction": instruction_json(targets=((float("nan"), 3.0),))},
+        "not a finite number",
+    ),
+    (
+        "point not two numbers",
+        {"type": "apply", "id": 1, "instruction": instruction_json(targets=(("a", "b"),))},
+        "must be two numbers",
+    ),
+    (
+        "unknown operation",
+        {"type": "apply", "id": 1, "instruction": instruction_json(operation="shear")},
+        "unknown operation 'shear'",
+    ),
+    (
+        "edit with two targets",
+        {"type": "apply", "id": 1, "instruction": instruction_json(targets=((14, 12), (16, 12)))},
+        "exactly one target",
+    ),
+    (
+        "drawn on another frame size",
+        {"type": "apply", "id": 1, "instruction": {**instruction_json(), "frame_size": [64, 64],
+                                                   "regions": [{**instruction_json()["regions"][0],
+                                                                "mask": encode_mask(square_mask((64, 64)))}]}},
+        "drawn on a 64x64 frame, but the model makes 32x32 frames",
+    ),
+]
+
+
+@pytest.mark.parametrize("content, expected", [(c, e) for _, c, e in BAD_MESSAGES], ids=[n for n, _, _ in BAD_MESSAGES])
+def test_parse_rejects_bad_messages_in_plain_words(content, expected):
+    with pytest.raises(ProtocolError, match=re.escape(expected)):
+        parse_message(content, SIZE)
+
+
+# ----- the widget with a tiny random model -----------------------------------------------------------
+
+
+@pytest.fixture
+def widget(tiny_backend):
+    widget = DragStreamWidget(tiny_backend, "a test prompt", seed=1, speed=120.0)
+    widget.step(2).result(30)
+    yield widget
+    widget.close()
+
+
+def session_fingerprint(widget: DragStreamWidget) -> tuple:
+    session = widget.session
+    return session.num_blocks, session.frames().tobytes(), session.latents().numpy().tobytes()
+
+
+@pytest.mark.parametrize("content, expected", [(c, e) for _, c, e in BAD_MESSAGES], ids=[n for n, _, _ in BAD_MESSAGES])
+def test_bad_browser_events_show_an_error_and_leave_the_session_unharmed(widget, content, expected):
+    before = session_fingerprint(widget)
+    browser_message(widget, content)
+    widget.wait(10)
+    assert widget.state == "error"
+    assert expected in widget.status
+    assert widget.received == []
+    assert session_fingerprint(widget) == before
+    # and the widget still works
+    browser_message(widget, {"type": "apply", "id": 9, "instruction": instruction_json()})
+    widget.wait(30)
+    assert widget.state == "ready", widget.status
+    assert len(widget.received) == 1 and widget.session.blocks[-1].instruction is not None
+
+
+def test_a_drag_from_the_browser_is_applied_exactly_as_sent(widget):
+    sent = instruction_json(mode="animate", targets=((13.0, 12.5), (14.0, 12.5), (15.25, 13.0)))
+    browser_message(widget, {"type": "apply", "id": 4, "instruction": sent})
+    widget.wait(30)
+    (received,) = widget.received
+    assert received.to_json() == sent
+    # paused, so the animation plays by itself until its three targets are used: two blocks of two frames
+    widget.step(1).result(30)
+    animated = [b.index for b in widget.session.blocks if b.instruction is received]
+    assert animated == [2, 3] and widget.session.blocks[-1].instruction is None
+
+
+def test_an_edit_that_cannot_run_reports_why_and_keeps_the_session(tiny_backend):
+    widget = DragStreamWidget(tiny_backend, "empty stream", seed=0, speed=120.0)
+    try:
+        browser_message(widget, {"type": "apply", "id": 1, "instruction": instruction_json()})
+        widget.wait(10)
+        assert widget.state == "error" and "generate a block first" in widget.status
+        assert widget.session.num_blocks == 0
+        widget.step(1).result(30)
+        assert widget.session.num_blocks == 1
+    finally:
+        widget.close()
+
+
+def test_controls_from_the_browser(widget):
+    browser_message(widget, {"type": "control", "name": "step"})
+    widget.wait(10)
+    deadline = time.monotonic() + 30
+    while widget.session.num_blocks < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert widget.session.num_blocks == 3
+    browser_message(widget, {"type": "control", "name": "undo"})
+    widget.wait(10)
+    assert widget.session.num_blocks == 2 and "undid the last block" in widget.status
+    browser_message(widget, {"type": "control", "name": "play"})
+    widget.wait(10)
+    assert widget.playing
+    while widget.session.num_blocks < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    browser_message(widget, {"type": "control", "name": "pause"})
+    widget.wait(10)
+    assert not widget.playing and widget.session.num_blocks >= 5
+    widget.seed = 7
+    browser_message(widget, {"type": "control", "name": "reset"})
+    widget.wait(10)
+    assert widget.session.num_blocks == 0 and widget.session.seed == 7
+
+
+def test_a_drag_sent_mid_generation_lands_at_a_block_boundary(widget):
+    widget.play()
+    time.sleep(0.2)
+    edit = DragInstruction.from_json(instruction_json())
+    record = widget.apply(edit).result(30)
+    blocks = widget.session.blocks
+    widget.pause().result(10)
+    assert record.instruction is edit
+    # the edit re-rendered the block that was last when it ran; blocks before it are untouched
+    edited = [b for b in widget.session.blocks if b.instruction is edit]
+    assert len(edited) == 1 and edited[0].index == record.index
+    assert blocks[record.index] is record or widget.session.blocks[record.index] is record
+
+
+def test_ablation_switches_reach_the_session(widget):
+    widget.adsr = False
+    widget.css = False
+    widget.wait(10)
+    config = widget.session.config
+    assert (config.adsr, config.sfs, config.css) == (False, True, False)
+    widget.reset().result(30)
+    assert not widget.session.config.adsr  # kept across a reset
+
+
+def test_close_while_playing_returns_promptly(tiny_backend):
+    widget = DragStreamWidget(tiny_backend, "closing", seed=0, speed=120.0)
+    widget.play()
+    time.sleep(0.3)
+    started = time.monotonic()
+    widget.close()
+    assert time.monotonic() - started < 5
+    with pytest.raises(RuntimeError, match="closed"):
+        widget.step(1).result(5)
+
+
+def test_the_latest_frame_is_kept_lossless_in_a_trait(widget):
+    deadline = time.monotonic() + 10
+    while widget.frame_index != widget.session.frames().shape[0] - 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    still = np.asarray(Image.open(io.BytesIO(widget.frame)))
+    np.testing.assert_array_equal(still, widget.session.frames()[-1])
+
+
+# ----- frame pacing and flow control ----------------------------------------------------------------
+
+
+class Browser:
+    """Collects what the pacer sends; acknowledges only when told to."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+        self.stills: list[Frame] = []
+
+    def send(self, meta: dict, data: bytes) -> None:
+        self.sent.append(meta)
+
+    def show_still(self, frame: Frame, data: bytes) -> None:
+        self.stills.append(frame)
+
+
+def frames(block: int, count: int = 3, start: int = 0) -> list[Frame]:
+    return [Frame(start + k, block, np.full((4, 4, 3), start + k, np.uint8)) for k in range(count)]
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_pacer_keeps_at_most_two_frames_in_flight_and_drops_stale_ones():
+    browser = Browser()
+    pacer = FramePacer(browser.send, browser.show_still, fps=200, ack_timeout=60)
+    try:
+        pacer.push(frames(0, 6))
+        assert wait_until(lambda: pacer.backlog == 0)
+        assert [m["seq"] for m in browser.sent] == [1, 2]  # nothing acknowledged: two in flight
+        assert pacer.dropped == 4
+        pacer.ack(2)
+        pacer.push(frames(1, 3, start=6))
+        assert wait_until(lambda: pacer.backlog == 0)
+        assert [m["index"] for m in browser.sent][2:] == [6, 7]
+        assert wait_until(lambda: browser.stills and browser.stills[-1].index == 8)  # the latest, when idle
+    finally:
+        pacer.close()
+
+
+def test_pacer_replaces_queued_frames_of_a_re_rendered_block():
+    browser = Browser()
+    pacer = FramePacer(browser.send, browser.show_still, fps=5)
+    try:
+        pacer.push(frames(0, 3) + frames(1, 3, start=3))
+        edited = [Frame(f.index, f.block, f.pixels, drag=11) for f in frames(1, 3, start=3)]
+        pacer.push(edited)
+        for seq in range(1, 7):
+            assert wait_until(lambda s=seq: len(browser.sent) >= s, 3)
+            pacer.ack(seq)
+        assert [(m["index"], m["drag"]) for m in browser.sent] == [
+            (0, None), (1, None), (2, None), (3, 11), (4, 11), (5, 11)
+        ]
+    finally:
+        pacer.close()
+
+
+def test_frames_in_flight_too_long_count_as_lost():
+    browser = Browser()
+    pacer = FramePacer(browser.send, browser.show_still, fps=100, ack_timeout=0.2)
+    try:
+        pacer.push(frames(0, 2))
+        assert wait_until(lambda: len(browser.sent) == 2)
+        time.sleep(0.3)  # the view went away without acknowledging
+        pacer.push(frames(1, 1, start=2))
+        assert wait_until(lambda: len(browser.sent) == 3)
+    finally:
+        pacer.close()
+
+
+def test_encoded_frames_decode_to_the_same_pixels_when_lossless():
+    pixels = np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    fmt, data = encode_frame(pixels, lossless=True)
+    assert fmt == "png"
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
+    big = np.random.default_rng(0).integers(0, 255, (480, 832, 3), dtype=np.uint8)
+    fmt, data = encode_frame(big, lossless=False)
+    assert fmt == "jpeg" and data[:2] == b"\xff\xd8"
+
+
+# ----- the built front end ---------------------------------------------------------------------------
+
+
+def test_the_bundled_front_end_is_built_from_the_current_sources():
+    root = Path(__file__).parent.parent
+    digest = hashlib.sha256()
+    for path in sorted((root / "js" / "src").iterdir(), key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    bundle = (root / "dragstream_widget" / "widget" / "static" / "widget.js").read_text()
+    recorded = re.search(r"source sha256 ([0-9a-f]{64})", bundle.splitlines()[0]).group(1)
+    assert recorded == digest.hexdigest(), "js/src changed: run `npm run build` in js/"
+    assert not re.search(r"""from\s+["']https?://""", bundle), "the bundle must not import from a CDN"
