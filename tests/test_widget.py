@@ -361,3 +361,12 @@ def test_the_bundled_front_end_is_built_from_the_current_sources():
     recorded = re.search(r"source sha256 ([0-9a-f]{64})", bundle.splitlines()[0]).group(1)
     assert recorded == digest.hexdigest(), "js/src changed: run `npm run build` in js/"
     assert not re.search(r"""from\s+["']https?://""", bundle), "the bundle must not import from a CDN"
+
+
+def test_playing_pauses_when_the_view_that_acknowledged_frames_goes_silent(widget, monkeypatch):
+    monkeypatch.setattr("dragstream_widget.widget.controller.VIEW_TIMEOUT", 0.3)
+    assert wait_until(lambda: widget._pacer.sent > 0)
+    browser_message(widget, {"type": "ack", "seq": widget._pacer.sent})  # a view was there, saw them all
+    widget.play().result(10)
+    assert wait_until(lambda: not widget.playing, timeout=20)
+    assert "no view has shown a frame" in widget.status

@@ -23,6 +23,7 @@ from ..engine.session import BlockRecord, StreamSession
 from ..ops import DragInstruction, Mode
 from .frames import Frame, FramePacer
 
+VIEW_TIMEOUT = 10.0  # seconds a view may stay silent while playing before the stream pauses
 SessionFactory = Callable[[str, int, DragConfig], StreamSession]
 Report = Callable[[str, str], None]  # (state, message); state is "ready", "busy" or "error"
 
@@ -234,6 +235,10 @@ class StreamController:
 
     def _generate_next(self) -> None:
         session = self.session
+        if self._playing and self._pacer.silent_view_seconds() > VIEW_TIMEOUT:
+            self._playing = False
+            self._report("ready", f"paused: no view has shown a frame for {VIEW_TIMEOUT:.0f} s (tab closed?)")
+            return
         per_block = session.backend.layout.frames_per_block * session.backend.layout.pixel_frames_per_latent
         while not self._pacer.wait_for_backlog(per_block, timeout=0.05):
             if not self._requests.empty() or self._closed.is_set():

@@ -69,6 +69,7 @@ class FramePacer:
         self._last_activity = time.monotonic()
         self.sent = self.dropped = self.acked = 0
         self._ack_times: deque[float] = deque(maxlen=64)
+        self._last_ack_at: float | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="dragstream-frames", daemon=True)
         self._thread.start()
@@ -110,7 +111,8 @@ class FramePacer:
             if self._acked_seq < seq <= self._sent_seq:
                 self.acked += seq - self._acked_seq
                 self._acked_seq = seq
-                self._ack_times.append(time.monotonic())
+                self._last_ack_at = time.monotonic()
+                self._ack_times.append(self._last_ack_at)
                 self._changed.notify_all()
 
     def delivered_fps(self) -> float:
@@ -120,6 +122,14 @@ class FramePacer:
         if len(times) < 2 or time.monotonic() - times[-1] > 1.0:
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
+
+    def silent_view_seconds(self) -> float:
+        """How long a view that used to acknowledge frames has been silent while frames kept going
+        out (a closed tab); 0 when frames are being acknowledged or no view ever acknowledged one."""
+        with self._changed:
+            if self._last_ack_at is None or self._last_send <= self._last_ack_at:
+                return 0.0
+            return time.monotonic() - self._last_ack_at
 
     def close(self) -> None:
         with self._changed:
