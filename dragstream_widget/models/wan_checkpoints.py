@@ -8,6 +8,7 @@ CausVid (``model.pt``) under ``generator``; both use the original Wan parameter 
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,8 +117,8 @@ def transformer_config(config: Mapping) -> dict:
     ``config.json`` (``dim``, ``num_heads``, ``in_dim``, ...) is translated.
     """
     if "num_attention_heads" in config:
-        known = CausalWanTransformer3DModel.extract_init_dict(dict(config))[0]
-        return dict(known)
+        names = inspect.signature(CausalWanTransformer3DModel.__init__).parameters
+        return {k: v for k, v in config.items() if k in names and k != "self"}
     required = {"dim", "num_heads", "num_layers", "ffn_dim", "in_dim", "out_dim"}
     missing = required - set(config)
     if missing:

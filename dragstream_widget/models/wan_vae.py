@@ -13,6 +13,7 @@ statistics of the VAE config, as in diffusers' Wan pipeline.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,10 @@ from diffusers import AutoencoderKLWan
 from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, unpatchify
 
-from .wan_checkpoints import load_strict, read_folder_weights, read_state_dict
+from .wan_checkpoints import CheckpointMismatch, load_strict, read_folder_weights, read_state_dict
 
 ORIGINAL_VAE_FILE = "Wan2.1_VAE.pth"
+DEFAULT_LATENTS_MEAN = inspect.signature(AutoencoderKLWan.__init__).parameters["latents_mean"].default
 
 
 def latent_statistics(vae: AutoencoderKLWan, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,10 +143,27 @@ def load_wan_vae(wan_dir: str | Path, dtype: torch.dtype = torch.float32) -> Aut
         load_strict(vae, read_folder_weights(folder), str(folder))
     elif (wan_dir / ORIGINAL_VAE_FILE).is_file():
         path = wan_dir / ORIGINAL_VAE_FILE
-        vae = AutoencoderKLWan()  # the default config is Wan 2.1's
-        load_strict(vae, convert_wan_vae_to_diffusers(read_state_dict(path)), str(path))
+        state = convert_wan_vae_to_diffusers(read_state_dict(path))
+        vae = load_strict(original_vae_model(state, path), state, str(path))
     else:
         raise FileNotFoundError(
             f"no Wan VAE in {wan_dir}: expected vae/config.json (diffusers layout) or {ORIGINAL_VAE_FILE}"
         )
     return vae.to(dtype).eval().requires_grad_(False)
+
+
+def original_vae_model(state: dict[str, torch.Tensor], path: Path) -> AutoencoderKLWan:
+    """An ``AutoencoderKLWan`` of Wan 2.1's config (the defaults) at the width and latent size of ``state``.
+
+    The original release ships no VAE config: its latent statistics are those of diffusers' defaults.
+    """
+    for key in ("encoder.conv_in.weight", "post_quant_conv.weight"):
+        if key not in state:
+            raise CheckpointMismatch(f"{path} is not a Wan VAE checkpoint: no {key} after conversion")
+    z_dim = state["post_quant_conv.weight"].shape[0]
+    statistics = len(DEFAULT_LATENTS_MEAN)
+    if z_dim != statistics:
+        raise CheckpointMismatch(
+            f"{path} has {z_dim} latent channels; Wan 2.1's latent statistics are known for {statistics}"
+        )
+    return AutoencoderKLWan(base_dim=state["encoder.conv_in.weight"].shape[0], z_dim=z_dim)
