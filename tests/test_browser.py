@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +82,26 @@ def lab(tmp_path_factory):
     else:
         server.kill()
         raise RuntimeError("JupyterLab did not start: " + (root / "server.log").read_text()[-2000:])
+    start_kernel_session(port, token, "01_quickstart.ipynb")
     yield f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}", runtime, root
     server.terminate()
     try:
         server.wait(15)
     except subprocess.TimeoutExpired:
         server.kill()
+
+
+def start_kernel_session(port: int, token: str, notebook: str) -> None:
+    """Start the notebook's kernel through the server's REST API, so the page opens attached to it."""
+    body = json.dumps({"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": "python3"}})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/sessions",
+        data=body.encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 201, response.read()
 
 
 class Kernel:
@@ -140,8 +155,9 @@ def frame_pixels(page) -> str:
     return page.eval_on_selector(".dsw-frame", "c => c.toDataURL()")
 
 
-def draw_drag(page, mode: str, handle, path, size, brush: int):
-    """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply."""
+def draw_drag(page, mode: str, handle, path, size, brush: int, picture: Path):
+    """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply.
+    ``picture`` is a screenshot of the widget with the drag drawn, just before it is applied."""
     box = page.locator(".dsw-vectors").bounding_box()
     page.select_option(".dsw select >> nth=0", mode)
     page.click("button[data-tool=handle]")
@@ -155,6 +171,7 @@ def draw_drag(page, mode: str, handle, path, size, brush: int):
     for point in path:
         page.mouse.move(*stage_point(box, point, size), steps=4)
     page.mouse.up()
+    page.locator(".dsw").screenshot(path=picture)
     page.click("button.dsw-apply")
 
 
@@ -172,6 +189,8 @@ def polyline_points(handle, corners, step: float):
 def run_in_browser(page, lab, shots: Path) -> dict:
     """Run the notebook, stream, draw an animation and an edit; returns what was sent and measured."""
     url, runtime, _ = lab
+    # JupyterLab sometimes asks which kernel to use even though the session has one: accept its choice.
+    page.add_locator_handler(page.locator(".jp-Dialog"), lambda d: d.locator("button.jp-mod-accept").click())
     page.goto(url)
     page.wait_for_selector(".jp-Notebook", timeout=90_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
@@ -203,7 +222,7 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         dx, dy = (8 if blue[0] < 32 else -8), (6 if blue[1] < 32 else -6)
         path = polyline_points(blue, [(blue[0] + dx, blue[1]), (blue[0] + dx, blue[1] + dy)], step=1.0)
         before = frame_pixels(page)
-        draw_drag(page, "animate", tuple(blue), path[1:], size, sent["brush"])
+        draw_drag(page, "animate", tuple(blue), path[1:], size, sent["brush"], shots / "widget_animation_drawn.png")
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
         measured["animation_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
         time.sleep(1.0)
@@ -214,8 +233,10 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         red = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
         target = (red[0] + 6 if red[0] < 40 else red[0] - 6, red[1])
         before = frame_pixels(page)
-        page.eval_on_selector(".dsw", "e => { e.dataset.dragLatency = ''; }")
-        draw_drag(page, "edit", tuple(red), polyline_points(red, [target], step=1.0)[1:], size, sent["brush"])
+        draw_drag(
+            page, "edit", tuple(red), polyline_points(red, [target], step=1.0)[1:], size, sent["brush"],
+            shots / "widget_edit_drawn.png",
+        )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
         measured["edit_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
         page.click("button.dsw-play")  # pause

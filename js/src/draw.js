@@ -29,8 +29,8 @@ function dot(ctx, p, radius, fill) {
   ctx.arc(p[0], p[1], radius, 0, 2 * Math.PI);
   ctx.fillStyle = fill;
   ctx.fill();
-  ctx.lineWidth = Math.max(1, radius / 3);
-  ctx.strokeStyle = "white";
+  ctx.lineWidth = Math.max(1, radius / 4);
+  ctx.strokeStyle = "rgba(255,255,255,0.9)";
   ctx.stroke();
 }
 
@@ -51,7 +51,7 @@ export function drawVectors(canvas, sketch, mode, frames, scale) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const toCanvas = (p) => modelToCanvas(p, canvas.width, canvas.height, sketch.width, sketch.height);
-  const r = 4 * scale;
+  const r = 6 * scale;
   for (const region of sketch.regions) {
     const rotating = region.operation === "rotate_2d";
     const targets = sketch.targets(region, mode, frames).map(toCanvas);
@@ -63,7 +63,7 @@ export function drawVectors(canvas, sketch, mode, frames, scale) {
       ctx.strokeStyle = "rgba(255,255,255,0.85)";
       ctx.stroke();
       if (targets.length) arrowHead(ctx, path[path.length - 2] || path[0], targets[targets.length - 1], 9 * scale, TARGET);
-      targets.forEach((t, i) => dot(ctx, t, i === targets.length - 1 ? r : r * 0.6, TARGET));
+      targets.forEach((t, i) => dot(ctx, t, i === targets.length - 1 ? r : r * 0.7, TARGET));
       dot(ctx, path[0], r, HANDLE);
     }
     if (rotating || region.center) {

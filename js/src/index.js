@@ -131,6 +131,7 @@ function render({ model, el }) {
     const id = Math.floor(performance.timeOrigin + performance.now());
     frames.pendingDrag = { id, sentAt: performance.now() };
     frames.dragLatency = null;
+    showInfo();
     send({ type: "apply", id, instruction });
   }
 
@@ -178,8 +179,8 @@ function render({ model, el }) {
   const [applyOnReleaseLabel, applyOnRelease] = checkbox("apply on release", false, () => {}, "apply the drag as soon as the trajectory is drawn");
   const tools = h("div", { class: "dsw-row" }, [
     mode, operation, ...toolButtons,
-    h("span", { class: "dsw-small" }, "brush"), brush,
-    h("span", { class: "dsw-small" }, "frames"), animationFrames,
+    h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "brush"), brush]),
+    h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "frames"), animationFrames]),
     h("button", { onclick: () => { sketch.addRegion(ui.operation); redraw(); }, title: "start another handle region" }, "+ Region"),
     h("button", { onclick: () => { sketch.clearAll(); sketch.region.operation = ui.operation; ui.localError = null; redraw(); showStatus(); } }, "Clear"),
     applyOnReleaseLabel,

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 817869a1608d1500038cf5677fd76bea60fecf496207073cb3064ff8746bc305)
+// dragstream_widget front end, built from js/src (source sha256 8c9fe5b3f4fee4e1af14fb363c69c6c62fdabf302ed12d956d9c6e2cb972649f)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -107,8 +107,8 @@ function dot(ctx, p, radius, fill) {
   ctx.arc(p[0], p[1], radius, 0, 2 * Math.PI);
   ctx.fillStyle = fill;
   ctx.fill();
-  ctx.lineWidth = Math.max(1, radius / 3);
-  ctx.strokeStyle = "white";
+  ctx.lineWidth = Math.max(1, radius / 4);
+  ctx.strokeStyle = "rgba(255,255,255,0.9)";
   ctx.stroke();
 }
 function arrowHead(ctx, from, to, size, color) {
@@ -125,7 +125,7 @@ function drawVectors(canvas, sketch, mode, frames, scale) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const toCanvas = (p) => modelToCanvas(p, canvas.width, canvas.height, sketch.width, sketch.height);
-  const r = 4 * scale;
+  const r = 6 * scale;
   for (const region of sketch.regions) {
     const rotating = region.operation === "rotate_2d";
     const targets = sketch.targets(region, mode, frames).map(toCanvas);
@@ -137,7 +137,7 @@ function drawVectors(canvas, sketch, mode, frames, scale) {
       ctx.strokeStyle = "rgba(255,255,255,0.85)";
       ctx.stroke();
       if (targets.length) arrowHead(ctx, path[path.length - 2] || path[0], targets[targets.length - 1], 9 * scale, TARGET);
-      targets.forEach((t, i) => dot(ctx, t, i === targets.length - 1 ? r : r * 0.6, TARGET));
+      targets.forEach((t, i) => dot(ctx, t, i === targets.length - 1 ? r : r * 0.7, TARGET));
       dot(ctx, path[0], r, HANDLE);
     }
     if (rotating || region.center) {
@@ -482,6 +482,7 @@ function render({ model, el }) {
     const id = Math.floor(performance.timeOrigin + performance.now());
     frames.pendingDrag = { id, sentAt: performance.now() };
     frames.dragLatency = null;
+    showInfo();
     send({ type: "apply", id, instruction });
   }
   model.on("msg:custom", (msg, buffers) => {
@@ -590,10 +591,8 @@ function render({ model, el }) {
     mode,
     operation,
     ...toolButtons,
-    h("span", { class: "dsw-small" }, "brush"),
-    brush,
-    h("span", { class: "dsw-small" }, "frames"),
-    animationFrames,
+    h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "brush"), brush]),
+    h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "frames"), animationFrames]),
     h("button", { onclick: () => {
       sketch.addRegion(ui.operation);
       redraw();
