@@ -59,9 +59,9 @@ def random_transformer(spec: RandomModelSpec, seed: int = 0) -> CausalWanTransfo
     return CausalWanTransformer3DModel(**config)
 
 
-def cast_keeping_fp32(model: CausalWanTransformer3DModel, dtype: torch.dtype) -> CausalWanTransformer3DModel:
+def cast_keeping_fp32(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
     """Cast to ``dtype`` except what diffusers keeps in float32 (RoPE tables, norms, modulation, time embedding)."""
-    keep = set(model._keep_in_fp32_modules)
+    keep = set(getattr(model, "_keep_in_fp32_modules", None) or ())
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         if tensor.is_floating_point() and not keep & set(name.split(".")):
             tensor.data = tensor.data.to(dtype)

@@ -34,7 +34,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
     if path.suffix == ".safetensors":
         return load_file(path)
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    try:  # memory-mapped: a 11 GB text encoder file is not copied into memory first
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as error:
+        if "mmap" not in str(error):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)  # the legacy (non-zip) format
 
 
 def read_folder_weights(folder: str | Path) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ from diffusers import AutoencoderKLWan
 from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, unpatchify
 
+from .random_model import cast_keeping_fp32
 from .wan_checkpoints import CheckpointMismatch, load_strict, read_folder_weights, read_state_dict
 
 ORIGINAL_VAE_FILE = "Wan2.1_VAE.pth"
@@ -149,7 +150,7 @@ def load_wan_vae(wan_dir: str | Path, dtype: torch.dtype = torch.float32) -> Aut
         raise FileNotFoundError(
             f"no Wan VAE in {wan_dir}: expected vae/config.json (diffusers layout) or {ORIGINAL_VAE_FILE}"
         )
-    return vae.to(dtype).eval().requires_grad_(False)
+    return cast_keeping_fp32(vae, dtype).eval().requires_grad_(False)
 
 
 def original_vae_model(state: dict[str, torch.Tensor], path: Path) -> AutoencoderKLWan:
