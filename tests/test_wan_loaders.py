@@ -274,3 +274,12 @@ def test_text_encoder_masks_padding_and_zeroes_it(parts):
     assert embeds[:, 7:].abs().max() == 0
     assert encoder.tokenizer(["owl"]).input_ids[0] == [2, 1]  # unknown words become <unk>
     assert encoder(" ".join(WORDS * 3)).abs().sum(-1).ne(0).sum() == 12  # truncated to max_tokens
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "original"])
+def test_text_encoder_loads_in_the_asked_dtype(layout, parts, tmp_path):
+    (write_diffusers_folder if layout == "diffusers" else write_original_folder)(tmp_path, parts)
+    encoder = load_text_encoder(tmp_path, dtype=torch.bfloat16)
+    for (name, mine), theirs in zip(encoder.model.state_dict().items(), parts[2].state_dict().values()):
+        assert mine.dtype == torch.bfloat16 and torch.equal(mine, theirs.to(torch.bfloat16)), name
+    assert encoder("a red fox").dtype == torch.float32

@@ -12,7 +12,6 @@ pipeline at toy size so that it runs on a CPU in seconds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import time
 from dataclasses import replace
@@ -30,6 +29,7 @@ from ..labels import import_labels
 from ..models.base import StreamDecoder
 from ..models.random_model import WAN_1_3B_480P, RandomModelSpec, cast_keeping_fp32, random_transformer
 from ..models.wan import SELF_FORCING, assemble_backend
+from ..models.wan_checkpoints import default_dtype
 from ..models.wan_text import UMT5TextEncoder, word_tokenizer
 from ..models.wan_vae import WanStreamDecoder
 from ..ops import DragInstruction, Mode
@@ -65,17 +65,6 @@ def timed(fn):
     result = fn()
     synchronize()
     return result, time.perf_counter() - start
-
-
-@contextlib.contextmanager
-def default_dtype(dtype: torch.dtype):
-    """Create parameters directly in ``dtype`` (a 5.7 B-parameter encoder never exists in float32)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 class TimedDecoder:

@@ -8,6 +8,7 @@ CausVid (``model.pt``) under ``generator``; both use the original Wan parameter 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 from collections.abc import Mapping
@@ -21,6 +22,17 @@ from .causal_wan import CausalWanTransformer3DModel
 from .random_model import cast_keeping_fp32
 
 SHOWN = 5  # how many names an error message lists per kind of mismatch
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    """Create parameters directly in ``dtype`` (a 5.7 B-parameter encoder never exists in float32)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 class CheckpointMismatch(ValueError):

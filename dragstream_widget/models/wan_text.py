@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
 
-from .wan_checkpoints import CheckpointMismatch, load_strict, read_state_dict
+from .wan_checkpoints import CheckpointMismatch, default_dtype, load_strict, read_state_dict
 
 ORIGINAL_T5_FILE = "models_t5_umt5-xxl-enc-bf16.pth"
 ORIGINAL_TOKENIZER_DIR = "google/umt5-xxl"
@@ -79,16 +79,19 @@ def umt5_config_from_wan_t5(state: dict[str, torch.Tensor]) -> UMT5Config:
     )
 
 
-def load_original_umt5(path: str | Path) -> UMT5EncoderModel:
-    """A ``UMT5EncoderModel`` holding Wan's original T5 encoder checkpoint."""
+def load_original_umt5(path: str | Path, dtype: torch.dtype = torch.float32) -> UMT5EncoderModel:
+    """A ``UMT5EncoderModel`` in ``dtype`` holding Wan's original T5 encoder checkpoint."""
     state = read_state_dict(path)
-    model = UMT5EncoderModel(umt5_config_from_wan_t5(state))
+    with default_dtype(dtype):
+        model = UMT5EncoderModel(umt5_config_from_wan_t5(state))
     return load_strict(model, wan_t5_to_transformers(state), str(path))
 
 
-def load_transformers_umt5(folder: str | Path) -> UMT5EncoderModel:
-    """A ``UMT5EncoderModel`` saved by transformers (the diffusers layout's ``text_encoder/``)."""
-    model, info = UMT5EncoderModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+def load_transformers_umt5(folder: str | Path, dtype: torch.dtype = torch.float32) -> UMT5EncoderModel:
+    """A ``UMT5EncoderModel`` in ``dtype`` saved by transformers (the diffusers layout's ``text_encoder/``)."""
+    model, info = UMT5EncoderModel.from_pretrained(
+        folder, local_files_only=True, output_loading_info=True, dtype=dtype
+    )
     problems = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
     if problems:
         listed = "; ".join(f"{len(v)} {k.replace('_', ' ')}: {', '.join(map(str, v[:5]))}" for k, v in problems.items())
@@ -130,10 +133,10 @@ def load_text_encoder(
     """The UMT5 text encoder and tokenizer of a local Wan2.1 folder (either layout)."""
     wan_dir = Path(wan_dir)
     if (wan_dir / "text_encoder" / "config.json").is_file():
-        model = load_transformers_umt5(wan_dir / "text_encoder")
+        model = load_transformers_umt5(wan_dir / "text_encoder", dtype)
         tokenizer_dir = wan_dir / "tokenizer"
     elif (wan_dir / ORIGINAL_T5_FILE).is_file():
-        model = load_original_umt5(wan_dir / ORIGINAL_T5_FILE)
+        model = load_original_umt5(wan_dir / ORIGINAL_T5_FILE, dtype)
         tokenizer_dir = wan_dir / ORIGINAL_TOKENIZER_DIR
     else:
         raise FileNotFoundError(
@@ -143,7 +146,7 @@ def load_text_encoder(
     if not tokenizer_dir.is_dir():
         raise FileNotFoundError(f"no tokenizer folder {tokenizer_dir}")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
-    return UMT5TextEncoder(tokenizer, model.to(device, dtype))
+    return UMT5TextEncoder(tokenizer, model.to(device))
 
 
 def word_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
