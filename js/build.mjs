@@ -1,13 +1,17 @@
-// Bundles js/src into dragstream_widget/widget/static/ (one ES module and its stylesheet).
-// The bundle's first line records a hash of the sources so the tests can tell a stale build.
+// Bundles js/src into dragstream_widget/widget/static/: one ES module per widget and the stylesheet.
+// Each bundle's first line records a hash of the sources so the tests can tell a stale build.
 import { createHash } from "node:crypto";
 import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { build } from "esbuild";
 
 const source = new URL("./src/", import.meta.url);
 const out = new URL("../dragstream_widget/widget/static/", import.meta.url);
+const BUNDLES = [
+  ["index.js", "widget.js"], // DragStreamWidget
+  ["strips.js", "strips.js"], // LiveStrips
+];
 
-export function sourceHash() {
+function sourceHash() {
   const hash = createHash("sha256");
   for (const name of readdirSync(source).sort()) {
     hash.update(name);
@@ -18,14 +22,17 @@ export function sourceHash() {
   return hash.digest("hex");
 }
 
-await build({
-  entryPoints: [new URL("index.js", source).pathname],
-  bundle: true,
-  format: "esm",
-  target: "es2020",
-  outfile: new URL("widget.js", out).pathname,
-  banner: { js: `// dragstream_widget front end, built from js/src (source sha256 ${sourceHash()})` },
-  legalComments: "none",
-});
+const banner = `// dragstream_widget front end, built from js/src (source sha256 ${sourceHash()})`;
+for (const [entry, bundle] of BUNDLES) {
+  await build({
+    entryPoints: [new URL(entry, source).pathname],
+    bundle: true,
+    format: "esm",
+    target: "es2020",
+    outfile: new URL(bundle, out).pathname,
+    banner: { js: banner },
+    legalComments: "none",
+  });
+}
 copyFileSync(new URL("widget.css", source), new URL("widget.css", out));
-console.log("built", new URL("widget.js", out).pathname);
+console.log("built", out.pathname);

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +55,13 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", root)
     runtime = root / "runtime"
-    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    settings = root / "settings" / "@jupyterlab"
+    for extension, plugin, values in [
+        ("apputils-extension", "notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+        ("notebook-extension", "tracker", '{"autoStartDefaultKernel": true}'),  # no kernel dialog
+    ]:
+        (settings / extension).mkdir(parents=True)
+        (settings / extension / f"{plugin}.jupyterlab-settings").write_text(values)
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
     server = subprocess.Popen(
@@ -82,26 +85,12 @@ def lab(tmp_path_factory):
     else:
         server.kill()
         raise RuntimeError("JupyterLab did not start: " + (root / "server.log").read_text()[-2000:])
-    start_kernel_session(port, token, "01_quickstart.ipynb")
     yield f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}", runtime, root
     server.terminate()
     try:
         server.wait(15)
     except subprocess.TimeoutExpired:
         server.kill()
-
-
-def start_kernel_session(port: int, token: str, notebook: str) -> None:
-    """Start the notebook's kernel through the server's REST API, so the page opens attached to it."""
-    body = json.dumps({"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": "python3"}})
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/sessions",
-        data=body.encode(),
-        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 201, response.read()
 
 
 class Kernel:
@@ -186,16 +175,28 @@ def polyline_points(handle, corners, step: float):
     return points
 
 
+def run_all_cells(page, attempts: int = 3) -> None:
+    """Run > Run All Cells, with the notebook focused, until the first code cell has started."""
+    started = "document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent.match(/\\[(\\*|\\d+)\\]/)"
+    for _ in range(attempts):
+        page.click(".jp-Notebook .jp-Cell >> nth=0")
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=30_000)
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            page.wait_for_function(started, timeout=20_000)
+            return
+        except sync_api.TimeoutError:
+            continue
+    raise AssertionError("JupyterLab did not start running the notebook")
+
+
 def run_in_browser(page, lab, shots: Path) -> dict:
     """Run the notebook, stream, draw an animation and an edit; returns what was sent and measured."""
     url, runtime, _ = lab
-    # JupyterLab sometimes asks which kernel to use even though the session has one: accept its choice.
-    page.add_locator_handler(page.locator(".jp-Dialog"), lambda d: d.locator("button.jp-mod-accept").click())
     page.goto(url)
     page.wait_for_selector(".jp-Notebook", timeout=90_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=30_000)
-    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    run_all_cells(page)
     page.wait_for_selector("text=drag(s) received from the widget so far", timeout=600_000)
     page.locator(".dsw").scroll_into_view_if_needed()
     wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
@@ -257,7 +258,7 @@ def test_quickstart_in_jupyterlab(lab, tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
         console = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: console.append(f"page error: {e}"))

@@ -357,10 +357,13 @@ def test_the_bundled_front_end_is_built_from_the_current_sources():
     digest = hashlib.sha256()
     for path in sorted((root / "js" / "src").iterdir(), key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    bundle = (root / "dragstream_widget" / "widget" / "static" / "widget.js").read_text()
-    recorded = re.search(r"source sha256 ([0-9a-f]{64})", bundle.splitlines()[0]).group(1)
-    assert recorded == digest.hexdigest(), "js/src changed: run `npm run build` in js/"
-    assert not re.search(r"""from\s+["']https?://""", bundle), "the bundle must not import from a CDN"
+    for name in ("widget.js", "strips.js"):
+        bundle = (root / "dragstream_widget" / "widget" / "static" / name).read_text()
+        recorded = re.search(r"source sha256 ([0-9a-f]{64})", bundle.splitlines()[0]).group(1)
+        assert recorded == digest.hexdigest(), "js/src changed: run `npm run build` in js/"
+        assert not re.search(r"""from\s+["']https?://""", bundle), "a bundle must not import from a CDN"
+    css = (root / "dragstream_widget" / "widget" / "static" / "widget.css").read_bytes()
+    assert css == (root / "js" / "src" / "widget.css").read_bytes()
 
 
 def test_playing_pauses_when_the_view_that_acknowledged_frames_goes_silent(widget, monkeypatch):
@@ -370,3 +373,22 @@ def test_playing_pauses_when_the_view_that_acknowledged_frames_goes_silent(widge
     widget.play().result(10)
     assert wait_until(lambda: not widget.playing, timeout=20)
     assert "no view has shown a frame" in widget.status
+
+
+def test_live_strips_follow_the_stream(widget):
+    strips = widget.live_strips()
+    session = widget.session
+    widget.step(2).result(30)
+    per_block = session.backend.layout.frames_per_block
+    stats = strips.latent_stats.series()
+    assert len(strips.drift["mean"]) == len(stats["mean"]) == 2 * per_block  # blocks streamed since attaching
+    np.testing.assert_allclose(strips.drift["std"], stats["std"], atol=1e-4)
+    assert strips.dragged == [] and strips.losses["l_rec"] == []
+    widget.apply(DragInstruction.from_json(instruction_json())).result(30)
+    assert strips.dragged == list(range(per_block, 2 * per_block))  # the edited block, the last one
+    assert len(strips.losses["l_rec"]) == widget.session.config.iterations * max(r["segment"] for r in session.blocks[-1].losses)
+    widget.undo().result(10)
+    widget.undo().result(10)
+    widget.step(1).result(30)  # a new block replaces the undone ones
+    assert len(strips.drift["mean"]) == 2 * per_block and strips.dragged == []
+    strips.close()

@@ -33,6 +33,8 @@ class LatentStatsRecorder(Recorder):
         super().__init__(bus, "latent_stats")
 
     def receive(self, payload: dict) -> None:
+        # a block arriving again at index i means the blocks after it were undone
+        self.blocks = {k: v for k, v in self.blocks.items() if k < payload["block"]}
         self.blocks[payload["block"]] = payload
 
     def series(self) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
-"""The notebook widget: live streamed video you can drag at any time."""
+"""The notebook widget: live streamed video you can drag at any time, and live plots beside it."""
 
+from .live import LiveStrips
 from .widget import DragStreamWidget
 
-__all__ = ["DragStreamWidget"]
+__all__ = ["DragStreamWidget", "LiveStrips"]

@@ -24,6 +24,7 @@ from ..models.base import VideoBackend
 from ..ops import DragInstruction
 from .controller import Components, StreamController, describe
 from .frames import Frame, FramePacer
+from .live import LiveStrips
 from .protocol import Ack, Apply, Control, ProtocolError, parse_message
 
 STATIC = Path(__file__).parent / "static"
@@ -130,6 +131,10 @@ class DragStreamWidget(anywidget.AnyWidget):
     def wait(self, timeout: float | None = None) -> None:
         """Block until every request queued so far is done (not until blocks asked for by ``step``)."""
         self._controller.idle().result(timeout)
+
+    def live_strips(self, window: int = 240) -> LiveStrips:
+        """Live plots of this widget's streams (latent statistics per frame, drag losses), to show beside it."""
+        return LiveStrips(self.events, self.backend.layout.frames_per_block, window)
 
     def delivered_fps(self) -> float:
         """Frames per second the browser acknowledged recently (0 when nothing is displaying)."""

@@ -21,6 +21,8 @@ const TOOLS = [
 
 function render({ model, el }) {
   const [height, width] = model.get("frame_size");
+  // Our own root: the host (a notebook, an ipywidgets box) may restyle `el` itself.
+  const root = h("div", { class: "dsw" });
   const sketch = new Sketch(width, height);
   const ui = { tool: "handle", mode: "animate", operation: "translate", localError: null };
   ui.brush = Math.max(1, Math.round(Math.max(width, height) / 24));
@@ -32,7 +34,7 @@ function render({ model, el }) {
   const vectorCanvas = h("canvas", { class: "dsw-vectors" });
   const stage = h("div", { class: "dsw-stage" }, [frameCanvas, maskCanvas, vectorCanvas]);
   stage.style.aspectRatio = `${width} / ${height}`;
-  stage.style.maxWidth = `${model.get("display_width")}px`;
+  root.style.width = `${model.get("display_width")}px`; // controls wrap to the video's width
   if (Math.max(width, height) < 256) stage.classList.add("dsw-pixelated");
 
   const info = h("div", { class: "dsw-info" });
@@ -56,10 +58,10 @@ function render({ model, el }) {
     if (generated > 0) parts.push(`${generated.toFixed(1)} frames/s generated`);
     if (frames.dragLatency !== null) parts.push(`last drag on screen after ${frames.dragLatency.toFixed(2)} s`);
     info.textContent = parts.join(" · ");
-    el.dataset.framesDrawn = frames.framesDrawn;
-    el.dataset.frameIndex = frames.frameIndex ?? "";
-    el.dataset.fps = frames.fps().toFixed(2);
-    el.dataset.dragLatency = frames.dragLatency ?? "";
+    root.dataset.framesDrawn = frames.framesDrawn;
+    root.dataset.frameIndex = frames.frameIndex ?? "";
+    root.dataset.fps = frames.fps().toFixed(2);
+    root.dataset.dragLatency = frames.dragLatency ?? "";
   }
 
   function showStatus() {
@@ -67,7 +69,7 @@ function render({ model, el }) {
     status.textContent = ui.localError ? ui.localError : model.get("status");
     status.classList.toggle("dsw-error", Boolean(error));
     status.classList.toggle("dsw-busy", !error && model.get("state") === "busy");
-    el.dataset.state = error ? "error" : model.get("state");
+    root.dataset.state = error ? "error" : model.get("state");
   }
 
   function localError(message) {
@@ -209,8 +211,8 @@ function render({ model, el }) {
   model.on("change:seed", () => { seed.value = model.get("seed"); });
   model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
 
-  el.classList.add("dsw");
-  el.append(toolbar, stage, info, tools, toggles, status);
+  root.append(toolbar, stage, info, tools, toggles, status);
+  el.append(root);
   showPlaying();
   showTools();
   showStatus();

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 8c9fe5b3f4fee4e1af14fb363c69c6c62fdabf302ed12d956d9c6e2cb972649f)
+// dragstream_widget front end, built from js/src (source sha256 51e9f18d78df011faeb50a119090de4ace920e464e2ab7206fded94d1e2e2ea6)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -385,6 +385,7 @@ var TOOLS = [
 ];
 function render({ model, el }) {
   const [height, width] = model.get("frame_size");
+  const root = h("div", { class: "dsw" });
   const sketch = new Sketch(width, height);
   const ui = { tool: "handle", mode: "animate", operation: "translate", localError: null };
   ui.brush = Math.max(1, Math.round(Math.max(width, height) / 24));
@@ -394,7 +395,7 @@ function render({ model, el }) {
   const vectorCanvas = h("canvas", { class: "dsw-vectors" });
   const stage = h("div", { class: "dsw-stage" }, [frameCanvas, maskCanvas, vectorCanvas]);
   stage.style.aspectRatio = `${width} / ${height}`;
-  stage.style.maxWidth = `${model.get("display_width")}px`;
+  root.style.width = `${model.get("display_width")}px`;
   if (Math.max(width, height) < 256) stage.classList.add("dsw-pixelated");
   const info = h("div", { class: "dsw-info" });
   const status = h("div", { class: "dsw-status" });
@@ -415,17 +416,17 @@ function render({ model, el }) {
     if (generated > 0) parts.push(`${generated.toFixed(1)} frames/s generated`);
     if (frames.dragLatency !== null) parts.push(`last drag on screen after ${frames.dragLatency.toFixed(2)} s`);
     info.textContent = parts.join(" \xB7 ");
-    el.dataset.framesDrawn = frames.framesDrawn;
-    el.dataset.frameIndex = frames.frameIndex ?? "";
-    el.dataset.fps = frames.fps().toFixed(2);
-    el.dataset.dragLatency = frames.dragLatency ?? "";
+    root.dataset.framesDrawn = frames.framesDrawn;
+    root.dataset.frameIndex = frames.frameIndex ?? "";
+    root.dataset.fps = frames.fps().toFixed(2);
+    root.dataset.dragLatency = frames.dragLatency ?? "";
   }
   function showStatus() {
     const error = ui.localError || (model.get("state") === "error" ? model.get("status") : null);
     status.textContent = ui.localError ? ui.localError : model.get("status");
     status.classList.toggle("dsw-error", Boolean(error));
     status.classList.toggle("dsw-busy", !error && model.get("state") === "busy");
-    el.dataset.state = error ? "error" : model.get("state");
+    root.dataset.state = error ? "error" : model.get("state");
   }
   function localError(message) {
     ui.localError = message;
@@ -636,8 +637,8 @@ function render({ model, el }) {
     seed.value = model.get("seed");
   });
   model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
-  el.classList.add("dsw");
-  el.append(toolbar, stage, info, tools, toggles, status);
+  root.append(toolbar, stage, info, tools, toggles, status);
+  el.append(root);
   showPlaying();
   showTools();
   showStatus();
