@@ -10,6 +10,7 @@ instructions arrived (in model pixels) and that the frames on screen changed. Sc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -49,48 +50,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A JupyterLab server on loopback serving a copy of the notebooks; yields (url, runtime dir)."""
-    root = tmp_path_factory.mktemp("lab")
-    shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", root)
+@contextlib.contextmanager
+def jupyter_server(app: str, root: Path):
+    """A JupyterLab (``app="jupyterlab"``) or Notebook 7 (``"notebook"``) server on loopback serving
+    ``root``; yields ``(base url, token, kernel runtime dir)``."""
     runtime = root / "runtime"
     settings = root / "settings" / "@jupyterlab"
     for extension, plugin, values in [
         ("apputils-extension", "notification", '{"fetchNews": "false", "checkForUpdates": false}'),
         ("notebook-extension", "tracker", '{"autoStartDefaultKernel": true}'),  # no kernel dialog
     ]:
-        (settings / extension).mkdir(parents=True)
+        (settings / extension).mkdir(parents=True, exist_ok=True)
         (settings / extension / f"{plugin}.jupyterlab-settings").write_text(values)
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    app_class = {"jupyterlab": "LabApp", "notebook": "JupyterNotebookApp"}[app]
+    log = open(root / f"{app}.log", "w")
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            sys.executable, "-m", app, "--no-browser", "--allow-root",
             f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / 'settings'}",
-            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--ServerApp.root_dir={root}", f"--{app_class}.user_settings_dir={root / 'settings'}",
         ],
-        env=env,
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
         stdout=subprocess.DEVNULL,
-        stderr=open(root / "server.log", "w"),
+        stderr=log,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        raise RuntimeError("JupyterLab did not start: " + (root / "server.log").read_text()[-2000:])
-    yield f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}", runtime, root
-    server.terminate()
     try:
-        server.wait(15)
-    except subprocess.TimeoutExpired:
-        server.kill()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"{app} did not start: " + (root / f"{app}.log").read_text()[-2000:]) from None
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}", token, runtime
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab serving a copy of the quickstart; yields (notebook url, kernel runtime dir, root)."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", root)
+    with jupyter_server("jupyterlab", root) as (base, token, runtime):
+        yield f"{base}/lab/tree/01_quickstart.ipynb?token={token}", runtime, root
 
 
 class Kernel:
@@ -290,3 +301,55 @@ def test_quickstart_in_jupyterlab(lab, tmp_path):
     assert "error" not in sent["status"].lower()
     assert measured["frame_changed_after_animation"] and measured["frame_changed_after_edit"]
     assert measured["frames_per_second_in_browser"] > 2.0
+
+
+def test_widget_in_notebook_7(tmp_path):
+    """The same widget in Notebook 7: frames stream, and an edit drawn with the mouse reaches the kernel."""
+    nbformat = pytest.importorskip("nbformat")
+    root = tmp_path / "nb7"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import dragstream_widget as dsw\n"
+            "from dragstream_widget.demo import object_region\n"
+            "widget = dsw.DragStreamWidget(dsw.load_model(), 'a red circle on a plain background', seed=2)\n"
+            "widget"
+        ),
+        nbformat.v4.new_code_cell("widget.step(2).result()\nprint('streamed', widget.session.num_blocks, 'blocks')"),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "widget.ipynb")
+    shots = Path(os.environ.get("DRAGSTREAM_SCREENSHOTS", tmp_path))
+    with jupyter_server("notebook", root) as (base, token, runtime):
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            try:
+                page.goto(f"{base}/notebooks/widget.ipynb?token={token}")
+                page.wait_for_selector(".jp-Notebook", timeout=90_000)
+                run_all_cells(page)
+                page.wait_for_selector("text=streamed 2 blocks", timeout=300_000)
+                wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
+                kernel = Kernel(runtime)
+                try:
+                    size = tuple(kernel.evaluate("widget.frame_size"))
+                    red = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
+                    target = (red[0] + 5 if red[0] < 40 else red[0] - 5, red[1])
+                    path = polyline_points(red, [target], step=1.0)[1:]
+                    draw_drag(page, "edit", tuple(red), path, size, 3, shots / "notebook7_edit_drawn.png")
+                    wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
+                    received = kernel.evaluate("[i.to_json() for i in widget.received]")
+                finally:
+                    kernel.close()
+                page.screenshot(path=shots / "notebook7.png")
+            except Exception:
+                page.screenshot(path=shots / "notebook7_failure.png")
+                raise
+            finally:
+                browser.close()
+    (edit,) = received
+    assert edit["mode"] == "edit" and edit["frame_size"] == list(size)
+    np.testing.assert_allclose(edit["regions"][0]["handle"], red, atol=0.02)
+    np.testing.assert_allclose(edit["regions"][0]["targets"], [target], atol=0.02)
+    np.testing.assert_array_equal(rle_decode(edit["regions"][0]["mask"]), disc(size, red, 3))
