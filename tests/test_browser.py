@@ -256,6 +256,19 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         time.sleep(0.5)
         measured["frame_changed_after_edit"] = frame_pixels(page) != before
         page.screenshot(path=shots / "widget_edit.png")
+
+        # What the frame path itself delivers, without waiting for the model: a replay at 30 frames/s.
+        page.eval_on_selector(
+            "input[type=range][title^='playback']", "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", 30
+        )
+        page.click("button.dsw-replay")
+        time.sleep(0.5)
+        drawn_before, started = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")), time.monotonic()
+        time.sleep(3)
+        drawn = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")) - drawn_before
+        measured["replay_frames_per_second_in_browser_at_speed_30"] = drawn / (time.monotonic() - started)
+        measured["frame_round_trip_s"] = kernel.evaluate("widget._pacer.round_trip")
+        measured["frames_sent_dropped"] = kernel.evaluate("[widget._pacer.sent, widget._pacer.dropped]")
         sent.update(blue=blue, path=path, red=red, target=target)
         sent["received"] = kernel.evaluate("[i.to_json() for i in widget.received]")
         sent["status"] = kernel.evaluate("widget.status")

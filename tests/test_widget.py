@@ -297,14 +297,19 @@ def test_pacer_keeps_at_most_two_frames_in_flight_and_drops_stale_ones():
     pacer = FramePacer(browser.send, browser.show_still, fps=200, ack_timeout=60)
     try:
         pacer.push(frames(0, 6))
-        assert wait_until(lambda: pacer.backlog == 0)
+        assert wait_until(lambda: pacer.backlog == 1)
+        time.sleep(0.05)
         assert [m["seq"] for m in browser.sent] == [1, 2]  # nothing acknowledged: two in flight
-        assert pacer.dropped == 4
+        assert pacer.dropped == 3  # overtaken by newer frames; the newest waits for the browser
         pacer.ack(2)
-        pacer.push(frames(1, 3, start=6))
-        assert wait_until(lambda: pacer.backlog == 0)
-        assert [m["index"] for m in browser.sent][2:] == [6, 7]
-        assert wait_until(lambda: browser.stills and browser.stills[-1].index == 8)  # the latest, when idle
+        assert wait_until(lambda: len(browser.sent) == 3)
+        assert browser.sent[2]["index"] == 5
+        pacer.ack(3)
+        pacer.push(frames(1, 2, start=6))
+        assert wait_until(lambda: len(browser.sent) == 5)
+        assert [m["index"] for m in browser.sent][3:] == [6, 7]
+        assert pacer.dropped == 3
+        assert wait_until(lambda: browser.stills and browser.stills[-1].index == 7)  # the latest, when idle
     finally:
         pacer.close()
 
@@ -392,3 +397,13 @@ def test_live_strips_follow_the_stream(widget):
     widget.step(1).result(30)  # a new block replaces the undone ones
     assert len(strips.drift["mean"]) == 2 * per_block and strips.dragged == []
     strips.close()
+
+
+def test_replay_plays_back_every_frame_so_far(widget):
+    frames = widget.session.frames().shape[0]
+    before = widget._pacer.sent + widget._pacer.dropped
+    assert widget.replay().result(10) == frames
+    assert not widget.playing and "replaying" in widget.status
+    assert wait_until(lambda: widget._pacer.sent + widget._pacer.dropped - before == frames, timeout=10)
+    browser_message(widget, {"type": "control", "name": "stop"})
+    assert widget._pacer.backlog == 0

@@ -99,17 +99,25 @@ class StreamController:
     def undo(self) -> Future:
         return self._request("undo")
 
+    def replay(self) -> Future:
+        """Pause, then play back every frame of the stream so far at the playback speed."""
+        return self._request("replay")
+
     def reset(self, prompt: str, seed: int) -> Future:
         return self._request("reset", prompt, seed)
 
     def set_components(self, components: Components) -> Future:
         return self._request("components", components)
 
-    def stop_drag(self) -> None:
-        """Stop a running optimisation early (its block keeps the latent reached so far) and pause."""
+    def stop(self) -> None:
+        """Stop now: pause, end a running optimisation early (its block keeps the latent reached so
+        far) and drop frames waiting to be shown (a replay ends)."""
         self._playing = False
-        if self.session is not None:
-            self.session.request_stop()
+        session = self.session
+        if session is not None:
+            session.request_stop()
+            last = frames_of(session, session.blocks[-1:])
+            self._pacer.clear(last[-1] if last else None)
 
     @property
     def playing(self) -> bool:
@@ -122,7 +130,7 @@ class StreamController:
     def close(self, timeout: float = 10.0) -> None:
         """Stop the worker (after the block it is on) and the frame pacer; never blocks for long."""
         self._closed.set()
-        self.stop_drag()
+        self.stop()
         self._requests.put(_Request("close"))
         self._thread.join(timeout)
         self._pacer.close()
@@ -206,6 +214,14 @@ class StreamController:
         if session.blocks:
             self._pacer.push(frames_of(session, session.blocks))
         self._status()
+
+    def _do_replay(self) -> int:
+        self._playing = False
+        frames = frames_of(self.session, self.session.blocks)
+        self._pacer.clear()
+        self._pacer.push(frames)
+        self._status(f"replaying {len(frames)} frames")
+        return len(frames)
 
     def _do_undo(self) -> str:
         self._playing, self._blocks_to_go = False, 0

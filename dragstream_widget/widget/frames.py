@@ -1,8 +1,9 @@
 """Frames from the kernel to the browser: encoding, pacing and flow control.
 
 The generator hands whole blocks to a :class:`FramePacer`; its thread plays them to the browser at
-the chosen speed. At most ``max_in_flight`` frames wait for the browser's acknowledgement; a frame
-that comes due while the browser is behind is dropped (stale) rather than queued. When nothing new
+the chosen speed. At most ``max_in_flight`` frames wait for the browser's acknowledgement; when the
+browser falls a whole frame period behind, frames that a newer one has overtaken are dropped (stale)
+rather than queued. When nothing new
 has come for a moment the latest frame is sent once more, lossless, as a still that also lives in a
 trait, so a view opened later shows it. Frames in flight for longer than ``ack_timeout`` seconds
 count as lost (a closed tab never acknowledges), so a view that comes back gets frames again.
@@ -69,6 +70,8 @@ class FramePacer:
         self._last_activity = time.monotonic()
         self.sent = self.dropped = self.acked = 0
         self._ack_times: deque[float] = deque(maxlen=64)
+        self._send_times: dict[int, float] = {}  # seq -> when it was sent, until acknowledged
+        self.round_trip = 0.0  # seconds from sending a frame to its acknowledgement (moving average)
         self._last_ack_at: float | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="dragstream-frames", daemon=True)
@@ -112,6 +115,11 @@ class FramePacer:
                 self.acked += seq - self._acked_seq
                 self._acked_seq = seq
                 self._last_ack_at = time.monotonic()
+                sent_at = self._send_times.pop(seq, None)
+                self._send_times = {k: v for k, v in self._send_times.items() if k > seq}
+                if sent_at is not None:
+                    trip = self._last_ack_at - sent_at
+                    self.round_trip = trip if self.round_trip == 0 else 0.8 * self.round_trip + 0.2 * trip
                 self._ack_times.append(self._last_ack_at)
                 self._changed.notify_all()
 
@@ -145,22 +153,31 @@ class FramePacer:
         return self._sent_seq - self._acked_seq
 
     def _next_action(self) -> tuple[str, Frame | None, int]:
-        """Wait for the next thing to do: ("send", frame, seq), ("still", frame, 0) or ("stop", None, 0)."""
+        """Wait for the next thing to do: ("send", frame, seq), ("still", frame, 0) or ("stop", None, 0).
+
+        The frame at the head of the queue is due now. While the browser has ``max_in_flight`` frames
+        unacknowledged it waits; once it is a whole frame period late and a newer frame is queued, it
+        is stale and dropped.
+        """
         due = time.monotonic()
         with self._changed:
             while not self._closed:
-                now = time.monotonic()
+                now, period = time.monotonic(), 1.0 / self.fps
                 if self._queue and now >= due:
-                    frame = self._queue.popleft()
-                    self._latest, self._still_shown = frame, None
-                    self._last_activity = now
-                    if self._in_flight(now) >= self.max_in_flight:
+                    if self._in_flight(now) < self.max_in_flight:
+                        frame = self._queue.popleft()
+                        self._latest, self._still_shown, self._last_activity = frame, None, now
+                        self._sent_seq += 1
+                        self._last_send = now
+                        self._send_times[self._sent_seq] = now
+                        return "send", frame, self._sent_seq
+                    if len(self._queue) > 1 and now - due >= period:
+                        self._latest, self._still_shown = self._queue.popleft(), None
                         self.dropped += 1
-                        due = now + 1.0 / self.fps
+                        due += period
                         continue
-                    self._sent_seq += 1
-                    self._last_send = now
-                    return "send", frame, self._sent_seq
+                    self._changed.wait(max(due + period - now, 0.001))
+                    continue
                 idle = now - self._last_activity
                 if not self._queue and self._latest is not None and self._still_shown is not self._latest:
                     if idle >= self.idle_after:

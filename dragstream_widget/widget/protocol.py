@@ -3,7 +3,7 @@
 Browser -> kernel (JSON content of anywidget custom messages):
 
 - ``{"type": "ack", "seq": n}``: frame ``n`` is on screen (flow control).
-- ``{"type": "control", "name": "play" | "pause" | "step" | "undo" | "reset" | "stop"}``.
+- ``{"type": "control", "name": "play" | "pause" | "step" | "replay" | "undo" | "reset" | "stop"}``.
 - ``{"type": "apply", "id": n, "instruction": {...}}``: a drag in the ``dragstream-instruction/1``
   format (``ops.DragInstruction.to_json``), in model pixels.
 
@@ -21,7 +21,7 @@ from numbers import Integral
 
 from ..ops import DragInstruction, InvalidInstruction
 
-CONTROLS = ("play", "pause", "step", "undo", "reset", "stop")
+CONTROLS = ("play", "pause", "step", "replay", "undo", "reset", "stop")
 
 
 class ProtocolError(ValueError):

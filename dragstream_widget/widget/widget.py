@@ -120,6 +120,10 @@ class DragStreamWidget(anywidget.AnyWidget):
     def undo(self) -> Future:
         return self._controller.undo()
 
+    def replay(self) -> Future:
+        """Pause and play back the whole stream so far (the future resolves with its frame count)."""
+        return self._controller.replay()
+
     def reset(self, prompt: str | None = None, seed: int | None = None) -> Future:
         """Restart the stream (with a new prompt and/or seed)."""
         if prompt is not None:
@@ -173,7 +177,7 @@ class DragStreamWidget(anywidget.AnyWidget):
 
     def _on_control(self, name: str) -> None:
         if name == "stop":
-            self._controller.stop_drag()
+            self._controller.stop()
             self._report("ready", "stopped")
         elif name == "reset":
             self.reset()

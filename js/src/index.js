@@ -158,6 +158,7 @@ function render({ model, el }) {
   const toolbar = h("div", { class: "dsw-row" }, [
     playButton,
     h("button", { onclick: control("step"), title: "generate one block" }, "Step"),
+    h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
     h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),

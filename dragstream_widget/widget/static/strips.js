@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 51e9f18d78df011faeb50a119090de4ace920e464e2ab7206fded94d1e2e2ea6)
+// dragstream_widget front end, built from js/src (source sha256 f02d7c64ec7243e73cd4d6ad08c50be29528ce5f2a9ec3a4c585b743deddd74a)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 51e9f18d78df011faeb50a119090de4ace920e464e2ab7206fded94d1e2e2ea6)
+// dragstream_widget front end, built from js/src (source sha256 f02d7c64ec7243e73cd4d6ad08c50be29528ce5f2a9ec3a4c585b743deddd74a)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -533,6 +533,7 @@ function render({ model, el }) {
   const toolbar = h("div", { class: "dsw-row" }, [
     playButton,
     h("button", { onclick: control("step"), title: "generate one block" }, "Step"),
+    h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
     h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
