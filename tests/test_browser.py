@@ -316,8 +316,9 @@ def test_quickstart_in_jupyterlab(lab, tmp_path):
     assert measured["frames_per_second_in_browser"] > 2.0
 
 
-def test_widget_in_notebook_7(tmp_path):
-    """The same widget in Notebook 7: frames stream, and an edit drawn with the mouse reaches the kernel."""
+def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
+    """Notebook 7, a 72x40 random model shown 430 px wide (a non-square frame at a non-integer scale):
+    frames stream, and an edit drawn with the mouse reaches the kernel in exact model pixels."""
     nbformat = pytest.importorskip("nbformat")
     root = tmp_path / "nb7"
     root.mkdir()
@@ -325,8 +326,9 @@ def test_widget_in_notebook_7(tmp_path):
     notebook.cells = [
         nbformat.v4.new_code_cell(
             "import dragstream_widget as dsw\n"
-            "from dragstream_widget.demo import object_region\n"
-            "widget = dsw.DragStreamWidget(dsw.load_model(), 'a red circle on a plain background', seed=2)\n"
+            "from dragstream_widget.models.random_model import RandomModelSpec, random_backend\n"
+            "backend = random_backend(RandomModelSpec(latent_height=10, latent_width=18, frames_per_block=2))\n"
+            "widget = dsw.DragStreamWidget(backend, 'a wide test frame', seed=2, display_width=430)\n"
             "widget"
         ),
         nbformat.v4.new_code_cell("widget.step(2).result()\nprint('streamed', widget.session.num_blocks, 'blocks')"),
@@ -334,6 +336,7 @@ def test_widget_in_notebook_7(tmp_path):
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, root / "widget.ipynb")
     shots = Path(os.environ.get("DRAGSTREAM_SCREENSHOTS", tmp_path))
+    handle, target, brush = (17.0, 23.0), (29.0, 15.0), 4
     with jupyter_server("notebook", root) as (base, token, runtime):
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
@@ -344,13 +347,12 @@ def test_widget_in_notebook_7(tmp_path):
                 run_all_cells(page)
                 page.wait_for_selector("text=streamed 2 blocks", timeout=300_000)
                 wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
+                box = page.locator(".dsw-vectors").bounding_box()
                 kernel = Kernel(runtime)
                 try:
                     size = tuple(kernel.evaluate("widget.frame_size"))
-                    red = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
-                    target = (red[0] + 5 if red[0] < 40 else red[0] - 5, red[1])
-                    path = polyline_points(red, [target], step=1.0)[1:]
-                    draw_drag(page, "edit", tuple(red), path, size, 3, shots / "notebook7_edit_drawn.png")
+                    path = polyline_points(handle, [target], step=0.7)[1:]
+                    draw_drag(page, "edit", handle, path, size, brush, shots / "notebook7_edit_drawn.png")
                     wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
                     received = kernel.evaluate("[i.to_json() for i in widget.received]")
                 finally:
@@ -361,8 +363,9 @@ def test_widget_in_notebook_7(tmp_path):
                 raise
             finally:
                 browser.close()
+    assert size == (40, 72) and abs(box["width"] - 430) < 1 and abs(box["height"] - 430 * 40 / 72) < 1
     (edit,) = received
-    assert edit["mode"] == "edit" and edit["frame_size"] == list(size)
-    np.testing.assert_allclose(edit["regions"][0]["handle"], red, atol=0.02)
+    assert edit["mode"] == "edit" and edit["frame_size"] == [40, 72]
+    np.testing.assert_allclose(edit["regions"][0]["handle"], handle, atol=0.02)
     np.testing.assert_allclose(edit["regions"][0]["targets"], [target], atol=0.02)
-    np.testing.assert_array_equal(rle_decode(edit["regions"][0]["mask"]), disc(size, red, 3))
+    np.testing.assert_array_equal(rle_decode(edit["regions"][0]["mask"]), disc(size, handle, brush))

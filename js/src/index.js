@@ -1,5 +1,5 @@
 // DragStreamWidget front end: the streamed frame with drawing layers and the controls around it.
-import { displayToModel } from "./coords.js";
+import { displayToModel, roundPoint } from "./coords.js";
 import { checkbox, h, select } from "./dom.js";
 import { drawMasks, drawVectors } from "./draw.js";
 import { Sketch } from "./sketch.js";
@@ -79,7 +79,8 @@ function render({ model, el }) {
 
   // ----- pointer input: drawn locally at display rate, committed on release -----
   let last = null;
-  const toModel = (e) => displayToModel(e.clientX, e.clientY, stage.getBoundingClientRect(), width, height);
+  // Rounded to 1/100 px, as sent: painted masks and sent points use the very same coordinates.
+  const toModel = (e) => roundPoint(displayToModel(e.clientX, e.clientY, stage.getBoundingClientRect(), width, height));
   vectorCanvas.addEventListener("pointerdown", (e) => {
     if (e.button !== 0) return;
     e.preventDefault();

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 f02d7c64ec7243e73cd4d6ad08c50be29528ce5f2a9ec3a4c585b743deddd74a)
+// dragstream_widget front end, built from js/src (source sha256 deb6cecf31ca47b7802bac6dc69f19a62e0917a888d3db9975c7bf38cbe52bce)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
