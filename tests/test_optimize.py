@@ -88,3 +88,21 @@ def test_css_concentrates_the_gradient_on_the_target():
     near = [g[0, :, :, 2:4, 3:5].abs().mean() for g in (seen[True], seen[False])]
     far = [g[0, :, :, 7, 7].abs().mean() for g in (seen[True], seen[False])]
     assert far[0] / near[0] < far[1] / near[1]
+
+
+def test_features_without_x0_match_the_full_pass_and_skip_the_later_layers():
+    config = DragConfig()
+    backend, session, cache, _, _, z = drag_setup(config)
+    layers = (1,)  # TINY has more layers: everything after layer 1 and the output head can be skipped
+    assert backend.num_layers > 2
+    calls = []
+    hook = backend.transformer.blocks[2].register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        full, x0 = record_features(backend, z, config.optimize_step, cache, session.prompt_embeds, layers)
+        assert len(calls) == 1 and x0 is not None
+        only, none = record_features(
+            backend, z, config.optimize_step, cache, session.prompt_embeds, layers, need_x0=False
+        )
+    hook.remove()
+    assert none is None and len(calls) == 1
+    torch.testing.assert_close(only, full, rtol=0, atol=0)

@@ -6,7 +6,9 @@ import torch
 
 from dragstream_widget.engine.config import DragConfig, released_code_config
 from dragstream_widget.engine.events import EventBus
+from dragstream_widget.engine.rollout import block_noise, generate_block
 from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.engine.targets import edit_plan
 from dragstream_widget.models.random_model import TINY, random_backend
 from dragstream_widget.ops import DragInstruction, HandleRegion, InvalidInstruction, Mode, Operation
 
@@ -89,6 +91,27 @@ def test_edit_redenoises_the_block_on_screen_only():
     iterations = DragConfig().iterations
     assert len(record.losses) % iterations == 0 and len(record.losses) >= iterations
     assert s.cache.next_frame == 2 * n
+
+
+def test_edit_of_an_undragged_block_resumes_at_the_drag_step_with_the_same_result():
+    s = session()
+    for _ in range(2):
+        s.step()
+    last = s.blocks[-1]
+    cache = s.backend.new_cache()
+    cache.restore(last.cache_before)
+    noise = block_noise(s.seed, last.index, s.backend.sampler.num_steps, s.backend.layout.block_shape)
+    plan = edit_plan(translate(), TINY.frames_per_block, "all", s.backend.layout.latent_size, "cpu")
+    outputs = []
+    for known in (None, last.step_latents[: s.config.optimize_step + 1]):
+        cache.restore(last.cache_before)
+        request = s._drag_request(plan, s._reference_of(last), s.blocks[:-1])
+        outputs.append(generate_block(s.backend, cache, s.prompt_embeds, noise, request, known_steps=known))
+    from_noise, resumed = outputs
+    torch.testing.assert_close(resumed.step_latents, from_noise.step_latents, rtol=0, atol=1e-6)
+    torch.testing.assert_close(resumed.z0, from_noise.z0, rtol=0, atol=1e-6)
+    record = s.edit(translate())
+    torch.testing.assert_close(record.z0, from_noise.z0, rtol=0, atol=1e-6)
 
 
 def test_animation_drives_the_next_blocks_then_ends():

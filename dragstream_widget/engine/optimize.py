@@ -29,9 +29,14 @@ def stacked_features(features: dict[int, torch.Tensor], layers: tuple[int, ...])
     return torch.cat([features[i] for i in layers], dim=1)
 
 
-def record_features(backend: VideoBackend, z, step, cache, prompt_embeds, layers, kv_filter=None):
-    """Features F(z) of ``layers`` at sampler step ``step``, and the x0 prediction of the same pass."""
-    result = backend.denoise(z, step, cache, prompt_embeds, record_layers=layers, kv_filter=kv_filter)
+def record_features(
+    backend: VideoBackend, z, step, cache, prompt_embeds, layers, kv_filter=None, need_x0: bool = True
+):
+    """Features F(z) of ``layers`` at sampler step ``step``, and the x0 prediction of the same pass
+    (None without ``need_x0``: the model then stops after the deepest recorded layer)."""
+    result = backend.denoise(
+        z, step, cache, prompt_embeds, record_layers=layers, kv_filter=kv_filter, features_only=not need_x0
+    )
     return stacked_features(result.features, layers), result.x0
 
 
@@ -46,7 +51,9 @@ def reference_features(
     out = {}
     for cutoff in cutoffs:
         kv_filter = kv_lowpass_filter(cutoff, scope)
-        feats, _ = record_features(backend, z_ref, step, cache, prompt_embeds, layers, kv_filter)
+        feats, _ = record_features(
+            backend, z_ref, step, cache, prompt_embeds, layers, kv_filter, need_x0=False
+        )
         out[float(cutoff)] = feats[0].detach()
     return out
 
@@ -59,14 +66,37 @@ def masked_distance(
     return (diff.mean(dim=0) * mask).sum(), mask.sum()
 
 
-def reconstruction_loss(current, reference, goals: list[list[RegionGoal]], plan: BlockPlan, norm: str):
+@dataclass
+class ReconstructionTarget:
+    """What L_rec compares the block's features with, per region, over all the block's frames: the
+    reference features warped by Pi and the target masks Y_i (empty on frames without a goal)."""
+
+    warped: list[torch.Tensor]  # per region [D, F, h, w]
+    masks: list[torch.Tensor]  # per region [F, h, w]
+
+
+def reconstruction_target(
+    reference, goals: list[list[RegionGoal]], plan: BlockPlan, frames: int
+) -> ReconstructionTarget:
+    """The reference features ``[D, F_ref, h, w]`` warped for a block of ``frames`` frames (fixed for a
+    segment and cutoff, so built once for both)."""
+    dim, _, h, w = reference.shape
+    regions = len(plan.handle_masks)
+    warped = [reference.new_zeros(dim, frames, h, w) for _ in range(regions)]
+    masks = [reference.new_zeros(frames, h, w) for _ in range(regions)]
+    for frame, ref_frame, frame_goals in zip(plan.frames, plan.reference_frames, goals):
+        for region, goal in enumerate(frame_goals):
+            warped[region][:, frame] = geometry.warp(reference[:, ref_frame], goal.coords)
+            masks[region][frame] = goal.target_mask
+    return ReconstructionTarget(warped, masks)
+
+
+def reconstruction_loss(current, target: ReconstructionTarget, norm: str):
     # Eq. 2: L_rec, current features inside Y_i against the reference features warped by Pi (detached)
     total, weight = current.new_zeros(()), current.new_zeros(())
-    for frame, ref_frame, frame_goals in zip(plan.frames, plan.reference_frames, goals):
-        for goal in frame_goals:
-            warped = geometry.warp(reference[:, ref_frame], goal.coords)
-            value, area = masked_distance(current[:, frame], warped, goal.target_mask, norm)
-            total, weight = total + value, weight + area
+    for warped, mask in zip(target.warped, target.masks):
+        value, area = masked_distance(current, warped, mask, norm)
+        total, weight = total + value, weight + area
     return total / weight.clamp_min(1e-6)
 
 
@@ -84,11 +114,10 @@ def constraint_region(goals: list[list[RegionGoal]], plan: BlockPlan) -> torch.T
 
 def feature_constraint_loss(current, initial, region: torch.Tensor, plan: BlockPlan, norm: str):
     # Eq. 3: L_cst, features of the non-editable region kept at their initial values
-    total, weight = current.new_zeros(()), current.new_zeros(())
-    for frame in plan.frames:
-        value, area = masked_distance(current[:, frame], initial[:, frame], region, norm)
-        total, weight = total + value, weight + area
-    return total / weight.clamp_min(1e-6)
+    supervised = current.new_zeros(current.shape[1], 1, 1)
+    supervised[plan.frames] = 1.0
+    value, area = masked_distance(current, initial, region * supervised, norm)
+    return value / area.clamp_min(1e-6)
 
 
 def x0_constraint_loss(x0, x0_initial, region: torch.Tensor) -> torch.Tensor:
@@ -121,8 +150,8 @@ def optimize_block(
     layers = config.feature_layers or backend.feature_layers
     step = config.optimize_step
     norm = config.reconstruction_loss
-    with torch.no_grad():
-        initial_features, x0_initial = record_features(backend, z_init, step, cache, prompt_embeds, layers)
+    need_x0 = config.constraint == "x0"
+    initial_features = x0_initial = None  # F(z_init) and its x0: those of the first iteration's pass
     rectify_to = neighbours if (config.adsr_reference == "neighbours" and neighbours is not None) else z_init
     switch = CutoffSwitch(config.cutoffs if config.sfs else (1.0,), generator)
     z = z_init.detach().clone().requires_grad_(True)
@@ -137,14 +166,21 @@ def optimize_block(
         if config.css:
             gradient_map = frame_gradient_map(goals, plan, config.css_alpha, z.shape[2], layout.latent_size)
             gradient_map = gradient_map.to(z.device)
+        targets: dict[float, ReconstructionTarget] = {}
         for iteration in range(config.iterations):
             if should_stop is not None and should_stop():
                 return OptimizationResult(z.detach(), losses)
             cutoff = switch.draw()
-            current, x0 = record_features(backend, z, step, cache, prompt_embeds, layers)
-            l_rec = reconstruction_loss(current[0], reference[cutoff], goals, plan, norm)
+            if cutoff not in targets:
+                targets[cutoff] = reconstruction_target(reference[cutoff], goals, plan, z.shape[2])
+            current, x0 = record_features(backend, z, step, cache, prompt_embeds, layers, need_x0=need_x0)
+            current = current.squeeze(0)
+            if initial_features is None:
+                initial_features = current.detach()
+                x0_initial = x0.detach() if need_x0 else None
+            l_rec = reconstruction_loss(current, targets[cutoff], norm)
             if config.constraint == "features":
-                l_cst = feature_constraint_loss(current[0], initial_features[0], region, plan, norm)
+                l_cst = feature_constraint_loss(current, initial_features, region, plan, norm)
             else:
                 l_cst = x0_constraint_loss(x0, x0_initial, region)
             loss = l_rec + config.constraint_weight * l_cst

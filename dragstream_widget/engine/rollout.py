@@ -63,15 +63,24 @@ def generate_block(
     events: EventBus | None = None,
     block_index: int = 0,
     should_stop: Callable[[], bool] | None = None,
+    known_steps: torch.Tensor | None = None,
 ) -> BlockOutput:
-    """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache``."""
+    """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache``.
+
+    ``known_steps`` ``[k, C, F, h, w]``: the latents this very block entered its first ``k + 1`` steps with
+    (same noise, same context, no drag before step ``k``); denoising resumes at step ``k`` from the last.
+    """
     sampler = backend.sampler
     device = backend.device
     z = noise[0].unsqueeze(0).to(device)
     step_latents = []
+    first = 0
+    if known_steps is not None:
+        step_latents = list(known_steps[:-1].to(device))
+        first, z = len(step_latents), known_steps[-1:].to(device)
     optimization = None
     x0 = None
-    for step in range(sampler.num_steps):
+    for step in range(first, sampler.num_steps):
         if drag is not None and step == drag.config.optimize_step:
             optimization = optimize_block(
                 backend,

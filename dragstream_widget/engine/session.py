@@ -208,8 +208,10 @@ class StreamSession:
         self.decoder.restore(last.decoder_before)
         reference = self._reference_of(last)
         request = self._drag_request(plan, reference, self._blocks[:-1])
+        # An undragged block entered steps 0..T' with exactly the latents the edit would recompute.
+        known = None if last.instruction is not None else last.step_latents[: self.config.optimize_step + 1]
         try:
-            record = self._generate(last.index, request, instruction, self._blocks[:-1])
+            record = self._generate(last.index, request, instruction, self._blocks[:-1], known)
         except BaseException:
             self._restore(self._history.pop())
             raise
@@ -288,7 +290,7 @@ class StreamSession:
         self._animation = animation
         return record
 
-    def _generate(self, index, request, instruction, previous_blocks) -> BlockRecord:
+    def _generate(self, index, request, instruction, previous_blocks, known_steps=None) -> BlockRecord:
         cache_before = self.cache.snapshot()
         decoder_before = self.decoder.snapshot()
         layout = self.backend.layout
@@ -305,6 +307,7 @@ class StreamSession:
             events=self.events,
             block_index=index,
             should_stop=lambda: self._stop_requested,
+            known_steps=known_steps,
         )
         frames = self.decoder.decode(output.z0)
         losses = tuple(output.optimization.losses) if output.optimization else ()

@@ -101,6 +101,7 @@ class TransformerBackend:
         *,
         record_layers: tuple[int, ...] = (),
         kv_filter: KVFilter | None = None,
+        features_only: bool = False,
     ) -> DenoiseResult:
         records: dict[int, torch.Tensor] = {}
         flow = self.transformer(
@@ -111,8 +112,9 @@ class TransformerBackend:
             kv_filter=kv_filter,
             record_layers=record_layers,
             records=records,
+            features_only=features_only,
         ).sample
-        x0 = x0_from_flow(z_t, flow.to(z_t.dtype), self.sampler.sigma(step_index))
+        x0 = None if features_only else x0_from_flow(z_t, flow.to(z_t.dtype), self.sampler.sigma(step_index))
         p_t, p_h, p_w = self.transformer.config.patch_size
         grid = (z_t.shape[2] // p_t, z_t.shape[3] // p_h, z_t.shape[4] // p_w)
         features = {i: tokens_to_latent_grid(t, grid, self.layout.latent_size) for i, t in records.items()}

@@ -49,7 +49,7 @@ class DenoiseResult:
     ``[batch, inner_dim, frames, height, width]``, still attached to the graph of ``z_t``.
     """
 
-    x0: torch.Tensor
+    x0: torch.Tensor | None  # None when only features were asked for
     features: dict[int, torch.Tensor]
 
 
@@ -95,8 +95,13 @@ class VideoBackend(Protocol):
         *,
         record_layers: tuple[int, ...] = (),
         kv_filter=None,
+        features_only: bool = False,
     ) -> DenoiseResult:
-        """x0 prediction of the block ``z_t`` at sampler step ``step_index``, reading (never writing) ``cache``."""
+        """x0 prediction of the block ``z_t`` at sampler step ``step_index``, reading (never writing) ``cache``.
+
+        ``features_only=True`` asks for the recorded features alone (x0 is None): the model may stop after
+        the deepest recorded layer.
+        """
 
     def commit(self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor) -> None:
         """The clean (t=0) pass that writes the block's keys/values to ``cache``."""

@@ -265,19 +265,24 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         record_layers: Iterable[int] = (),
         attention_mask: torch.Tensor | None = None,
         records: dict[int, torch.Tensor] | None = None,
-    ) -> Transformer2DModelOutput | tuple[torch.Tensor]:
+        features_only: bool = False,
+    ) -> Transformer2DModelOutput | tuple[torch.Tensor | None]:
         """Predict the flow for ``hidden_states`` ``[B, C, F, H, W]``.
 
         ``timestep`` is ``[B]`` (one per sample) or ``[B, F]`` (one per frame). ``frame_offset`` defaults to
         the cache's next frame (0 without a cache); ``frame_positions`` instead gives every frame its own
         position (training on a clean copy beside a noisy copy of a clip). ``records`` (a dict) receives the recorded layers'
         self-attention outputs, each ``[B, F * h * w, inner_dim]``. With ``commit=True`` the call's keys and
-        values are appended to ``cache``; otherwise the cache is only read.
+        values are appended to ``cache``; otherwise the cache is only read. With ``features_only=True`` the
+        layers after the deepest recorded one and the output head are skipped, and the sample is None.
         """
         if encoder_hidden_states_image is not None:
             raise ValueError("image conditioning is not supported by the causal model")
         if commit and cache is None:
             raise ValueError("a commit pass needs a cache to write to")
+        record_layers = frozenset(record_layers)
+        if features_only and (commit or not record_layers):
+            raise ValueError("features_only needs recorded layers and cannot be a commit pass")
         batch, _, frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
         grid = (frames // p_t, height // p_h, width // p_w)
@@ -311,14 +316,15 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
             cache=cache,
             commit=commit,
             kv_filter=kv_filter,
-            record_layers=frozenset(record_layers),
+            record_layers=record_layers,
             attention_mask=attention_mask,
         )
         processors = [block.attn1.processor for block in self.blocks]
         for processor in processors:
             processor.state = state
+        blocks = self.blocks[: max(record_layers) + 1] if features_only else self.blocks
         try:
-            for block in self.blocks:
+            for block in blocks:
                 if torch.is_grad_enabled() and self.gradient_checkpointing:
                     tokens = self._gradient_checkpointing_func(block, tokens, text, timestep_proj, rotary)
                 else:
@@ -326,6 +332,10 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         finally:
             for processor in processors:
                 processor.state = None
+        if records is not None:
+            records.update(state.records)
+        if features_only:
+            return (None,) if not return_dict else Transformer2DModelOutput(sample=None)
 
         if temb.ndim == 3:
             shift, scale = (self.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
@@ -344,8 +354,6 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
                 [state.new_keys[i] for i in range(self.num_layers)],
                 [state.new_values[i] for i in range(self.num_layers)],
             )
-        if records is not None:
-            records.update(state.records)
         if not return_dict:
             return (output,)
         return Transformer2DModelOutput(sample=output)
