@@ -407,3 +407,15 @@ def test_replay_plays_back_every_frame_so_far(widget):
     assert wait_until(lambda: widget._pacer.sent + widget._pacer.dropped - before == frames, timeout=10)
     browser_message(widget, {"type": "control", "name": "stop"})
     assert widget._pacer.backlog == 0
+
+
+def test_export_writes_the_stream_as_mp4_and_gif(widget, tmp_path):
+    import imageio.v3 as iio
+
+    frames = widget.session.frames()
+    video = iio.imread(widget.export(tmp_path / "stream.mp4", scale=2))
+    assert video.shape == (len(frames), 2 * SIZE[0], 2 * SIZE[1], 3)
+    gif = Image.open(widget.export(tmp_path / "stream.gif"))
+    assert gif.n_frames == len(frames)
+    with pytest.raises(ValueError, match="writes .mp4 or .gif"):
+        widget.export(tmp_path / "stream.avi")

@@ -20,6 +20,7 @@ import traitlets
 from ..engine.config import DragConfig
 from ..engine.events import EventBus
 from ..engine.session import StreamSession
+from ..export import save_gif, save_mp4
 from ..models.base import VideoBackend
 from ..ops import DragInstruction
 from .controller import Components, StreamController, describe
@@ -131,6 +132,18 @@ class DragStreamWidget(anywidget.AnyWidget):
         if seed is not None:
             self.seed = seed
         return self._controller.reset(self.prompt, self.seed)
+
+    def export(self, path: str | Path, fps: float | None = None, scale: int = 1) -> Path:
+        """Write the stream so far to ``path``: MP4 or GIF by its suffix (at the playback speed by default)."""
+        self.wait()
+        frames = self.session.frames()
+        if len(frames) == 0:
+            raise ValueError("nothing to export yet: generate a block first")
+        savers = {".mp4": save_mp4, ".gif": save_gif}
+        suffix = Path(path).suffix.lower()
+        if suffix not in savers:
+            raise ValueError(f"export writes .mp4 or .gif files, not {suffix or 'a file without suffix'!r}")
+        return savers[suffix](frames, path, fps=fps or self.speed, scale=scale)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every request queued so far is done (not until blocks asked for by ``step``)."""
