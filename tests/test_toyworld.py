@@ -1,9 +1,10 @@
 import numpy as np
+import torch
 
 from dragstream_widget import load_model
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.models.toyworld import train
-from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG, ToyWorldModel
+from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
 from dragstream_widget.models.toyworld.world import render_clip, scene_from_prompt, segment_object
 from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 
@@ -38,3 +39,25 @@ def test_shipped_model_streams_from_given_frames_and_a_drag_moves_the_object():
     moved = xs.mean() - handle[0]
     assert moved > 3.0, f"the edit moved the circle by {moved:.1f} px of 8"
     assert abs(ys.mean() - handle[1]) < 3.0
+
+
+def test_object_cells_and_weights_cover_the_objects_grown_by_one_cell():
+    scene = scene_from_prompt("a red square on a plain background", np.random.default_rng(0))
+    clip = render_clip(scene, 2)
+    cells = train.object_cells(clip.full_masks, 4)
+    assert cells.shape == (2, 16, 16)
+    ys, xs = np.nonzero(clip.full_masks[0, 0])
+    assert cells[0, ys // 4, xs // 4].all() and 0 < cells[0].sum() < 16 * 16 / 2
+    weights = train.loss_weights(torch.as_tensor(cells)[None], 4.0)[0]
+    assert weights.shape == (2, 16, 16) and set(weights.unique().tolist()) == {1.0, 4.0}
+    assert (weights[torch.as_tensor(cells)] == 4.0).all() and (weights == 4.0).sum() > cells.sum()
+
+
+def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
+    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
+    args += ["--object-weight", "4", "--recovery-start", "0", "--recovery-context", "sampled"]
+    report = train.main(args)
+    assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    assert report["train_config"]["recovery_context"] == "sampled"
+    tuned = ToyWorldModel.load(tmp_path / "weights")
+    assert tuned.config == ToyWorldModel.load(WEIGHTS_DIR).config

@@ -10,8 +10,13 @@ Recipe (what makes autoregressive rollouts hold their objects):
    noisy, under a mask where noisy block i sees clean blocks < i and itself (exactly what streaming
    with a KV cache sees). Noise levels per block are drawn mostly from the sampler's few steps.
 3. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
-   model's own x0 predictions from noisy copies, so it learns to continue from its own imperfect frames.
+   model's own predictions, so it learns to continue from its own imperfect frames: either the x0 of one
+   step from the sampler's last level (``last_step``), or each block sampled by the full few-step chain
+   from noise, as streaming makes it (``sampled``).
+4. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
+   one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
+``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..causal_wan import clean_noisy_mask
-from ..sampler import FlowSampler, shift_sigma
+from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .codec import CodecConfig
 from .model import ToyWorldConfig, ToyWorldModel
 from .world import WorldConfig, render_clip, sample_scene
@@ -49,6 +54,9 @@ class TrainConfig:
     schedule_fraction: float = 0.75  # share of blocks noised at one of the sampler's own levels
     recovery_start: float = 0.6  # fraction of the world budget after which own-prediction context is used
     recovery_probability: float = 0.5
+    recovery_context: str = "last_step"  # or "sampled": own few-step samples of each block as context
+    object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
+    warmup_steps: int = 500
     ema: float = 0.999
     minutes: float = 20.0  # wall-clock budget for the world model
     checkpoint_seconds: float = 120.0
@@ -60,26 +68,35 @@ SMOKE = TrainConfig(
 )
 
 
-def _render_chunk(args) -> tuple[np.ndarray, list[str]]:
-    seed, count, frames, size = args
+def object_cells(full_masks: np.ndarray, stride: int) -> np.ndarray:
+    """``bool [T, H/stride, W/stride]``: latent cells that any object covers, from ``[T, N, H, W]`` masks."""
+    covered = full_masks.any(axis=1)
+    t, h, w = covered.shape
+    return covered.reshape(t, h // stride, stride, w // stride, stride).any(axis=(2, 4))
+
+
+def _render_chunk(args) -> tuple[np.ndarray, list[str], np.ndarray]:
+    seed, count, frames, size, stride = args
     rng = np.random.default_rng(seed)
     config = WorldConfig(size=size)
-    clips, prompts = [], []
+    clips, prompts, cells = [], [], []
     for _ in range(count):
         scene = sample_scene(rng, config)
         clip = render_clip(scene, frames, config)
         clips.append(clip.frames)
         prompts.append(clip.prompt)
-    return np.stack(clips), prompts
+        cells.append(object_cells(clip.full_masks, stride))
+    return np.stack(clips), prompts, np.stack(cells)
 
 
 def render_dataset(
-    count: int, frames: int, size: int, seed: int, workers: int
-) -> tuple[np.ndarray, list[str]]:
-    """``count`` world clips as ``uint8 [count, frames, H, W, 3]`` and their prompts, rendered in parallel."""
+    count: int, frames: int, size: int, seed: int, workers: int, stride: int = 4
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """``count`` world clips as ``uint8 [count, frames, H, W, 3]``, their prompts, and the latent cells their
+    objects cover (``bool [count, frames, H/stride, W/stride]``), rendered in parallel."""
     chunk = max(1, math.ceil(count / max(1, workers * 4)))
     jobs = [
-        (seed * 100_003 + i, min(chunk, count - i * chunk), frames, size)
+        (seed * 100_003 + i, min(chunk, count - i * chunk), frames, size, stride)
         for i in range(math.ceil(count / chunk))
     ]
     if workers <= 1:
@@ -87,7 +104,8 @@ def render_dataset(
     else:
         with ProcessPoolExecutor(workers) as pool:
             parts = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="render world"))
-    return np.concatenate([p[0] for p in parts]), [p for part in parts for p in part[1]]
+    frames_out = np.concatenate([p[0] for p in parts])
+    return frames_out, [p for part in parts for p in part[1]], np.concatenate([p[2] for p in parts])
 
 
 def to_pixels(frames: np.ndarray, device) -> torch.Tensor:
@@ -153,10 +171,42 @@ def sample_sigmas(batch: int, blocks: int, sampler: FlowSampler, config: TrainCo
     return torch.where(use_schedule, from_schedule, uniform)
 
 
+def loss_weights(cells: torch.Tensor, object_weight: float) -> torch.Tensor:
+    """``[B, F, h, w]`` weights: ``object_weight`` on object cells grown by one cell, 1 elsewhere."""
+    grown = F.max_pool2d(cells.float().flatten(0, 1)[:, None], 3, stride=1, padding=1)[:, 0]
+    return 1.0 + (object_weight - 1.0) * grown.unflatten(0, cells.shape[:2])
+
+
+@torch.no_grad()
+def sampled_context(transformer, latents, text, positions, mask, sampler: FlowSampler) -> torch.Tensor:
+    """Every block of ``latents`` sampled by the few-step chain from noise, each seeing the real blocks
+    before it (what streaming makes of a block from a clean context)."""
+    frames = latents.shape[2]
+    z = torch.randn_like(latents)
+    zeros = torch.zeros(latents.shape[0], frames, device=latents.device)
+    for i, sigma in enumerate(sampler.sigmas):
+        steps = torch.cat([zeros, torch.full_like(zeros, sigma * 1000)], dim=1)
+        flow = transformer(
+            torch.cat([latents, z], 2), steps, text, frame_positions=positions, attention_mask=mask
+        ).sample[:, :, frames:]
+        x0 = z - sigma * flow
+        if i + 1 < sampler.num_steps:
+            implied = next_noise(z, x0, sigma, torch.randn_like(z), sampler.update)
+            z = add_noise(x0, implied, sampler.sigmas[i + 1])
+    return x0.to(latents.dtype)
+
+
 def world_loss(
-    model: ToyWorldModel, latents: torch.Tensor, prompts: list[str], mask, config: TrainConfig, recovery: bool
+    model: ToyWorldModel,
+    latents: torch.Tensor,
+    prompts: list[str],
+    mask,
+    config: TrainConfig,
+    recovery: bool,
+    cells: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]``."""
+    """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]`` (``cells``: ``[B, F, h, w]``
+    object cells for the object weighting)."""
     cfg = model.config
     transformer = model.transformer
     batch, _, frames = latents.shape[:3]
@@ -171,7 +221,12 @@ def world_loss(
     positions = torch.arange(frames, device=latents.device).repeat(2)
     steps = torch.cat([torch.zeros_like(sigma_frames), sigma_frames * 1000], dim=1)
     clean = latents
-    if recovery:
+    if recovery and config.recovery_context == "sampled":
+        own = torch.rand(batch, device=latents.device) < config.recovery_probability
+        if own.any():
+            clean = latents.clone()
+            clean[own] = sampled_context(transformer, latents[own], text[own], positions, mask, sampler)
+    elif recovery:
         # The context becomes the model's own last-step predictions, as imperfect as its real outputs.
         last = sampler.sigmas[-1]
         renoised = (1 - last) * latents + last * torch.randn_like(latents)
@@ -194,7 +249,11 @@ def world_loss(
     flow = transformer(
         torch.cat([clean, noisy], 2), steps, text, frame_positions=positions, attention_mask=mask
     ).sample[:, :, frames:]
-    return F.mse_loss(flow.float(), (noise - latents).float())
+    if cells is None or config.object_weight == 1.0:
+        return F.mse_loss(flow.float(), (noise - latents).float())
+    error = (flow.float() - (noise - latents).float()).square().mean(dim=1)  # [B, F, h, w]
+    weights = loss_weights(cells, config.object_weight)
+    return (error * weights).sum() / weights.sum()
 
 
 def save_checkpoint(model: ToyWorldModel, ema, optimizer, state: dict, out: Path) -> None:
@@ -223,6 +282,7 @@ def train_world(
     out: Path,
     log,
     state: dict,
+    cells: torch.Tensor | None = None,
 ) -> dict:
     """Phase 2 and 3: text encoder + causal transformer, with an EMA copy that is what ships."""
     device = latents.device
@@ -251,13 +311,14 @@ def train_world(
         index = torch.randint(len(latents), (config.world_batch,))
         batch = latents[index.to(device)]
         batch_prompts = [prompts[i] for i in index.tolist()]
-        recovery = elapsed > config.recovery_start * budget
+        batch_cells = None if cells is None else cells[index.to(device)]
+        recovery = elapsed >= config.recovery_start * budget
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = world_loss(model, batch, batch_prompts, mask, config, recovery)
+            loss = world_loss(model, batch, batch_prompts, mask, config, recovery, batch_cells)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        lr_scale = min(1.0, (step + 1) / 500) * (
+        lr_scale = min(1.0, (step + 1) / config.warmup_steps) * (
             0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
         )
         for group in optimizer.param_groups:
@@ -304,12 +365,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=8, help="processes rendering the world")
     parser.add_argument("--smoke", action="store_true", help="a tiny CPU run that checks the whole pipeline")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--init", default=None, help="fine-tune these trained weights (no codec phase)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate of the world model")
+    parser.add_argument("--batch", type=int, default=None, help="world model batch size")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the rendered clips and training")
+    parser.add_argument("--object-weight", type=float, default=None, help="loss weight of object cells")
+    parser.add_argument("--recovery-start", type=float, default=None, help="budget fraction, 0..1")
+    parser.add_argument("--recovery-context", choices=("last_step", "sampled"), default=None)
+    parser.add_argument("--warmup-steps", type=int, default=None)
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else TrainConfig()
-    if args.minutes is not None:
-        config = replace(config, minutes=args.minutes)
-    if args.clips is not None:
-        config = replace(config, clips=args.clips)
+    overrides = {
+        "minutes": args.minutes,
+        "clips": args.clips,
+        "world_lr": args.lr,
+        "world_batch": args.batch,
+        "seed": args.seed,
+        "object_weight": args.object_weight,
+        "recovery_start": args.recovery_start,
+        "recovery_context": args.recovery_context,
+        "warmup_steps": args.warmup_steps,
+    }
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
@@ -331,13 +408,16 @@ def main(argv: list[str] | None = None) -> dict:
             text_dim=16,
             codec=CodecConfig(widths=(16, 16, 16)),
         )
+    if args.init is not None:
+        model_config = ToyWorldModel.load(args.init).config
     started = time.time()
-    frames, prompts = render_dataset(
+    frames, prompts, cells = render_dataset(
         config.clips,
         config.clip_frames,
         model_config.codec.frame_size,
         config.seed,
         1 if args.smoke else args.workers,
+        model_config.codec.stride,
     )
     report = {
         "render_seconds": time.time() - started,
@@ -350,6 +430,10 @@ def main(argv: list[str] | None = None) -> dict:
         state = torch.load(resume_path, map_location=device)
         model.text_encoder.load_state_dict(state["text_encoder"])
         report.update(json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {})
+    elif args.init is not None:
+        model = ToyWorldModel.load(args.init, device)
+        report["init"] = str(args.init)
+        state = {}
     else:
         model = ToyWorldModel.untrained(model_config, config.seed).to(device)
         started = time.time()
@@ -357,7 +441,9 @@ def main(argv: list[str] | None = None) -> dict:
         report["codec_seconds"] = time.time() - started
         state = {}
     latents = encode_dataset(model, frames)
-    report.update(train_world(model, latents, prompts, config, out, log, state))
+    cells = torch.as_tensor(cells, device=device)
+    report.update(train_world(model, latents, prompts, config, out, log, state, cells))
+    report["train_config"] = asdict(config)
     report["parameters"] = {
         "transformer": sum(p.numel() for p in model.transformer.parameters()),
         "codec": sum(p.numel() for p in model.codec.parameters()),
