@@ -269,6 +269,20 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         measured["replay_frames_per_second_in_browser_at_speed_30"] = drawn / (time.monotonic() - started)
         measured["frame_round_trip_s"] = kernel.evaluate("widget._pacer.round_trip")
         measured["frames_sent_dropped"] = kernel.evaluate("[widget._pacer.sent, widget._pacer.dropped]")
+        page.click("button:text-is('Stop')")
+
+        # Figure 2a live: with *compare* on, a drag also runs without ADSR and not at all, drawn dashed.
+        page.click("label:has-text('compare') input")
+        back = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
+        back_target = (back[0] - 4 if back[0] > 8 else back[0] + 4, back[1])
+        draw_drag(
+            page, "edit", tuple(back), polyline_points(back, [back_target], step=1.0)[1:], size, sent["brush"],
+            shots / "widget_compare_drawn.png",
+        )
+        wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
+        time.sleep(1.0)
+        page.locator(".widget-hbox").first.screenshot(path=shots / "widget_with_comparison.png")
+        sent["comparison"] = kernel.evaluate("sorted(strips.comparison.get('branches', {}))")
         sent.update(blue=blue, path=path, red=red, target=target)
         sent["received"] = kernel.evaluate("[i.to_json() for i in widget.received]")
         sent["status"] = kernel.evaluate("widget.status")
@@ -299,8 +313,9 @@ def test_quickstart_in_jupyterlab(lab, tmp_path):
     print(json.dumps(measured, indent=2))
 
     size, brush = sent["size"], sent["brush"]
-    assert len(sent["received"]) == 2, sent["received"]
-    animation, edit = sent["received"]
+    assert len(sent["received"]) == 3, sent["received"]
+    animation, edit, _ = sent["received"]
+    assert sent["comparison"] == ["drag without ADSR", "no drag"]
     assert animation["mode"] == "animate" and edit["mode"] == "edit"
     for instruction, handle in ((animation, sent["blue"]), (edit, sent["red"])):
         assert instruction["frame_size"] == list(size)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from dragstream_widget import DragStreamWidget
@@ -419,3 +420,24 @@ def test_export_writes_the_stream_as_mp4_and_gif(widget, tmp_path):
     assert gif.n_frames == len(frames)
     with pytest.raises(ValueError, match="writes .mp4 or .gif"):
         widget.export(tmp_path / "stream.avi")
+
+
+def test_compare_switch_draws_figure_2a_branches_without_changing_the_drag(widget, tiny_backend):
+    from dragstream_widget.engine.session import StreamSession
+
+    strips = widget.live_strips()
+    widget.step(1).result(30)
+    widget.compare = True
+    edit = DragInstruction.from_json(instruction_json())
+    record = widget.apply(edit).result(60)
+    per_block = tiny_backend.layout.frames_per_block
+    comparison = strips.comparison
+    assert set(comparison["branches"]) == {"no drag", "drag without ADSR"}
+    assert comparison["start"] == 0  # the edited block is the first one the strips saw
+    assert len(comparison["branches"]["no drag"]["std"]) == 3 * per_block  # edited block + the next two
+    # the drag itself is the same as without the comparison
+    twin = StreamSession(tiny_backend, "a test prompt", seed=1, config=widget.session.config)
+    for _ in range(3):
+        twin.step()
+    torch.testing.assert_close(twin.edit(edit).z0, record.z0)
+    strips.close()

@@ -19,6 +19,7 @@ EVENTS = {
     "iteration": "block, segment, iteration, l_rec, l_cst, cutoff, z, grad, gradient_map",
     "latent_stats": "block, stage, mean, std, min, max",
     "drag": "block, instruction, segment, num_segments",
+    "comparison": "block, branches",  # what-if latent statistics from `block` on (engine.branches)
 }
 
 

@@ -8,6 +8,7 @@ Instructions may be submitted from any thread; they are applied at the next bloc
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -137,6 +138,18 @@ class StreamSession:
         state = self._history.pop()
         self._restore(state)
         return state.action
+
+    def fork(self) -> Callable[[], None]:
+        """Remember the whole session now; the returned function puts it back exactly (blocks, cache,
+        decoder, running animation, undo history, config), whatever was done in between."""
+        state, history, config = self._state("fork"), list(self._history), self.config
+
+        def restore() -> None:
+            self._restore(state)
+            self._history = list(history)
+            self.config = config
+
+        return restore
 
     def rewind(self, num_blocks: int) -> None:
         """Undo actions until the session holds ``num_blocks`` blocks."""

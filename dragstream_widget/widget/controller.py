@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
+from ..engine.branches import adsr_comparison
 from ..engine.config import DragConfig
 from ..engine.events import EventBus
 from ..engine.session import BlockRecord, StreamSession
@@ -42,6 +43,7 @@ class Components:
     adsr: bool = True
     sfs: bool = True
     css: bool = True
+    compare: bool = False  # run Figure 2a's no-drag and no-ADSR branches before each drag
 
     def apply_to(self, config: DragConfig) -> DragConfig:
         return replace(config, adsr=self.adsr, sfs=self.sfs, css=self.css)
@@ -69,6 +71,7 @@ class StreamController:
         self._step_futures: list[tuple[int, Future]] = []  # (generated count that resolves it, future)
         self._animation_id: int | None = None  # the drag whose animation is running
         self._components = Components(config.adsr, config.sfs, config.css)
+        self._events = events
         self.session: StreamSession | None = None
         self.generation_fps = 0.0
         self._last_status = 0.0
@@ -234,6 +237,8 @@ class StreamController:
 
     def _do_apply(self, instruction: DragInstruction, drag_id: int | None) -> BlockRecord | None:
         session = self.session
+        if self._components.compare:
+            self._compare(instruction)
         what = "editing the frame on screen" if instruction.mode == Mode.EDIT else "starting the animation"
         self._report("busy", f"{what} ...")
         started = time.perf_counter()
@@ -248,6 +253,12 @@ class StreamController:
                 self._blocks_to_go += math.ceil(steps / session.backend.layout.frames_per_block)
             self._status("animating the next frames")
         return record
+
+    def _compare(self, instruction: DragInstruction) -> None:
+        self._report("busy", "comparing: the same blocks without the drag, and with it but without ADSR ...")
+        session = self.session
+        branches = adsr_comparison(session, instruction)  # runs silently; its result is one event
+        self._events.emit("comparison", lambda: {"block": session.blocks[-1].index, "branches": branches})
 
     def _generate_next(self) -> None:
         session = self.session

@@ -21,7 +21,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 class LiveStrips(anywidget.AnyWidget):
-    """Latent mean/std/min/max per latent frame (drift) and L_rec/L_cst per iteration, live."""
+    """Latent mean/std/min/max per latent frame (drift) and L_rec/L_cst per iteration, live; with the
+    widget's *compare* switch on, Figure 2a's branches (no drag, drag without ADSR) dashed over the drift."""
 
     _esm = STATIC / "strips.js"
     _css = STATIC / "widget.css"
@@ -29,6 +30,7 @@ class LiveStrips(anywidget.AnyWidget):
     drift = traitlets.Dict().tag(sync=True)  # {"first": position of the first frame shown, "mean": [...], ...}
     dragged = traitlets.List(traitlets.Int()).tag(sync=True)  # positions of latent frames of dragged blocks
     losses = traitlets.Dict().tag(sync=True)  # {"l_rec": [...], "l_cst": [...], "block": [...]}
+    comparison = traitlets.Dict().tag(sync=True)  # {"start": position, "branches": {name: {"mean": [...], ...}}}
     width = traitlets.Int(360).tag(sync=True)
 
     def __init__(self, events: EventBus, frames_per_block: int, window: int = 240, interval: float = 0.25):
@@ -44,12 +46,18 @@ class LiveStrips(anywidget.AnyWidget):
             events.subscribe("block", self._on_block),
             events.subscribe("latent_stats", lambda _payload: self.publish()),  # after the recorder's update
             events.subscribe("iteration", self._on_iteration),
+            events.subscribe("comparison", self._on_comparison),
         ]
+        self._comparison: dict | None = None
 
     def _on_block(self, payload: dict) -> None:
         index = payload["index"]
         self._dragged_blocks = {k: v for k, v in self._dragged_blocks.items() if k < index}
         self._dragged_blocks[index] = payload["edited"]
+
+    def _on_comparison(self, payload: dict) -> None:
+        self._comparison = payload
+        self.publish()
 
     def _on_iteration(self, _payload: dict) -> None:
         if time.monotonic() - self._last_publish >= self.interval:
@@ -60,27 +68,41 @@ class LiveStrips(anywidget.AnyWidget):
         with self._lock:
             self._last_publish = time.monotonic()
             series = self.latent_stats.series()
-            count = len(series["mean"])
-            first = max(0, count - self.window)
-            drift = {key: [round(float(v), 4) for v in values[first:]] for key, values in series.items()}
+            first = max(0, len(series["mean"]) - self.window)
             blocks = sorted(self.latent_stats.blocks)
-            dragged = [
-                position * self.frames_per_block + k
-                for position, block in enumerate(blocks)
-                if self._dragged_blocks.get(block)
-                for k in range(self.frames_per_block)
-                if position * self.frames_per_block + k >= first
-            ]
-            log = self.iterations.log[-96:]
-            losses = {
-                "l_rec": [round(r.l_rec, 5) for r in log],
-                "l_cst": [round(r.l_cst, 5) for r in log],
-                "block": [r.block for r in log],
-            }
             with self.hold_sync():
-                self.drift = {"first": first, **drift}
-                self.dragged = dragged
-                self.losses = losses
+                self.drift = {"first": first, **{key: rounded(values[first:]) for key, values in series.items()}}
+                self.dragged = self._dragged_positions(blocks, first)
+                self.losses = self._recent_losses()
+                self.comparison = self._comparison_from(blocks, first)
+
+    def _dragged_positions(self, blocks: list[int], first: int) -> list[int]:
+        return [
+            position * self.frames_per_block + k - first
+            for position, block in enumerate(blocks)
+            if self._dragged_blocks.get(block)
+            for k in range(self.frames_per_block)
+            if position * self.frames_per_block + k >= first
+        ]
+
+    def _recent_losses(self, count: int = 96) -> dict:
+        log = self.iterations.log[-count:]
+        return {
+            "l_rec": rounded([r.l_rec for r in log]),
+            "l_cst": rounded([r.l_cst for r in log]),
+            "block": [r.block for r in log],
+        }
+
+    def _comparison_from(self, blocks: list[int], first: int) -> dict:
+        """The latest comparison, placed where its first block sits in the drift window ({} if gone)."""
+        if self._comparison is None or self._comparison["block"] not in blocks:
+            return {}
+        start = blocks.index(self._comparison["block"]) * self.frames_per_block - first
+        branches = {
+            name: {key: rounded(values) for key, values in stats.items()}
+            for name, stats in self._comparison["branches"].items()
+        }
+        return {"start": start, "branches": branches}
 
     def close(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -88,3 +110,7 @@ class LiveStrips(anywidget.AnyWidget):
         self.latent_stats.close()
         self.iterations.close()
         super().close()
+
+
+def rounded(values) -> list[float]:
+    return [round(float(v), 5) for v in values]

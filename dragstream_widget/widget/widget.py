@@ -61,6 +61,7 @@ class DragStreamWidget(anywidget.AnyWidget):
     adsr = traitlets.Bool(True).tag(sync=True)
     sfs = traitlets.Bool(True).tag(sync=True)
     css = traitlets.Bool(True).tag(sync=True)
+    compare = traitlets.Bool(False).tag(sync=True)  # Figure 2a branches before each drag (live strips)
 
     def __init__(
         self,
@@ -206,11 +207,11 @@ class DragStreamWidget(anywidget.AnyWidget):
         error = future.exception()
         self._send_message({"type": "applied", "id": drag_id, "ok": error is None, "error": describe(error) if error else None})
 
-    @traitlets.observe("adsr", "sfs", "css")
+    @traitlets.observe("adsr", "sfs", "css", "compare")
     def _components_changed(self, _change) -> None:
         controller = getattr(self, "_controller", None)
         if controller is not None:
-            controller.set_components(Components(self.adsr, self.sfs, self.css))
+            controller.set_components(Components(self.adsr, self.sfs, self.css, self.compare))
 
     @traitlets.observe("speed")
     def _speed_changed(self, change) -> None:

@@ -196,6 +196,7 @@ function render({ model, el }) {
     ["adsr", "ADSR", "re-standardise the dragged latent to its neighbouring frames"],
     ["sfs", "SFS", "low-pass the context keys/values while optimising"],
     ["css", "CSS", "Gaussian map on the latent gradient around the target"],
+    ["compare", "compare (Fig. 2a)", "before each drag, also run it without ADSR and not at all; the strips show both dashed"],
   ]) {
     const [node, input] = checkbox(label, model.get(name), (v) => { model.set(name, v); model.save_changes(); }, title);
     model.on(`change:${name}`, () => { input.checked = model.get(name); });

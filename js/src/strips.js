@@ -4,15 +4,16 @@ import { h } from "./dom.js";
 const COLORS = { mean: "#1f6fff", std: "#e07b00", min: "#8a8a8a", max: "#8a8a8a", l_rec: "#d62728", l_cst: "#7b3fb5" };
 
 function chart(ctx, width, height, title, series, options = {}) {
-  const pad = { left: 38, right: 6, top: 16, bottom: 14 };
+  const overlays = options.overlays || []; // [label, values, offset, color]: dashed, from position offset
+  const pad = { left: 38, right: 6, top: overlays.length ? 28 : 16, bottom: 14 };
   ctx.clearRect(0, 0, width, height);
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, width, height);
   ctx.font = "11px sans-serif";
   ctx.fillStyle = "#333";
   ctx.fillText(title, pad.left, 11);
-  const values = series.flatMap(([, v]) => v).filter(Number.isFinite);
-  const n = Math.max(0, ...series.map(([, v]) => v.length));
+  const values = series.flatMap(([, v]) => v).concat(overlays.flatMap(([, v]) => v)).filter(Number.isFinite);
+  const n = Math.max(0, ...series.map(([, v]) => v.length), ...overlays.map(([, v, o]) => v.length + o));
   if (values.length === 0 || n === 0) {
     ctx.fillStyle = "#888";
     ctx.fillText(options.empty || "no data yet", pad.left, height / 2);
@@ -43,7 +44,25 @@ function chart(ctx, width, height, title, series, options = {}) {
     ctx.fillText(name, legend, 11);
     legend += ctx.measureText(name).width + 8;
   }
+  ctx.setLineDash([4, 3]);
+  const labelled = new Set();
+  for (const [label, v, offset, color] of overlays) {
+    ctx.beginPath();
+    v.forEach((value, i) => (i ? ctx.lineTo(x(i + offset), y(value)) : ctx.moveTo(x(i + offset), y(value))));
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.4;
+    ctx.stroke();
+    if (!labelled.has(label)) {
+      ctx.fillStyle = color;
+      const left = pad.left + [...labelled].reduce((w, l) => w + ctx.measureText(l).width + 10, 0);
+      ctx.fillText(label, left, 24);
+      labelled.add(label);
+    }
+  }
+  ctx.setLineDash([]);
 }
+
+const BRANCH_COLORS = { "no drag": "#2a9d4b", "drag without ADSR": "#b5179e" };
 
 function render({ model, el }) {
   const width = model.get("width");
@@ -57,15 +76,26 @@ function render({ model, el }) {
   el.append(h("div", { class: "dsw-strips" }, [drift, losses]));
   const draw = () => {
     const d = model.get("drift");
-    const first = d.first || 0;
-    const marks = model.get("dragged").map((i) => i - first);
-    chart(drift.getContext("2d"), width, 150, "latent per frame", ["max", "min", "std", "mean"].map((k) => [k, d[k] || []]),
-      { marks, empty: "latent statistics appear as blocks stream" });
+    // With a comparison, zoom on it: a little of the stream before it, then the branches (dashed).
+    const comparison = model.get("comparison");
+    const branches = Object.entries(comparison.branches || {});
+    const span = branches.length ? branches[0][1].mean.length : 0;
+    const low = branches.length ? Math.max(0, comparison.start - 2 * span) : 0;
+    const overlays = [];
+    for (const [name, stats] of branches) {
+      for (const key of ["max", "min", "std", "mean"]) {
+        overlays.push([`${name} (dashed)`, stats[key], comparison.start - low, BRANCH_COLORS[name] || "#555"]);
+      }
+    }
+    const marks = model.get("dragged").filter((i) => i >= low).map((i) => i - low);
+    const main = ["max", "min", "std", "mean"].map((k) => [k, (d[k] || []).slice(low)]);
+    chart(drift.getContext("2d"), width, 150, "latent per frame", main,
+      { marks, overlays, empty: "latent statistics appear as blocks stream" });
     const l = model.get("losses");
     chart(losses.getContext("2d"), width, 150, "drag losses per iteration", [["l_rec", l.l_rec || []], ["l_cst", l.l_cst || []]],
       { empty: "losses appear while a drag optimises" });
   };
-  for (const name of ["drift", "dragged", "losses"]) model.on(`change:${name}`, draw);
+  for (const name of ["drift", "dragged", "losses", "comparison"]) model.on(`change:${name}`, draw);
   draw();
 }
 

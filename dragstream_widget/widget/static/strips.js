@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 deb6cecf31ca47b7802bac6dc69f19a62e0917a888d3db9975c7bf38cbe52bce)
+// dragstream_widget front end, built from js/src (source sha256 c022435b8a15345c0de92b1e536b44ddc1c7a20b08f19ba31001216220a3d603)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
@@ -16,15 +16,16 @@ function h(tag, attrs = {}, children = []) {
 // src/strips.js
 var COLORS = { mean: "#1f6fff", std: "#e07b00", min: "#8a8a8a", max: "#8a8a8a", l_rec: "#d62728", l_cst: "#7b3fb5" };
 function chart(ctx, width, height, title, series, options = {}) {
-  const pad = { left: 38, right: 6, top: 16, bottom: 14 };
+  const overlays = options.overlays || [];
+  const pad = { left: 38, right: 6, top: overlays.length ? 28 : 16, bottom: 14 };
   ctx.clearRect(0, 0, width, height);
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, width, height);
   ctx.font = "11px sans-serif";
   ctx.fillStyle = "#333";
   ctx.fillText(title, pad.left, 11);
-  const values = series.flatMap(([, v]) => v).filter(Number.isFinite);
-  const n = Math.max(0, ...series.map(([, v]) => v.length));
+  const values = series.flatMap(([, v]) => v).concat(overlays.flatMap(([, v]) => v)).filter(Number.isFinite);
+  const n = Math.max(0, ...series.map(([, v]) => v.length), ...overlays.map(([, v, o]) => v.length + o));
   if (values.length === 0 || n === 0) {
     ctx.fillStyle = "#888";
     ctx.fillText(options.empty || "no data yet", pad.left, height / 2);
@@ -58,7 +59,24 @@ function chart(ctx, width, height, title, series, options = {}) {
     ctx.fillText(name, legend, 11);
     legend += ctx.measureText(name).width + 8;
   }
+  ctx.setLineDash([4, 3]);
+  const labelled = /* @__PURE__ */ new Set();
+  for (const [label, v, offset, color] of overlays) {
+    ctx.beginPath();
+    v.forEach((value, i) => i ? ctx.lineTo(x(i + offset), y(value)) : ctx.moveTo(x(i + offset), y(value)));
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.4;
+    ctx.stroke();
+    if (!labelled.has(label)) {
+      ctx.fillStyle = color;
+      const left = pad.left + [...labelled].reduce((w, l) => w + ctx.measureText(l).width + 10, 0);
+      ctx.fillText(label, left, 24);
+      labelled.add(label);
+    }
+  }
+  ctx.setLineDash([]);
 }
+var BRANCH_COLORS = { "no drag": "#2a9d4b", "drag without ADSR": "#b5179e" };
 function render({ model, el }) {
   const width = model.get("width");
   const drift = document.createElement("canvas");
@@ -71,15 +89,25 @@ function render({ model, el }) {
   el.append(h("div", { class: "dsw-strips" }, [drift, losses]));
   const draw = () => {
     const d = model.get("drift");
-    const first = d.first || 0;
-    const marks = model.get("dragged").map((i) => i - first);
+    const comparison = model.get("comparison");
+    const branches = Object.entries(comparison.branches || {});
+    const span = branches.length ? branches[0][1].mean.length : 0;
+    const low = branches.length ? Math.max(0, comparison.start - 2 * span) : 0;
+    const overlays = [];
+    for (const [name, stats] of branches) {
+      for (const key of ["max", "min", "std", "mean"]) {
+        overlays.push([`${name} (dashed)`, stats[key], comparison.start - low, BRANCH_COLORS[name] || "#555"]);
+      }
+    }
+    const marks = model.get("dragged").filter((i) => i >= low).map((i) => i - low);
+    const main = ["max", "min", "std", "mean"].map((k) => [k, (d[k] || []).slice(low)]);
     chart(
       drift.getContext("2d"),
       width,
       150,
       "latent per frame",
-      ["max", "min", "std", "mean"].map((k) => [k, d[k] || []]),
-      { marks, empty: "latent statistics appear as blocks stream" }
+      main,
+      { marks, overlays, empty: "latent statistics appear as blocks stream" }
     );
     const l = model.get("losses");
     chart(
@@ -91,7 +119,7 @@ function render({ model, el }) {
       { empty: "losses appear while a drag optimises" }
     );
   };
-  for (const name of ["drift", "dragged", "losses"]) model.on(`change:${name}`, draw);
+  for (const name of ["drift", "dragged", "losses", "comparison"]) model.on(`change:${name}`, draw);
   draw();
 }
 var strips_default = { render };

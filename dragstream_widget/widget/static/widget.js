@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 deb6cecf31ca47b7802bac6dc69f19a62e0917a888d3db9975c7bf38cbe52bce)
+// dragstream_widget front end, built from js/src (source sha256 c022435b8a15345c0de92b1e536b44ddc1c7a20b08f19ba31001216220a3d603)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -613,7 +613,8 @@ function render({ model, el }) {
   for (const [name, label, title] of [
     ["adsr", "ADSR", "re-standardise the dragged latent to its neighbouring frames"],
     ["sfs", "SFS", "low-pass the context keys/values while optimising"],
-    ["css", "CSS", "Gaussian map on the latent gradient around the target"]
+    ["css", "CSS", "Gaussian map on the latent gradient around the target"],
+    ["compare", "compare (Fig. 2a)", "before each drag, also run it without ADSR and not at all; the strips show both dashed"]
   ]) {
     const [node, input] = checkbox(label, model.get(name), (v) => {
       model.set(name, v);
