@@ -1,6 +1,9 @@
 """Benchmarks: scripts that print their numbers and save them as JSON."""
 
 import json
+import time
+
+import torch
 
 
 def report(result: dict, path: str | None) -> dict:
@@ -10,3 +13,17 @@ def report(result: dict, path: str | None) -> dict:
         with open(path, "w") as f:
             json.dump(result, f, indent=2)
     return result
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn):
+    """``(fn(), seconds)``, with the GPU's queued work finished before and after."""
+    synchronize()
+    start = time.perf_counter()
+    result = fn()
+    synchronize()
+    return result, time.perf_counter() - start

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ..models.wan_checkpoints import default_dtype
 from ..models.wan_text import UMT5TextEncoder, word_tokenizer
 from ..models.wan_vae import WanStreamDecoder
 from ..ops import DragInstruction, Mode
-from . import report
+from . import report, timed
 
 REFERENCE_LABELS = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference_labels"
 
@@ -52,19 +51,6 @@ UMT5_XXL = dict(
 UMT5_TINY = dict(UMT5_XXL, vocab_size=512, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
 TINY_SPEC = RandomModelSpec(text_dim=32, text_tokens=64, channels=16, latent_height=6, latent_width=10,
                             frames_per_block=3, vae_stride=8)
-
-
-def synchronize() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed(fn):
-    synchronize()
-    start = time.perf_counter()
-    result = fn()
-    synchronize()
-    return result, time.perf_counter() - start
 
 
 class TimedDecoder:

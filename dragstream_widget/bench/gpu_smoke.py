@@ -9,7 +9,6 @@ and without the drag, the peak GPU memory and the device name (also saved as JSO
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -18,20 +17,7 @@ from ..engine.config import DragConfig
 from ..engine.session import StreamSession
 from ..models.random_model import WAN_1_3B_480P, random_backend
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
-from . import report
-
-
-def synchronize() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed(fn):
-    synchronize()
-    start = time.perf_counter()
-    result = fn()
-    synchronize()
-    return result, time.perf_counter() - start
+from . import report, timed
 
 
 def curved_animation(height: int, width: int, frames: int) -> DragInstruction:
