@@ -155,9 +155,9 @@ def frame_pixels(page) -> str:
     return page.eval_on_selector(".dsw-frame", "c => c.toDataURL()")
 
 
-def draw_drag(page, mode: str, handle, path, size, brush: int, picture: Path):
+def draw_drag(page, mode: str, handle, path, size, brush: int, picture: Path, pictured: str = ".dsw"):
     """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply.
-    ``picture`` is a screenshot of the widget with the drag drawn, just before it is applied."""
+    ``picture`` is a screenshot of ``pictured`` with the drag drawn, just before it is applied."""
     box = page.locator(".dsw-vectors").bounding_box()
     page.select_option(".dsw select >> nth=0", mode)
     page.click("button[data-tool=handle]")
@@ -171,7 +171,7 @@ def draw_drag(page, mode: str, handle, path, size, brush: int, picture: Path):
     for point in path:
         page.mouse.move(*stage_point(box, point, size), steps=4)
     page.mouse.up()
-    page.locator(".dsw").screenshot(path=picture)
+    page.locator(pictured).first.screenshot(path=picture)
     page.click("button.dsw-apply")
 
 
@@ -234,14 +234,21 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         dx, dy = (8 if blue[0] < 32 else -8), (6 if blue[1] < 32 else -6)
         path = polyline_points(blue, [(blue[0] + dx, blue[1]), (blue[0] + dx, blue[1] + dy)], step=1.0)
         before = frame_pixels(page)
-        draw_drag(page, "animate", tuple(blue), path[1:], size, sent["brush"], shots / "widget_animation_drawn.png")
+        draw_drag(
+            page, "animate", tuple(blue), path[1:], size, sent["brush"], shots / "widget_animation_drawn.png",
+            pictured=".widget-hbox",
+        )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
         measured["animation_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
         time.sleep(1.0)
         page.screenshot(path=shots / "widget_animation.png")
         measured["frame_changed_after_animation"] = frame_pixels(page) != before
 
-        # An edit while the video plays: the red circle 6 px sideways.
+        # An edit while the video plays (after the animation, whose slower blocks would delay it): the
+        # red circle 6 px sideways.
+        deadline = time.monotonic() + 120
+        while kernel.evaluate("widget.session.animating") and time.monotonic() < deadline:
+            time.sleep(0.2)
         red = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
         target = (red[0] + 6 if red[0] < 40 else red[0] - 6, red[1])
         before = frame_pixels(page)
@@ -251,6 +258,7 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
         measured["edit_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
+        measured["edit_seconds_in_kernel"] = kernel.evaluate("widget._controller.last_edit_seconds")
         page.click("button.dsw-play")  # pause
         wait_for(page, "document.querySelector('.dsw-play').textContent === 'Play'")
         time.sleep(0.5)

@@ -74,6 +74,7 @@ class StreamController:
         self._events = events
         self.session: StreamSession | None = None
         self.generation_fps = 0.0
+        self.last_edit_seconds: float | None = None  # how long the last edit took in the worker
         self._last_status = 0.0
         self._closed = threading.Event()
         events.subscribe("iteration", self._on_iteration)
@@ -245,7 +246,8 @@ class StreamController:
         record = session.apply(instruction)
         if record is not None:
             self._pacer.push(frames_of(session, (record,), drag_id))
-            self._status(f"edited in {time.perf_counter() - started:.2f} s")
+            self.last_edit_seconds = time.perf_counter() - started
+            self._status(f"edited in {self.last_edit_seconds:.2f} s")
         else:
             self._animation_id = drag_id
             if not self._playing:
