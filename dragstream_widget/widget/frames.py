@@ -150,6 +150,7 @@ class FramePacer:
     def _in_flight(self, now: float) -> int:
         if self._sent_seq > self._acked_seq and now - self._last_send > self.ack_timeout:
             self._acked_seq = self._sent_seq  # never acknowledged: the view is gone
+            self._send_times.clear()
         return self._sent_seq - self._acked_seq
 
     def _next_action(self) -> tuple[str, Frame | None, int]:
