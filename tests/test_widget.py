@@ -441,3 +441,19 @@ def test_compare_switch_draws_figure_2a_branches_without_changing_the_drag(widge
         twin.step()
     torch.testing.assert_close(twin.edit(edit).z0, record.z0)
     strips.close()
+
+
+def test_a_stream_that_fails_to_start_says_so_and_every_request_explains(tiny_backend):
+    def broken_start(prompt, seed):
+        raise ValueError(f"no opening frames for {prompt!r}")
+
+    widget = DragStreamWidget(tiny_backend, "nothing", start_frames=broken_start)
+    try:
+        assert widget.state == "error" and "no opening frames for 'nothing'" in widget.status
+        with pytest.raises(RuntimeError, match="there is no stream yet"):
+            widget.step(1).result(10)
+        browser_message(widget, {"type": "control", "name": "play"})
+        widget.wait(10)
+        assert widget.state == "error" and "reset to try again" in widget.status
+    finally:
+        widget.close()

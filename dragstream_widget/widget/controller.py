@@ -166,6 +166,8 @@ class StreamController:
 
     def _carry_out(self, request: _Request) -> None:
         try:
+            if self.session is None and request.name not in ("reset", "sync"):
+                raise RuntimeError("there is no stream yet: starting it failed (see above); reset to try again")
             result = getattr(self, f"_do_{request.name}")(*request.args)
         except Exception as error:  # reported, never raised in the worker
             self._report("error", describe(error))
