@@ -29,7 +29,6 @@ from .runner import opening_frames
 FRAMES_PER_SECOND = 8  # the rate the toy world's videos are played and exported at (demo.py)
 LONG_VIDEO_SECONDS = 20
 TRAJECTORY_FRAMES = 9
-ROTATION_DEGREES = 30.0  # below half the star's 72-degree symmetry, so the turn can be measured
 OUT = Path(__file__).parent / "revel_toyworld.json"
 
 
@@ -168,7 +167,7 @@ def specs() -> list[Spec]:
         for op in (Operation.TRANSLATE, Operation.DEFORM, Operation.ROTATE_2D, Operation.ROTATE_3D):
             scenes = ROTATION_SCENES if op == Operation.ROTATE_2D else SCENES
             for k, prompt in enumerate(scenes):
-                amount = {Operation.ROTATE_2D: ROTATION_DEGREES, Operation.DEFORM: 6.0, Operation.ROTATE_3D: 6.0}.get(op, 10.0)
+                amount = {Operation.ROTATE_2D: 40.0, Operation.DEFORM: 6.0, Operation.ROTATE_3D: 6.0}.get(op, 10.0)
                 out.append(Spec(f"{mode.value}-{op.value}-{k}", prompt, mode, (op,), (mode.value, op.value),
                                 drag_block=2 + k % 2, amount=amount, path="curve" if k == 2 else "line"))
     two = "a red circle and a blue square on a plain background"
@@ -190,7 +189,7 @@ def specs() -> list[Spec]:
                                     (Mode.ANIMATE, Operation.TRANSLATE), (Mode.ANIMATE, Operation.ROTATE_2D))):
         prompt = ROTATION_SCENES[k % 3] if op == Operation.ROTATE_2D else SCENES[k % 3]
         out.append(Spec(f"{mode.value}-long-{k}", prompt, mode, (op,), (mode.value, op.value, "long_video"),
-                        drag_block=long_block, amount=ROTATION_DEGREES if op == Operation.ROTATE_2D else 10.0))
+                        drag_block=long_block, amount=40.0 if op == Operation.ROTATE_2D else 10.0))
     for mode in (Mode.EDIT, Mode.ANIMATE):
         out.append(Spec(f"{mode.value}-free-0", SCENES[0], mode, (Operation.TRANSLATE,),
                         (mode.value, "translate", "free_generation"), drag_block=3, start_frames=0))

@@ -4,9 +4,8 @@
 frame, and returns ``[T, N, 2]`` positions, NaN where a point is lost.
 
 * :class:`ToyWorldTracker`: the toy world's colour segmentation of each point's object; a point moves
-  with the object's centroid and, when asked, turns with the object's rotation: the angle at which the
-  first mask, turned, best overlaps the current one, searched within 35 degrees of the previous
-  frame's angle (so shapes with rotational symmetry are followed, not confused with their twins).
+  with the object's centroid and, when asked, turns with the object's rotation (the angle at which the
+  rotated first mask best overlaps the current one).
 * :class:`LucasKanadeTracker`: pyramidal Lucas-Kanade, frame to frame, no weights (the default).
 * :class:`CoTrackerTracker`: CoTracker from a local checkpoint file only.
 """
@@ -54,12 +53,9 @@ def _rotate_mask(mask: np.ndarray, center: tuple[float, float], angle: float) ->
     return out
 
 
-def mask_rotation(
-    first: np.ndarray, current: np.ndarray, around: float = 0.0, degrees: float = 35.0, step: float = 0.5
-) -> float:
+def mask_rotation(first: np.ndarray, current: np.ndarray, degrees: float = 90.0, step: float = 2.0) -> float:
     """The angle (radians) that, applied to ``first`` about its centroid and moved onto ``current``'s
-    centroid, overlaps ``current`` best (IoU), searched within +-``degrees`` of ``around`` (below half the
-    symmetry angle of every toy shape, 72 degrees for the star, so the answer is not a symmetric twin)."""
+    centroid, overlaps ``current`` best (IoU), searched within +-``degrees``."""
     ys, xs = np.nonzero(first)
     cys, cxs = np.nonzero(current)
     centred = np.roll(
@@ -67,10 +63,10 @@ def mask_rotation(
     )
     center = (cxs.mean(), cys.mean())
     best, best_iou = 0.0, -1.0
-    for angle in around + np.radians(np.arange(-degrees, degrees + step / 2, step)):
+    for angle in np.radians(np.arange(-degrees, degrees + step / 2, step)):
         turned = _rotate_mask(centred, center, angle)
         iou = (turned & current).sum() / max((turned | current).sum(), 1)
-        if iou > best_iou + 1e-9 or (abs(iou - best_iou) <= 1e-9 and abs(angle - around) < abs(best - around)):
+        if iou > best_iou + 1e-9 or (abs(iou - best_iou) <= 1e-9 and abs(angle) < abs(best)):
             best, best_iou = float(angle), iou
     return best
 
@@ -96,14 +92,12 @@ class ToyWorldTracker:
                 continue
             y0, x0 = np.nonzero(first)
             c0 = np.array([x0.mean(), y0.mean()])
-            angle = 0.0
             for t, frame in enumerate(frames):
                 mask = segment_object(frame, color)
                 if mask.sum() < self.min_pixels:
                     continue
                 ys, xs = np.nonzero(mask)
-                if turn:
-                    angle = mask_rotation(first, mask, around=angle)
+                angle = mask_rotation(first, mask) if turn else 0.0
                 c, s = math.cos(angle), math.sin(angle)
                 dx, dy = points[i] - c0
                 out[t, i] = (xs.mean() + c * dx - s * dy, ys.mean() + s * dx + c * dy)
