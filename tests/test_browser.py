@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from dragstream_widget.geometry import resample_polyline
+from dragstream_widget.ops import decode_mask
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -140,11 +141,6 @@ def stage_point(box: dict, point: tuple[float, float], size: tuple[int, int]) ->
 def disc(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
     ys, xs = np.mgrid[: size[0], : size[1]]
     return (xs - center[0]) ** 2 + (ys - center[1]) ** 2 <= radius**2
-
-
-def rle_decode(data: dict) -> np.ndarray:
-    values = np.arange(len(data["counts"])) % 2 == 1
-    return np.repeat(values, data["counts"]).reshape(data["size"])
 
 
 def wait_for(page, condition: str, timeout: float = 120.0):
@@ -330,7 +326,7 @@ def test_quickstart_in_jupyterlab(lab, tmp_path):
         (region,) = instruction["regions"]
         assert region["operation"] == "translate"
         np.testing.assert_allclose(region["handle"], handle, atol=0.02)
-        np.testing.assert_array_equal(rle_decode(region["mask"]), disc(size, handle, brush))
+        np.testing.assert_array_equal(decode_mask(region["mask"]), disc(size, handle, brush))
     expected = resample_polyline(sent["path"], sent["frames"])
     np.testing.assert_allclose(animation["regions"][0]["targets"], expected, atol=0.03)
     np.testing.assert_allclose(edit["regions"][0]["targets"], [sent["target"]], atol=0.02)
@@ -391,4 +387,4 @@ def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
     assert edit["mode"] == "edit" and edit["frame_size"] == [40, 72]
     np.testing.assert_allclose(edit["regions"][0]["handle"], handle, atol=0.02)
     np.testing.assert_allclose(edit["regions"][0]["targets"], [target], atol=0.02)
-    np.testing.assert_array_equal(rle_decode(edit["regions"][0]["mask"]), disc(size, handle, brush))
+    np.testing.assert_array_equal(decode_mask(edit["regions"][0]["mask"]), disc(size, handle, brush))

@@ -20,11 +20,16 @@ from .session import StreamSession, latent_statistics
 Branch = tuple[DragConfig, DragInstruction | None]  # settings, and the drag (None: no drag)
 
 
+def animation_blocks(session: StreamSession, instruction: DragInstruction) -> int:
+    """Blocks an animation lasts: one trajectory point per latent frame."""
+    return math.ceil(instruction.num_targets / session.backend.layout.frames_per_block)
+
+
 def drag_span(session: StreamSession, instruction: DragInstruction) -> int:
     """Blocks a drag changes: an edit, its block and the next; an animation, its blocks and the next."""
     if instruction.mode == Mode.EDIT:
         return 2
-    return math.ceil(instruction.num_targets / session.backend.layout.frames_per_block) + 1
+    return animation_blocks(session, instruction) + 1
 
 
 def latent_branches(

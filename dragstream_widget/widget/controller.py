@@ -9,7 +9,6 @@ are reported through ``report``; the session itself restores its state when an a
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from ..engine.branches import adsr_comparison
+from ..engine.branches import adsr_comparison, animation_blocks
 from ..engine.config import DragConfig
 from ..engine.events import EventBus
 from ..engine.session import BlockRecord, StreamSession
@@ -253,8 +252,7 @@ class StreamController:
         else:
             self._animation_id = drag_id
             if not self._playing:
-                steps = instruction.num_targets
-                self._blocks_to_go += math.ceil(steps / session.backend.layout.frames_per_block)
+                self._blocks_to_go += animation_blocks(session, instruction)
             self._status("animating the next frames")
         return record
 
