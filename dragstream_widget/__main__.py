@@ -3,6 +3,7 @@
 python -m dragstream_widget demo --out DIR
 python -m dragstream_widget labels import LABEL_DIR --out drag.json
 python -m dragstream_widget labels export drag.json --out LABEL_DIR
+python -m dragstream_widget bench quality --cases FILE --out DIR [--variants ...] [--limit N] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     exporting = direction.add_parser("export", help="instruction JSON -> label folder")
     exporting.add_argument("source", help="a JSON file written by 'labels import'")
     exporting.add_argument("--out", required=True, help="folder to write the label JSON and mask PNGs into")
+    bench = commands.add_parser("bench", help="benchmarks")
+    bench_kind = bench.add_subparsers(dest="bench", required=True)
+    from .bench.quality import cli as quality_cli
+
+    quality_cli.add_arguments(bench_kind.add_parser("quality", help="the REVEL quality bench: variants and baselines"))
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        quality_cli.run(args)
     if args.command == "labels":
         run_labels(args)
     if args.command == "demo":

@@ -43,6 +43,11 @@ class DragConfig:
     css_alpha: float = 1.0  # sigma = bbox size / 2 * alpha (released: 3.75, i.e. 1.875 x bbox size)
     # Released-code extra: renormalise every x0 prediction to the previous two blocks' clean latents
     x0_rectify: bool = False
+    # Baseline options (SG-I2V-style): weight L_rec by a Gaussian over each target box rather than the
+    # plain mask, and after optimising keep only the low frequencies of the change to z (the high
+    # frequencies are those of the latent before optimisation); None keeps the whole change.
+    reconstruction_weight: Literal["mask", "gaussian"] = "mask"
+    latent_lowpass: float | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -62,6 +67,14 @@ class DragConfig:
             (self.css_alpha > 0, f"css_alpha must be positive, got {self.css_alpha}"),
             (self.segment_tokens > 0 and self.segment_degrees > 0, "segment lengths must be positive"),
             (self.optimize_step >= 0, f"optimize_step must be >= 0, got {self.optimize_step}"),
+            (
+                self.reconstruction_weight in ("mask", "gaussian"),
+                f"unknown reconstruction_weight {self.reconstruction_weight!r}",
+            ),
+            (
+                self.latent_lowpass is None or 0 < self.latent_lowpass < 1,
+                f"latent_lowpass must be None or a cutoff in (0, 1), got {self.latent_lowpass}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,7 +19,7 @@ from ..models.base import VideoBackend
 from ..models.kv_cache import KVCache
 from .config import DragConfig
 from .events import EventBus
-from .frequency import CutoffSwitch, kv_lowpass_filter
+from .frequency import CutoffSwitch, kv_lowpass_filter, lowpass_spatial
 from .rectify import self_rectify
 from .targets import BlockPlan, RegionGoal
 
@@ -76,10 +76,11 @@ class ReconstructionTarget:
 
 
 def reconstruction_target(
-    reference, goals: list[list[RegionGoal]], plan: BlockPlan, frames: int
+    reference, goals: list[list[RegionGoal]], plan: BlockPlan, frames: int, weight: str = "mask"
 ) -> ReconstructionTarget:
     """The reference features ``[D, F_ref, h, w]`` warped for a block of ``frames`` frames (fixed for a
-    segment and cutoff, so built once for both)."""
+    segment and cutoff, so built once for both). ``weight="gaussian"`` weights each Y_i by a Gaussian
+    over its bounding box (the SG-I2V-style baseline) instead of using it plainly."""
     dim, _, h, w = reference.shape
     regions = len(plan.handle_masks)
     warped = [reference.new_zeros(dim, frames, h, w) for _ in range(regions)]
@@ -88,6 +89,8 @@ def reconstruction_target(
         for region, goal in enumerate(frame_goals):
             warped[region][:, frame] = geometry.warp(reference[:, ref_frame], goal.coords)
             masks[region][frame] = goal.target_mask
+            if weight == "gaussian" and goal.target_mask.max() > 0.5:
+                masks[region][frame] *= geometry.css_gaussian_map(goal.target_mask).to(goal.target_mask)
     return ReconstructionTarget(warped, masks)
 
 
@@ -172,7 +175,9 @@ def optimize_block(
                 return OptimizationResult(z.detach(), losses)
             cutoff = switch.draw()
             if cutoff not in targets:
-                targets[cutoff] = reconstruction_target(reference[cutoff], goals, plan, z.shape[2])
+                targets[cutoff] = reconstruction_target(
+                    reference[cutoff], goals, plan, z.shape[2], config.reconstruction_weight
+                )
             current, x0 = record_features(backend, z, step, cache, prompt_embeds, layers, need_x0=need_x0)
             current = current.squeeze(0)
             if initial_features is None:
@@ -222,7 +227,14 @@ def optimize_block(
                 )
     if not torch.isfinite(z).all():
         raise FloatingPointError("the drag produced a non-finite latent; the block was left unchanged")
+    if config.latent_lowpass is not None:
+        z = lowpass_change(z_init, z.detach(), config.latent_lowpass)
     return OptimizationResult(z.detach(), losses)
+
+
+def lowpass_change(z_init: torch.Tensor, z: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """SG-I2V-style post-processing: low frequencies of the optimised latent, high ones of the initial."""
+    return lowpass_spatial(z, cutoff) + z_init - lowpass_spatial(z_init, cutoff)
 
 
 def backend_patch_width(backend: VideoBackend) -> int:

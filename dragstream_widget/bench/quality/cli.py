@@ -1,0 +1,66 @@
+"""``python -m dragstream_widget bench quality``: arguments and the run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+DEFAULT_CASES = Path(__file__).parent / "revel_toyworld.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .variants import VARIANTS
+
+    parser.add_argument("--cases", default=str(DEFAULT_CASES), help="case file (default: the toy-world cases)")
+    parser.add_argument("--out", required=True, help="folder for results.json, results.md and images")
+    parser.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                        help=f"variants to run (default: all): {', '.join(VARIANTS)}")
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--weights", default=None, help="toy world weights folder (default: the shipped ones)")
+    parser.add_argument("--tracker", default="lucas-kanade", choices=("lucas-kanade", "cotracker"),
+                        help="tracker for cases without toy-world objects (toy-world cases use ground truth)")
+    parser.add_argument("--tracker-checkpoint", default=None, help="local CoTracker checkpoint file")
+    parser.add_argument("--frechet", default="proxy", choices=("proxy", "inception", "i3d"))
+    parser.add_argument("--frechet-weights", default=None, help="local TorchScript file for inception/i3d")
+    parser.add_argument("--dai-radius", type=int, default=3, help="DAI patch radius r in model pixels")
+    parser.add_argument("--images", type=int, default=4, help="comparison images for the first N cases")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ... import load_model
+    from ...models.toyworld.model import TOY_DRAG_CONFIG
+    from .cases import load_cases
+    from .features import make_extractor
+    from .report import results_json, write_report
+    from .runner import run_bench
+    from .tracking import make_tracker
+    from .variants import pick_variants
+
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit(f"--limit must be >= 1, got {args.limit}")
+    variants = pick_variants(args.variants)
+    cases = load_cases(args.cases)[: args.limit]
+    tracker = make_tracker(args.tracker, args.tracker_checkpoint, args.device)
+    extractor = make_extractor(args.frechet, args.frechet_weights, args.device)
+    backend = load_model(args.weights, args.device)
+    start = time.perf_counter()
+    runs, frechet = run_bench(
+        backend, cases, variants, TOY_DRAG_CONFIG, tracker, extractor, args.dai_radius, args.images
+    )
+    settings = {
+        "cases": Path(args.cases).name,
+        "model": "toy world (embedded)" if args.weights is None else str(args.weights),
+        "device": args.device,
+        "tracker": f"toy-world ground truth where cases name objects, else {tracker.name}",
+        "dai_radius": args.dai_radius,
+        "base_config": "TOY_DRAG_CONFIG",
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    results = results_json(runs, variants, TOY_DRAG_CONFIG, frechet, settings)
+    written = write_report(args.out, results, runs)
+    print(json.dumps(results["summary"], indent=1))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return results

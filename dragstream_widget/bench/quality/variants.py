@@ -1,0 +1,68 @@
+"""The named variants the bench compares: DragStream, its ablations, the released-code options and
+the two baselines. Each is a configuration built from the model's base configuration (for the toy
+model, ``TOY_DRAG_CONFIG``) plus, for the baselines, a rewrite of the instruction's regions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ...engine.config import DragConfig, released_code_config
+from ...ops import DragInstruction
+from . import baselines
+
+
+def _same(instruction: DragInstruction) -> DragInstruction:
+    return instruction
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    make_config: Callable[[DragConfig], DragConfig]
+    rewrite: Callable[[DragInstruction], DragInstruction] = _same
+
+    def config(self, base: DragConfig) -> DragConfig:
+        return self.make_config(base)
+
+
+def released_like(base: DragConfig) -> DragConfig:
+    """The released code's options, at the base configuration's step T' and with its step size and
+    iteration count scaled as the base scales the paper's (lr 4e-2 -> 2e-2, 4 -> 5 iterations)."""
+    paper, released = DragConfig(), released_code_config()
+    return replace(
+        released,
+        optimize_step=base.optimize_step,
+        learning_rate=base.learning_rate * released.learning_rate / paper.learning_rate,
+        iterations=max(1, round(base.iterations * released.iterations / paper.iterations)),
+        feature_layers=base.feature_layers,
+    )
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("full", "DragStream: ADSR + SFS + CSS", lambda b: b),
+        Variant("no_adsr", "without ADSR", lambda b: b.without("adsr")),
+        Variant("no_sfs", "without SFS", lambda b: b.without("sfs")),
+        Variant("no_css", "without CSS", lambda b: b.without("css")),
+        Variant("no_sfso", "without SFSO (SFS + CSS)", lambda b: b.without("sfso")),
+        Variant("no_adsr_sfso", "without ADSR and SFSO", lambda b: b.without("adsr", "sfso")),
+        Variant("released", "released-code options", released_like),
+        Variant(
+            "dragvideo", "DragVideo-style baseline", baselines.dragvideo_config, baselines.dragvideo_instruction
+        ),
+        Variant("sg_i2v", "SG-I2V-style baseline", baselines.sg_i2v_config, baselines.sg_i2v_instruction),
+    )
+}
+
+
+def pick_variants(names: list[str] | None) -> list[Variant]:
+    """The variants named (all when None), in the order given."""
+    if not names:
+        return list(VARIANTS.values())
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    return [VARIANTS[n] for n in names]
