@@ -191,12 +191,10 @@ def run_demo(
 
 def save_plots(path: Path, metrics: dict, reference: StreamSession, dragged: StreamSession) -> None:
     """Trajectory (target vs tracked) and per-frame latent statistics, drag against no drag."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: leaves a notebook's backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     animation = metrics.get("animation")
     ax = axes[0]
     if animation:
@@ -219,4 +217,3 @@ def save_plots(path: Path, metrics: dict, reference: StreamSession, dragged: Str
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -1,6 +1,5 @@
 import json
 import math
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +18,7 @@ from dragstream_widget.bench.quality.cases import (
 )
 from dragstream_widget.bench.quality.cli import DEFAULT_CASES
 from dragstream_widget.bench.quality.features import make_extractor
+from dragstream_widget.bench.quality.report import paired_differences, summarise
 from dragstream_widget.bench.quality.tracking import (
     CoTrackerTracker,
     LucasKanadeTracker,
@@ -235,10 +235,8 @@ def test_bench_runs_two_cases_with_every_variant(tmp_path):
         instruction = replace(case.instruction, regions=(replace(region, targets=targets),))
         short.append(replace(case, instruction=instruction, follow_blocks=0))
     save_cases(short + [cases["edit-deform-0"]], tmp_path / "cases.json")
-    start = time.perf_counter()
     main(["bench", "quality", "--cases", str(tmp_path / "cases.json"), "--out", str(tmp_path / "out"),
           "--limit", "2", "--images", "1"])
-    assert time.perf_counter() - start < 60
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [c["name"] for c in results["cases"]] == ["edit-translate-0", "animate-translate-0"]
     names = ["no_drag", *VARIANTS]
@@ -257,6 +255,34 @@ def test_bench_runs_two_cases_with_every_variant(tmp_path):
         assert f"| {name} |" in table
     assert "### animate" in table and "Frechet (proxy)" in table
     assert (tmp_path / "out" / "compare_edit-translate-0.png").stat().st_size > 5_000
+    assert "## Paired against `full`" in table
+
+
+def test_summary_and_paired_differences_by_hand():
+    def record(tags, full, other):
+        return {"tags": tags, "scores": {"full": full, "other": other}}
+
+    cases = [
+        record(["edit"], {"objmc": 2.0, "psnr_non_editable": 30.0, "seconds": 1.0},
+               {"objmc": 3.0, "psnr_non_editable": "inf", "seconds": 2.0}),
+        record(["edit"], {"objmc": 4.0, "psnr_non_editable": 40.0, "seconds": 2.0},
+               {"objmc": 3.0, "psnr_non_editable": 42.0, "seconds": 3.0}),
+        record(["animate"], {"objmc": 6.0, "psnr_non_editable": 35.0, "seconds": 90.0},
+               {"objmc": 8.0, "psnr_non_editable": 36.0, "seconds": 4.0}),
+    ]
+    overall, by_tag = summarise(cases, ["full", "other"])
+    assert overall["full"]["objmc"] == pytest.approx(4.0)
+    assert overall["other"]["psnr_non_editable"] == pytest.approx(39.0)  # infinite PSNR left out
+    assert overall["full"]["seconds"] == pytest.approx(2.0)  # the median: one slow case does not count
+    assert by_tag["edit"]["other"]["objmc"] == pytest.approx(3.0) and by_tag["animate"]["full"]["cases"] == 1
+    paired = paired_differences(cases, "other")
+    # ObjMC differences +1, -1, +2: mean 2/3, sample std sqrt(7/3), better (lower) in one case.
+    assert paired["objmc"]["mean"] == pytest.approx(2 / 3)
+    assert paired["objmc"]["stderr"] == pytest.approx(math.sqrt(7 / 3) / math.sqrt(3))
+    assert paired["objmc"]["better"] == 1 and paired["objmc"]["cases"] == 3
+    # PSNR: the infinite pair is dropped; +2 and +1 are both better (higher).
+    assert paired["psnr_non_editable"]["mean"] == pytest.approx(1.5) and paired["psnr_non_editable"]["better"] == 2
+    assert "dai" not in paired  # no case has it
 
 
 # ----- trackers and extractors ---------------------------------------------------------------------------

@@ -22,3 +22,15 @@ def test_quickstart_runs_top_to_bottom(tmp_path):
     assert len(images) >= 3
     assert (tmp_path / "quickstart.gif").stat().st_size > 10_000
     assert any("blocks after undo: 3" in o.get("text", "") for o in outputs)
+
+
+def test_ablation_notebook_runs_top_to_bottom(tmp_path):
+    notebook = run_notebook("02_ablation.ipynb", tmp_path)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert (tmp_path / "ablation_frames.png").stat().st_size > 10_000
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # the variants' frames and the drift plot
+    tables = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert any("| full |" in t and "| no_adsr |" in t for t in tables)  # this case's metrics
+    assert any("Frechet (proxy)" in t and "| sg_i2v |" in t for t in tables)  # the saved bench table

@@ -49,8 +49,15 @@ UMT5_XXL = dict(
     feed_forward_proj="gated-gelu",
 )
 UMT5_TINY = dict(UMT5_XXL, vocab_size=512, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
-TINY_SPEC = RandomModelSpec(text_dim=32, text_tokens=64, channels=16, latent_height=6, latent_width=10,
-                            frames_per_block=3, vae_stride=8)
+TINY_SPEC = RandomModelSpec(
+    text_dim=32,
+    text_tokens=64,
+    channels=16,
+    latent_height=6,
+    latent_width=10,
+    frames_per_block=3,
+    vae_stride=8,
+)
 
 
 class TimedDecoder:
@@ -87,12 +94,18 @@ def rescale_instruction(instruction: DragInstruction, size: tuple[int, int]) -> 
         return None if p is None else scale_point(p, old, size)
 
     regions = tuple(
-        replace(r, mask=mask(r.mask), handle=point(r.handle), targets=tuple(map(point, r.targets)),
-                center=point(r.center))
+        replace(
+            r,
+            mask=mask(r.mask),
+            handle=point(r.handle),
+            targets=tuple(map(point, r.targets)),
+            center=point(r.center),
+        )
         for r in instruction.regions
     )
-    return replace(instruction, frame_size=tuple(size), regions=regions,
-                   frozen_mask=mask(instruction.frozen_mask)).validate()
+    return replace(
+        instruction, frame_size=tuple(size), regions=regions, frozen_mask=mask(instruction.frozen_mask)
+    ).validate()
 
 
 def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, words: list[str]):
@@ -114,10 +127,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for a CPU")
     parser.add_argument("--blocks", type=int, default=3, help="blocks streamed before the drag")
-    parser.add_argument("--labels", default=str(REFERENCE_LABELS / "animation-monster"),
-                        help="reference label folder of the drag")
-    parser.add_argument("--dtype", default=None, choices=["bfloat16", "float16", "float32"],
-                        help="default: bfloat16 on a GPU, float32 on a CPU")
+    parser.add_argument(
+        "--labels",
+        default=str(REFERENCE_LABELS / "animation-monster"),
+        help="reference label folder of the drag",
+    )
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        choices=["bfloat16", "float16", "float32"],
+        help="default: bfloat16 on a GPU, float32 on a CPU",
+    )
     parser.add_argument("--out", default=None, help="write the numbers to this JSON file")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -137,15 +157,22 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in range(args.blocks):
         _, seconds = timed(session.step)
         block_s.append(seconds)
-        print(f"block {session.num_blocks - 1}: {seconds:.3f} s (decode {decode_seconds[-1]:.3f} s)", flush=True)
+        print(
+            f"block {session.num_blocks - 1}: {seconds:.3f} s (decode {decode_seconds[-1]:.3f} s)", flush=True
+        )
     _, apply_s = timed(lambda: session.apply(instruction))  # an edit re-denoises the last block here
     drag_s = [apply_s] if instruction.mode == Mode.EDIT else []
-    animated_blocks = 0 if instruction.mode == Mode.EDIT else math.ceil(instruction.num_targets / layout.frames_per_block)
+    animated_blocks = (
+        0 if instruction.mode == Mode.EDIT else math.ceil(instruction.num_targets / layout.frames_per_block)
+    )
     for _ in range(animated_blocks):
         _, seconds = timed(session.step)
         drag_s.append(seconds)
     for record, seconds in zip([b for b in session.blocks if b.instruction is not None], drag_s):
-        print(f"block {record.index} with the drag ({len(record.losses)} iterations): {seconds:.3f} s", flush=True)
+        print(
+            f"block {record.index} with the drag ({len(record.losses)} iterations): {seconds:.3f} s",
+            flush=True,
+        )
     frames = session.frames()
     result = {
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",

@@ -22,7 +22,17 @@ from pathlib import Path
 from ...models.toyworld.world import OBJECT_COLORS
 from ...ops import DragInstruction, InvalidInstruction, Mode
 
-CASE_KEYS = {"name", "tags", "prompt", "seed", "start_frames", "drag_block", "follow_blocks", "objects", "instruction"}
+CASE_KEYS = {
+    "name",
+    "tags",
+    "prompt",
+    "seed",
+    "start_frames",
+    "drag_block",
+    "follow_blocks",
+    "objects",
+    "instruction",
+}
 OPTIONAL_KEYS = {"start_frames": 0, "follow_blocks": 2, "objects": None, "tags": []}
 
 
@@ -56,20 +66,28 @@ class BenchCase:
         """Checks that depend on the model: block size and frame size."""
         where = f"case {self.name!r}"
         if self.start_frames % frames_per_block:
-            raise InvalidCase(f"{where}: start_frames {self.start_frames} is not a whole number of "
-                              f"{frames_per_block}-frame blocks")
+            raise InvalidCase(
+                f"{where}: start_frames {self.start_frames} is not a whole number of "
+                f"{frames_per_block}-frame blocks"
+            )
         opening = self.start_frames // frames_per_block
         if self.mode == Mode.EDIT and self.drag_block <= opening:
-            raise InvalidCase(f"{where}: an edit needs a generated block on screen, but block {self.drag_block} "
-                              f"is one of the {opening} opening block(s)")
+            raise InvalidCase(
+                f"{where}: an edit needs a generated block on screen, but block {self.drag_block} "
+                f"is one of the {opening} opening block(s)"
+            )
         if tuple(self.instruction.frame_size) != tuple(pixel_size):
             h, w = self.instruction.frame_size
-            raise InvalidCase(f"{where}: the instruction was drawn on {w}x{h} frames, the model makes "
-                              f"{pixel_size[1]}x{pixel_size[0]}")
+            raise InvalidCase(
+                f"{where}: the instruction was drawn on {w}x{h} frames, the model makes "
+                f"{pixel_size[1]}x{pixel_size[0]}"
+            )
         expected = self.drag_block * frames_per_block - 1
         if self.instruction.frame_index is not None and self.instruction.frame_index != expected:
-            raise InvalidCase(f"{where}: instruction frame_index {self.instruction.frame_index} is not the last "
-                              f"frame on screen at block {self.drag_block} ({expected})")
+            raise InvalidCase(
+                f"{where}: instruction frame_index {self.instruction.frame_index} is not the last "
+                f"frame on screen at block {self.drag_block} ({expected})"
+            )
 
     def to_json(self) -> dict:
         return {
@@ -120,11 +138,15 @@ def case_from_json(data, index: int) -> BenchCase:
     objects = data["objects"]
     if objects is not None:
         if not isinstance(objects, list) or len(objects) != len(instruction.regions):
-            raise InvalidCase(f"{where}: objects must list one colour per handle region "
-                              f"({len(instruction.regions)}), got {objects!r}")
+            raise InvalidCase(
+                f"{where}: objects must list one colour per handle region "
+                f"({len(instruction.regions)}), got {objects!r}"
+            )
         for colour in objects:
             if colour not in OBJECT_COLORS:
-                raise InvalidCase(f"{where}: unknown object colour {colour!r}; colours: {', '.join(OBJECT_COLORS)}")
+                raise InvalidCase(
+                    f"{where}: unknown object colour {colour!r}; colours: {', '.join(OBJECT_COLORS)}"
+                )
         objects = tuple(objects)
     return BenchCase(
         name=data["name"],

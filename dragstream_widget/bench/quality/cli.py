@@ -13,15 +13,28 @@ DEFAULT_CASES = Path(__file__).parent / "revel_toyworld.json"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .variants import VARIANTS
 
-    parser.add_argument("--cases", default=str(DEFAULT_CASES), help="case file (default: the toy-world cases)")
+    parser.add_argument(
+        "--cases", default=str(DEFAULT_CASES), help="case file (default: the toy-world cases)"
+    )
     parser.add_argument("--out", required=True, help="folder for results.json, results.md and images")
-    parser.add_argument("--variants", nargs="+", default=None, metavar="NAME",
-                        help=f"variants to run (default: all): {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"variants to run (default: all): {', '.join(VARIANTS)}",
+    )
     parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--weights", default=None, help="toy world weights folder (default: the shipped ones)")
-    parser.add_argument("--tracker", default="lucas-kanade", choices=("lucas-kanade", "cotracker"),
-                        help="tracker for cases without toy-world objects (toy-world cases use ground truth)")
+    parser.add_argument(
+        "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
+    )
+    parser.add_argument(
+        "--tracker",
+        default="lucas-kanade",
+        choices=("lucas-kanade", "cotracker"),
+        help="tracker for cases without toy-world objects (toy-world cases use ground truth)",
+    )
     parser.add_argument("--tracker-checkpoint", default=None, help="local CoTracker checkpoint file")
     parser.add_argument("--frechet", default="proxy", choices=("proxy", "inception", "i3d"))
     parser.add_argument("--frechet-weights", default=None, help="local TorchScript file for inception/i3d")

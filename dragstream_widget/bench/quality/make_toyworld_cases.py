@@ -64,13 +64,18 @@ def _path(start: np.ndarray, end: np.ndarray, kind: str, count: int, size: int) 
         out += [end + (start - end) * k / (count - half) for k in range(1, count - half + 1)]
     elif kind == "curve":
         normal = np.array([-(end - start)[1], (end - start)[0]]) * 0.35
-        out = [start + (end - start) * u + normal * math.sin(math.pi * u) for u in np.arange(1, count + 1) / count]
+        out = [
+            start + (end - start) * u + normal * math.sin(math.pi * u)
+            for u in np.arange(1, count + 1) / count
+        ]
     else:
         out = [start + (end - start) * k / count for k in range(1, count + 1)]
     return tuple(_clip(p, size) for p in out)
 
 
-def _region(mask: np.ndarray, op: Operation, spec: Spec, mode: Mode, rng, other: np.ndarray | None) -> HandleRegion:
+def _region(
+    mask: np.ndarray, op: Operation, spec: Spec, mode: Mode, rng, other: np.ndarray | None
+) -> HandleRegion:
     size = mask.shape[0]
     center = np.array(mask_centroid(mask))
     ys, xs = np.nonzero(mask)
@@ -83,8 +88,14 @@ def _region(mask: np.ndarray, op: Operation, spec: Spec, mode: Mode, rng, other:
         angles = [sign * math.radians(spec.amount) * k / count for k in range(1, count + 1)]
         offset = handle - center
         targets = tuple(
-            _clip(center + [math.cos(a) * offset[0] - math.sin(a) * offset[1],
-                            math.sin(a) * offset[0] + math.cos(a) * offset[1]], size)
+            _clip(
+                center
+                + [
+                    math.cos(a) * offset[0] - math.sin(a) * offset[1],
+                    math.sin(a) * offset[0] + math.cos(a) * offset[1],
+                ],
+                size,
+            )
             for a in angles
         )
         return HandleRegion(mask, op, tuple(handle), targets, tuple(center))
@@ -123,7 +134,9 @@ def _drawn_frame(backend, case_prompt: str, seed: int, start_frames: int, drag_b
 
 def _usable(mask: np.ndarray, min_pixels: int = 60) -> bool:
     """A visible, whole object: enough pixels, none on the frame border."""
-    return mask.sum() >= min_pixels and not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    return mask.sum() >= min_pixels and not (
+        mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+    )
 
 
 def build_case(backend, spec: Spec, first_seed: int) -> tuple[BenchCase, int]:
@@ -139,13 +152,24 @@ def build_case(backend, spec: Spec, first_seed: int) -> tuple[BenchCase, int]:
         rng = np.random.default_rng(seed)
         other = masks[-1] if spec.path == "onto" else None
         regions = tuple(_region(masks[i], spec.operations[i], spec, spec.mode, rng, other) for i in dragged)
-        instruction = DragInstruction(spec.mode, frame.shape[:2], regions, frame_index=spec.drag_block * 3 - 1)
+        instruction = DragInstruction(
+            spec.mode, frame.shape[:2], regions, frame_index=spec.drag_block * 3 - 1
+        )
         try:
             instruction.validate()
         except ValueError:
             continue
-        case = BenchCase(spec.name, spec.tags, spec.prompt, seed, spec.drag_block, instruction,
-                         spec.start_frames, 2, tuple(colors[i] for i in dragged))
+        case = BenchCase(
+            spec.name,
+            spec.tags,
+            spec.prompt,
+            seed,
+            spec.drag_block,
+            instruction,
+            spec.start_frames,
+            2,
+            tuple(colors[i] for i in dragged),
+        )
         return case, seed
     raise RuntimeError(f"no seed gave a usable drawn frame for {spec.name}")
 
@@ -168,32 +192,100 @@ def specs() -> list[Spec]:
         for op in (Operation.TRANSLATE, Operation.DEFORM, Operation.ROTATE_2D, Operation.ROTATE_3D):
             scenes = ROTATION_SCENES if op == Operation.ROTATE_2D else SCENES
             for k, prompt in enumerate(scenes):
-                amount = {Operation.ROTATE_2D: ROTATION_DEGREES, Operation.DEFORM: 6.0, Operation.ROTATE_3D: 6.0}.get(op, 10.0)
-                out.append(Spec(f"{mode.value}-{op.value}-{k}", prompt, mode, (op,), (mode.value, op.value),
-                                drag_block=2 + k % 2, amount=amount, path="curve" if k == 2 else "line"))
+                amount = {
+                    Operation.ROTATE_2D: ROTATION_DEGREES,
+                    Operation.DEFORM: 6.0,
+                    Operation.ROTATE_3D: 6.0,
+                }.get(op, 10.0)
+                out.append(
+                    Spec(
+                        f"{mode.value}-{op.value}-{k}",
+                        prompt,
+                        mode,
+                        (op,),
+                        (mode.value, op.value),
+                        drag_block=2 + k % 2,
+                        amount=amount,
+                        path="curve" if k == 2 else "line",
+                    )
+                )
     two = "a red circle and a blue square on a plain background"
     three = "a green star, a yellow square and a purple circle on a checkered background"
     for mode in (Mode.EDIT, Mode.ANIMATE):
-        out.append(Spec(f"{mode.value}-multi-0", two, mode, (Operation.TRANSLATE,) * 2,
-                        (mode.value, "translate", "multi_region")))
-        out.append(Spec(f"{mode.value}-multi-1", three, mode,
-                        (Operation.TRANSLATE, Operation.ROTATE_2D, Operation.TRANSLATE),
-                        (mode.value, "multi_region"), amount=10.0))
+        out.append(
+            Spec(
+                f"{mode.value}-multi-0",
+                two,
+                mode,
+                (Operation.TRANSLATE,) * 2,
+                (mode.value, "translate", "multi_region"),
+            )
+        )
+        out.append(
+            Spec(
+                f"{mode.value}-multi-1",
+                three,
+                mode,
+                (Operation.TRANSLATE, Operation.ROTATE_2D, Operation.TRANSLATE),
+                (mode.value, "multi_region"),
+                amount=10.0,
+            )
+        )
         for k, prompt in enumerate((two, "a white triangle and a red square on a gradient background")):
-            out.append(Spec(f"{mode.value}-occlusion-{k}", prompt, mode, (Operation.TRANSLATE,),
-                            (mode.value, "translate", "occlusion"), path="onto"))
+            out.append(
+                Spec(
+                    f"{mode.value}-occlusion-{k}",
+                    prompt,
+                    mode,
+                    (Operation.TRANSLATE,),
+                    (mode.value, "translate", "occlusion"),
+                    path="onto",
+                )
+            )
     for k, prompt in enumerate(SCENES + ("a blue star on a dotted background",)):
-        out.append(Spec(f"animate-leave-{k}", prompt, Mode.ANIMATE, (Operation.TRANSLATE,),
-                        ("animate", "translate", "leave_reenter"), path="leave"))
+        out.append(
+            Spec(
+                f"animate-leave-{k}",
+                prompt,
+                Mode.ANIMATE,
+                (Operation.TRANSLATE,),
+                ("animate", "translate", "leave_reenter"),
+                path="leave",
+            )
+        )
     long_block = math.ceil(LONG_VIDEO_SECONDS * FRAMES_PER_SECOND / 3) + 1
-    for k, (mode, op) in enumerate(((Mode.EDIT, Operation.TRANSLATE), (Mode.EDIT, Operation.ROTATE_2D),
-                                    (Mode.ANIMATE, Operation.TRANSLATE), (Mode.ANIMATE, Operation.ROTATE_2D))):
+    for k, (mode, op) in enumerate(
+        (
+            (Mode.EDIT, Operation.TRANSLATE),
+            (Mode.EDIT, Operation.ROTATE_2D),
+            (Mode.ANIMATE, Operation.TRANSLATE),
+            (Mode.ANIMATE, Operation.ROTATE_2D),
+        )
+    ):
         prompt = ROTATION_SCENES[k % 3] if op == Operation.ROTATE_2D else SCENES[k % 3]
-        out.append(Spec(f"{mode.value}-long-{k}", prompt, mode, (op,), (mode.value, op.value, "long_video"),
-                        drag_block=long_block, amount=ROTATION_DEGREES if op == Operation.ROTATE_2D else 10.0))
+        out.append(
+            Spec(
+                f"{mode.value}-long-{k}",
+                prompt,
+                mode,
+                (op,),
+                (mode.value, op.value, "long_video"),
+                drag_block=long_block,
+                amount=ROTATION_DEGREES if op == Operation.ROTATE_2D else 10.0,
+            )
+        )
     for mode in (Mode.EDIT, Mode.ANIMATE):
-        out.append(Spec(f"{mode.value}-free-0", SCENES[0], mode, (Operation.TRANSLATE,),
-                        (mode.value, "translate", "free_generation"), drag_block=3, start_frames=0))
+        out.append(
+            Spec(
+                f"{mode.value}-free-0",
+                SCENES[0],
+                mode,
+                (Operation.TRANSLATE,),
+                (mode.value, "translate", "free_generation"),
+                drag_block=3,
+                start_frames=0,
+            )
+        )
     return out
 
 

@@ -96,8 +96,13 @@ def latent_drift(latents: torch.Tensor, reference: torch.Tensor) -> float:
 def trajectory_targets(instruction: DragInstruction, steps: int) -> np.ndarray:
     """``[steps, regions, 2]`` target of each region at each trajectory step (an edit: its one target)."""
     return np.array(
-        [[instruction.target_at(i, min(k, instruction.num_targets - 1)) for i in range(len(instruction.regions))]
-         for k in range(steps)],
+        [
+            [
+                instruction.target_at(i, min(k, instruction.num_targets - 1))
+                for i in range(len(instruction.regions))
+            ]
+            for k in range(steps)
+        ],
         np.float64,
     )
 

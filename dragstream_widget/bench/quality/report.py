@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ...engine.config import DragConfig
+from .measures import trajectory_targets
 from .runner import NO_DRAG, CaseRun
 from .variants import Variant
 
@@ -20,8 +21,10 @@ COLUMNS = (  # (score key, table header, lower is better)
     ("latent_drift", "latent drift ↓", True),
     ("psnr_non_editable", "PSNR non-edit. dB ↑", False),
     ("object_kept", "object kept", None),
-    ("seconds", "time s", True),
+    ("seconds", "time s (median)", True),
 )
+PAIRED = ("objmc", "dai", "latent_drift", "psnr_non_editable", "object_kept")
+REFERENCE = "full"
 
 
 def _number(value) -> float:
@@ -32,38 +35,67 @@ def _number(value) -> float:
     return float(value)
 
 
-def mean_scores(runs: list[CaseRun], name: str) -> dict:
-    """Means of each score over the runs (missing values skipped; infinite PSNR left out)."""
+def _values(cases: list[dict], name: str, key: str) -> np.ndarray:
+    return np.array([_number(c["scores"][name].get(key)) for c in cases if name in c["scores"]])
+
+
+def mean_scores(cases: list[dict], name: str) -> dict:
+    """Means of each score over case records (missing values and infinite PSNR left out); the median
+    for time, which a busy machine inflates in a few cases."""
     out = {}
     for key, _, _ in COLUMNS:
-        values = np.array([_number(r.scores[name].get(key)) for r in runs if name in r.scores])
+        values = _values(cases, name, key)
         finite = values[np.isfinite(values)]
-        out[key] = float(finite.mean()) if len(finite) else None
-    out["cases"] = sum(name in r.scores for r in runs)
+        average = np.median if key == "seconds" else np.mean
+        out[key] = float(average(finite)) if len(finite) else None
+    out["cases"] = sum(name in c["scores"] for c in cases)
     return out
 
 
-def summarise(runs: list[CaseRun], names: list[str]) -> tuple[dict, dict]:
-    overall = {n: mean_scores(runs, n) for n in names}
-    tags = sorted({t for r in runs for t in r.case.tags})
-    by_tag = {t: {n: mean_scores([r for r in runs if t in r.case.tags], n) for n in names} for t in tags}
+def summarise(cases: list[dict], names: list[str]) -> tuple[dict, dict]:
+    """Per-variant scores over all case records and per tag."""
+    overall = {n: mean_scores(cases, n) for n in names}
+    tags = sorted({t for c in cases for t in c["tags"]})
+    by_tag = {t: {n: mean_scores([c for c in cases if t in c["tags"]], n) for n in names} for t in tags}
     return overall, by_tag
+
+
+def paired_differences(cases: list[dict], name: str, reference: str = REFERENCE) -> dict:
+    """Per score: mean over cases of (variant - reference), its standard error, and in how many cases
+    the variant is better, so that a small effect can be told from case-to-case noise."""
+    out = {}
+    lower_is_better = {key: lower for key, _, lower in COLUMNS}
+    for key in PAIRED:
+        pairs = [
+            (_number(c["scores"][name].get(key)), _number(c["scores"][reference].get(key)))
+            for c in cases
+            if name in c["scores"] and reference in c["scores"]
+        ]
+        diff = np.array([a - b for a, b in pairs if math.isfinite(a) and math.isfinite(b)])
+        if len(diff) < 2:
+            continue
+        lower = lower_is_better[key]
+        better = None if lower is None else int(((diff < 0) if lower else (diff > 0)).sum())
+        stderr = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+        out[key] = {"mean": float(diff.mean()), "stderr": stderr, "better": better, "cases": len(diff)}
+    return out
 
 
 def results_json(
     runs: list[CaseRun], variants: list[Variant], base: DragConfig, frechet: dict, settings: dict
 ) -> dict:
     names = [NO_DRAG] + [v.name for v in variants]
-    overall, by_tag = summarise(runs, names)
+    cases = [
+        {"name": r.case.name, "tags": list(r.case.tags), "mode": r.case.mode.value, "scores": r.scores}
+        for r in runs
+    ]
+    overall, by_tag = summarise(cases, names)
     return {
         "settings": settings,
         "variants": {
             v.name: {"description": v.description, "config": asdict(v.config(base))} for v in variants
         },
-        "cases": [
-            {"name": r.case.name, "tags": list(r.case.tags), "mode": r.case.mode.value, "scores": r.scores}
-            for r in runs
-        ],
+        "cases": cases,
         "summary": overall,
         "by_tag": by_tag,
         "frechet": frechet,
@@ -90,25 +122,56 @@ def _table(rows: dict, frechet: dict | None) -> list[str]:
     return lines
 
 
+def _paired_table(cases: list[dict], names: list[str]) -> list[str]:
+    titles = {key: title for key, title, _ in COLUMNS}
+    header = ["variant − full", *[titles[k] for k in PAIRED]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in names:
+        paired = paired_differences(cases, name)
+        cells = [name]
+        for key in PAIRED:
+            d = paired.get(key)
+            if d is None:
+                cells.append("–")
+                continue
+            cell = f"{d['mean']:+.2g} ± {d['stderr']:.1g}"
+            cells.append(cell if d["better"] is None else f"{cell} ({d['better']}/{d['cases']} better)")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def results_markdown(results: dict) -> str:
+    """The report, rebuilt from the case records of a ``results.json``."""
     settings = results["settings"]
     frechet = results["frechet"]
     extractor = next(iter(frechet.values()))["extractor"] if frechet else "none"
+    cases = results["cases"]
+    names = [NO_DRAG, *results["variants"]]
+    overall, by_tag = summarise(cases, names)
     lines = [
         "# Quality bench",
         "",
-        f"{len(results['cases'])} case(s) from `{settings['cases']}`, model `{settings['model']}` on "
+        f"{len(cases)} case(s) from `{settings['cases']}`, model `{settings['model']}` on "
         f"{settings['device']}; tracker: {settings['tracker']}; DAI radius {settings['dai_radius']} px; "
         f"Frechet extractor: {extractor}.",
         "",
         "Means per variant. `no_drag` is the same stream without the drag (its ObjMC is how far the "
-        "targets lie from where the objects go by themselves). Time: the drag's own blocks.",
+        "targets lie from where the objects go by themselves). Time: the drag's own blocks, median.",
         "",
-        *_table(results["summary"], frechet),
-        "",
-        "## Per tag",
+        *_table(overall, frechet),
     ]
-    for tag, rows in results["by_tag"].items():
+    if REFERENCE in results["variants"]:
+        lines += [
+            "",
+            f"## Paired against `{REFERENCE}`",
+            "",
+            "Mean over cases of (variant − full) ± its standard error, and in how many cases the variant "
+            "scores better; a difference within about two standard errors is noise.",
+            "",
+            *_paired_table(cases, [n for n in names if n != REFERENCE]),
+        ]
+    lines += ["", "## Per tag"]
+    for tag, rows in by_tag.items():
         lines += ["", f"### {tag}", "", *_table(rows, None)]
     lines += ["", "## Variants", ""]
     lines += [f"- `{name}`: {v['description']}" for name, v in results["variants"].items()]
@@ -116,22 +179,22 @@ def results_markdown(results: dict) -> str:
 
 
 def comparison_image(run: CaseRun, path: str | Path, max_frames: int = 9) -> Path:
-    """Rows: the drawn frame, then the frames each branch made from the drag on, labelled by variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Rows: the drawn frame, then the frames each branch made from the drag on, labelled by variant;
+    open blue circles mark where each dragged point should be on that frame."""
+    from matplotlib.figure import Figure  # not pyplot: leaves a notebook's backend alone
 
     names = list(run.branches)
     count = min(max_frames, min(len(b.frames) for b in run.branches.values()))
-    fig, axes = plt.subplots(
-        len(names), count + 1, figsize=(1.1 * (count + 1), 1.15 * len(names)), squeeze=False
-    )
+    fig = Figure(figsize=(1.1 * (count + 1), 1.15 * len(names)))
+    axes = fig.subplots(len(names), count + 1, squeeze=False)
+    targets = trajectory_targets(run.case.instruction, count)
     for row, name in enumerate(names):
         frames = run.branches[name].frames
         for col in range(count + 1):
             ax = axes[row, col]
             ax.imshow(run.drawn if col == 0 else frames[col - 1], interpolation="nearest")
+            if col > 0:
+                ax.plot(*targets[col - 1].T, "o", ms=3, mfc="none", mec="deepskyblue", mew=0.7)
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
@@ -145,11 +208,10 @@ def comparison_image(run: CaseRun, path: str | Path, max_frames: int = 9) -> Pat
             ax.plot(*np.vstack([handle, targets]).T, "-", color="white", lw=0.6)
             ax.plot(*handle, "o", color="red", ms=2)
             ax.plot(*targets[-1], "o", color="deepskyblue", ms=2)
-    fig.suptitle(f"{run.case.name}: {run.case.mode.value}, {', '.join(run.case.tags)}", fontsize=8)
+    fig.suptitle(f"{run.case.name}: {', '.join(run.case.tags)}", fontsize=8)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

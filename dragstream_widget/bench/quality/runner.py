@@ -178,6 +178,10 @@ def run_bench(
         if name == NO_DRAG:
             continue
         value = frechet_distance(*gaussian_statistics(np.concatenate(parts)), *gaussian_statistics(reference))
-        frechet[name] = {"frechet_distance": value, "extractor": extractor.label, "proxy": extractor.is_proxy,
-                         "samples": int(len(reference))}
+        frechet[name] = {
+            "frechet_distance": value,
+            "extractor": extractor.label,
+            "proxy": extractor.is_proxy,
+            "samples": int(len(reference)),
+        }
     return runs, frechet

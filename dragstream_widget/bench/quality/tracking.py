@@ -70,7 +70,9 @@ def mask_rotation(
     for angle in around + np.radians(np.arange(-degrees, degrees + step / 2, step)):
         turned = _rotate_mask(centred, center, angle)
         iou = (turned & current).sum() / max((turned | current).sum(), 1)
-        if iou > best_iou + 1e-9 or (abs(iou - best_iou) <= 1e-9 and abs(angle - around) < abs(best - around)):
+        if iou > best_iou + 1e-9 or (
+            abs(iou - best_iou) <= 1e-9 and abs(angle - around) < abs(best - around)
+        ):
             best, best_iou = float(angle), iou
     return best
 
@@ -131,7 +133,11 @@ def _sample(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tens
     h, w = image.shape
     grid = torch.stack([x / max(w - 1, 1) * 2 - 1, y / max(h - 1, 1) * 2 - 1], dim=-1)
     return F.grid_sample(
-        image[None, None], grid[None].to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True
+        image[None, None],
+        grid[None].to(image.dtype),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=True,
     )[0, 0]
 
 
@@ -143,7 +149,9 @@ class LucasKanadeTracker:
     def __init__(self, radius: int = 7, levels: int = 3, iterations: int = 20, min_eigen: float = 1e-4):
         self.radius, self.levels, self.iterations, self.min_eigen = radius, levels, iterations, min_eigen
 
-    def _step(self, prev: torch.Tensor, nxt: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(
+        self, prev: torch.Tensor, nxt: torch.Tensor, points: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Positions of ``points [N, 2]`` of ``prev`` in ``nxt`` and whether each is trackable."""
         pyr_prev, pyr_next = _pyramid(prev, self.levels), _pyramid(nxt, self.levels)
         offsets = torch.arange(-self.radius, self.radius + 1, dtype=prev.dtype)
@@ -169,7 +177,11 @@ class LucasKanadeTracker:
                 error = _sample(b, px + d[:, :1], py + d[:, 1:]) - template
                 bx, by = -(ix * error).sum(1), -(iy * error).sum(1)
                 step = torch.stack(
-                    [(gyy * bx - gxy * by) / det.clamp_min(1e-12), (gxx * by - gxy * bx) / det.clamp_min(1e-12)], 1
+                    [
+                        (gyy * bx - gxy * by) / det.clamp_min(1e-12),
+                        (gxx * by - gxy * bx) / det.clamp_min(1e-12),
+                    ],
+                    1,
                 )
                 step = torch.where(good[:, None], step, torch.zeros_like(step))
                 d = d + step
@@ -189,7 +201,12 @@ class LucasKanadeTracker:
         for t in range(1, len(frames)):
             image = _gray(frames[t])
             current, ok = self._step(previous, image, current)
-            inside = (current[:, 0] >= 0) & (current[:, 0] <= w - 1) & (current[:, 1] >= 0) & (current[:, 1] <= h - 1)
+            inside = (
+                (current[:, 0] >= 0)
+                & (current[:, 0] <= w - 1)
+                & (current[:, 1] >= 0)
+                & (current[:, 1] <= h - 1)
+            )
             alive &= ok & inside & torch.isfinite(current).all(1)
             out[t][alive.numpy()] = current[alive].numpy()
             previous = image

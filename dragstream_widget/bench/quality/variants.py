@@ -51,7 +51,10 @@ VARIANTS: dict[str, Variant] = {
         Variant("no_adsr_sfso", "without ADSR and SFSO", lambda b: b.without("adsr", "sfso")),
         Variant("released", "released-code options", released_like),
         Variant(
-            "dragvideo", "DragVideo-style baseline", baselines.dragvideo_config, baselines.dragvideo_instruction
+            "dragvideo",
+            "DragVideo-style baseline",
+            baselines.dragvideo_config,
+            baselines.dragvideo_instruction,
         ),
         Variant("sg_i2v", "SG-I2V-style baseline", baselines.sg_i2v_config, baselines.sg_i2v_instruction),
     )
