@@ -5,6 +5,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from dragstream_widget.diagnostics.figures import (
     plot_frequency,
@@ -13,7 +14,12 @@ from dragstream_widget.diagnostics.figures import (
     plot_losses,
 )  # noqa: E402
 from dragstream_widget.diagnostics.recorders import IterationRecorder, LatentStatsRecorder  # noqa: E402
-from dragstream_widget.diagnostics.spectrum import frequency_contribution, kv_band_energy  # noqa: E402
+from dragstream_widget.diagnostics.spectrum import (  # noqa: E402
+    band_energy,
+    cutoff_contribution,
+    frequency_contribution,
+    kv_band_energy,
+)
 from dragstream_widget.engine.config import DragConfig  # noqa: E402
 from dragstream_widget.engine.session import StreamSession  # noqa: E402
 from dragstream_widget.models.random_model import TINY, random_backend  # noqa: E402
@@ -71,6 +77,35 @@ def test_frequency_probes():
     bands = kv_band_energy(session, layer=1, bands=4)
     assert bands["keys"].sum() == pytest.approx(1.0) and bands["values"].sum() == pytest.approx(1.0)
     assert len(bands["band_edges"]) == 5
+
+
+def test_cutoff_contribution_by_hand():
+    base = torch.zeros(2, 1, 2, 2)
+    base[0, 0, 0, 0], base[1, 0, 0, 0] = 3.0, 4.0  # token (0, 0): norm 5
+    base[0, 0, 1, 1] = 1.0  # token (1, 1), outside the weight
+    filtered = base.clone()
+    filtered[0, 0, 0, 0] += 1.5  # token (0, 0) changes by 1.5 of 5: 0.3
+    filtered[0, 0, 1, 1] += 100.0  # ignored: weight 0 there
+    weight = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    change = cutoff_contribution({1.0: base, 0.4: filtered}, weight)
+    assert list(change) == [0.4, 1.0]
+    assert change[0.4] == pytest.approx(0.3) and change[1.0] == 0.0
+    with pytest.raises(ValueError, match="unfiltered"):
+        cutoff_contribution({0.4: filtered}, weight)
+    with pytest.raises(ValueError, match="empty"):
+        cutoff_contribution({1.0: base}, torch.zeros(2, 2))
+
+
+def test_band_energy_of_a_constant_and_a_checkerboard():
+    h = w = 8
+    grid = torch.ones(2, h, w, 3)  # [frames, h, w, dim]: all energy at frequency 0
+    checker = (-1.0) ** (torch.arange(h)[:, None] + torch.arange(w)[None, :])
+    check = checker[None, :, :, None].expand(2, h, w, 3)  # all energy at (Nyquist, Nyquist): radius sqrt(2)
+    as_tokens = lambda g: g.reshape(1, 2 * h * w, 3)  # noqa: E731  [heads, tokens, dim]
+    bands = band_energy(as_tokens(grid), as_tokens(check), (h, w), bands=4)
+    np.testing.assert_allclose(bands["keys"], [1, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(bands["values"], [0, 0, 0, 1], atol=1e-6)
+    assert bands["band_edges"][-1] == pytest.approx(np.sqrt(2), abs=1e-5)
 
 
 def test_figures_draw_their_data():

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from dragstream_widget import DragStreamWidget
+from dragstream_widget.diagnostics.spectrum import frequency_contribution
 from dragstream_widget.ops import DragInstruction, encode_mask
 from dragstream_widget.widget.frames import Frame, FramePacer, encode_frame
 from dragstream_widget.widget.protocol import Ack, Apply, Control, ProtocolError, parse_message
@@ -397,6 +398,39 @@ def test_live_strips_follow_the_stream(widget):
     widget.undo().result(10)
     widget.step(1).result(30)  # a new block replaces the undone ones
     assert len(strips.drift["mean"]) == 2 * per_block and strips.dragged == []
+    strips.close()
+
+
+def test_live_probe_and_maps_show_each_drag(widget):
+    strips = widget.live_strips()
+    session = widget.session
+    instruction = DragInstruction.from_json(instruction_json())
+    expected = frequency_contribution(session, square_mask())  # the context the edit is about to see
+    widget.apply(instruction).result(30)
+    probe = strips.probe
+    assert probe["block"] == session.blocks[-1].index and probe["cutoffs"] == list(session.config.cutoffs)
+    np.testing.assert_allclose(probe["change"], [expected[c] for c in probe["cutoffs"]], rtol=1e-3, atol=1e-5)
+    assert sum(probe["keys"]) == pytest.approx(1, abs=1e-3) and len(probe["band_centers"]) == len(probe["keys"])
+    maps = strips.maps
+    h, w = session.backend.layout.latent_size
+    assert (maps["height"], maps["width"]) == (h, w) and len(maps["gradient"]) == h * w
+    gaussian = np.array(maps["gaussian"]).reshape(h, w)
+    peak_y, peak_x = np.unravel_index(gaussian.argmax(), gaussian.shape)
+    (tx, ty), = maps["targets"]
+    assert (tx, ty) == pytest.approx((16.0 * w / SIZE[1], 12.0 * h / SIZE[0]), abs=0.01)  # in latent cells
+    assert abs(peak_x + 0.5 - tx) <= 1.5 and abs(peak_y + 0.5 - ty) <= 1.5  # the CSS map peaks at the target
+    handle = np.array(maps["handle"]).reshape(h, w) >= 128
+    assert handle.sum() == pytest.approx(square_mask().sum() * h * w / (SIZE[0] * SIZE[1]), abs=2)
+    strips.close()
+
+
+def test_a_failing_probe_is_reported_and_the_drag_goes_on(widget):
+    strips = widget.live_strips()
+    malformed = {"block": 7, "instruction": None, "reference": {}, "context": None, "token_grid": (1, 1)}
+    widget.events.emit("drag", lambda: malformed)  # what a broken probe would meet
+    assert strips.probe["block"] == 7 and "frequency probe failed" in strips.probe["error"]
+    record = widget.apply(DragInstruction.from_json(instruction_json())).result(30)
+    assert record is not None and "error" not in strips.probe
     strips.close()
 
 

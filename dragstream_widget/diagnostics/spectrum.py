@@ -2,9 +2,11 @@
 
 * :func:`frequency_contribution`: for the dragged tokens of the block on screen, how much the recorded
   self-attention output changes when the context keys/values are low-passed at each cutoff of the
-  switch set (relative L2 change; 0 at cutoff 1, which is unfiltered).
+  switch set (relative L2 change; 0 at cutoff 1, which is unfiltered). :func:`cutoff_contribution`
+  computes it from features already recorded at each cutoff (a drag's references, for the live probe).
 * :func:`kv_band_energy`: the spectral energy of the cached context keys and values of one layer by
-  radial frequency band (same normalised frequency as the Butterworth filter: 1 = Nyquist on one axis).
+  radial frequency band (same normalised frequency as the Butterworth filter: 1 = Nyquist on one axis);
+  :func:`band_energy` does it for given keys and values.
 """
 
 from __future__ import annotations
@@ -18,6 +20,22 @@ from .. import geometry
 from ..engine.frequency import PAPER_CUTOFFS, kv_lowpass_filter, radial_frequency
 from ..engine.optimize import record_features
 from ..engine.session import StreamSession
+
+
+def cutoff_contribution(reference: dict[float, torch.Tensor], weight: torch.Tensor) -> dict[float, float]:
+    """Relative L2 change of features ``{cutoff: [D, F, h, w]}`` against the unfiltered ones (cutoff 1),
+    over the tokens weighted by ``weight [h, w]`` (the dragged region at latent resolution)."""
+    if 1.0 not in reference:
+        raise ValueError("the unfiltered features (cutoff 1) are needed as the baseline")
+    if weight.sum() == 0:
+        raise ValueError("the handle mask is empty at latent resolution")
+    base = reference[1.0]
+    weight = weight.to(base.device, base.dtype)
+    energy = ((base**2).sum(dim=0) * weight).sum()
+    return {
+        float(c): float(((((f - base) ** 2).sum(dim=0) * weight).sum() / energy).sqrt())
+        for c, f in sorted(reference.items())
+    }
 
 
 @torch.no_grad()
@@ -37,39 +55,42 @@ def frequency_contribution(
     step = config.optimize_step
     z = block.step_latents[step].unsqueeze(0)
     layers = config.feature_layers or backend.feature_layers
-    weight = geometry.resize_mask(handle_mask, backend.layout.latent_size).to(z.device)
-    if weight.sum() == 0:
-        raise ValueError("the handle mask is empty at latent resolution")
-    base, _ = record_features(backend, z, step, context, session.prompt_embeds, layers)
-    result = {}
-    for cutoff in cutoffs:
-        filtered, _ = record_features(
-            backend, z, step, context, session.prompt_embeds, layers, kv_lowpass_filter(cutoff, scope)
-        )
-        change = ((filtered - base) ** 2).sum(dim=1) * weight  # [1, F, h, w]
-        energy = (base**2).sum(dim=1) * weight
-        result[float(cutoff)] = float((change.sum() / energy.sum()).sqrt())
-    return result
+    features = {
+        float(cutoff): record_features(
+            backend, z, step, context, session.prompt_embeds, layers, kv_lowpass_filter(cutoff, scope), False
+        )[0][0]
+        for cutoff in {*cutoffs, 1.0}
+    }
+    weight = geometry.resize_mask(handle_mask, backend.layout.latent_size)
+    return cutoff_contribution(features, weight)
 
 
-@torch.no_grad()
-def kv_band_energy(session: StreamSession, layer: int, bands: int = 8) -> dict[str, np.ndarray]:
-    """Share of the context keys' and values' spectral energy in each radial band (sums to 1 each)."""
-    context = session.cache.context(layer)
-    if context is None:
-        raise ValueError("the cache is empty: generate a block first")
-    layout = session.backend.layout
-    _, p_h, p_w = session.backend.transformer.config.patch_size
-    h, w = layout.height // p_h, layout.width // p_w
-    radius = radial_frequency(h, w, context[0].device)
+def band_energy(
+    keys: torch.Tensor, values: torch.Tensor, grid: tuple[int, int], bands: int = 8
+) -> dict[str, np.ndarray]:
+    """Share of the spectral energy of cached keys and values (``[heads, frames * h * w, dim]``, token
+    grid ``(h, w)`` per frame) in each radial frequency band; sums to 1 for each."""
+    h, w = grid
+    radius = radial_frequency(h, w, keys.device)
     edges = torch.linspace(0, float(radius.max()) + 1e-6, bands + 1, device=radius.device)
     out = {"band_edges": edges.cpu().numpy()}
-    for name, tokens in zip(("keys", "values"), context):
+    for name, tokens in (("keys", keys), ("values", values)):
         frames = tokens.shape[1] // (h * w)
-        grid = tokens.float().reshape(tokens.shape[0], frames, h, w, -1).permute(0, 1, 4, 2, 3)
-        power = torch.fft.fft2(grid).abs().pow(2).sum(dim=(0, 1, 2))  # [h, w]
+        spatial = tokens.float().reshape(tokens.shape[0], frames, h, w, -1).permute(0, 1, 4, 2, 3)
+        power = torch.fft.fft2(spatial).abs().pow(2).sum(dim=(0, 1, 2))  # [h, w]
         energy = torch.stack(
             [power[(radius >= lo) & (radius < hi)].sum() for lo, hi in zip(edges[:-1], edges[1:])]
         )
         out[name] = (energy / energy.sum()).cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def kv_band_energy(session: StreamSession, layer: int, bands: int = 8) -> dict[str, np.ndarray]:
+    """:func:`band_energy` of the session's cached context at ``layer``."""
+    context = session.cache.context(layer)
+    if context is None:
+        raise ValueError("the cache is empty: generate a block first")
+    layout = session.backend.layout
+    _, p_h, p_w = session.backend.transformer.config.patch_size
+    return band_energy(*context, (layout.height // p_h, layout.width // p_w), bands)

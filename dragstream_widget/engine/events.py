@@ -18,7 +18,9 @@ EVENTS = {
     "step": "block, step_index, timestep, z_t",
     "iteration": "block, segment, iteration, l_rec, l_cst, cutoff, z, grad, gradient_map",
     "latent_stats": "block, stage, mean, std, min, max",
-    "drag": "block, instruction, segment, num_segments",
+    # A drag about to run: its references at every cutoff ({cutoff: [D, F, h, w]}, 1 = unfiltered),
+    # and the context keys/values of the first recorded layer ([heads, tokens, dim] each, or None).
+    "drag": "block, instruction, reference, context, token_grid",
     "comparison": "block, branches",  # what-if latent statistics from `block` on (engine.branches)
 }
 

@@ -220,6 +220,7 @@ class StreamSession:
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
         reference = self._reference_of(last)
+        self._announce_drag(last.index, instruction, reference)
         request = self._drag_request(plan, reference, self._blocks[:-1])
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute.
         known = None if last.instruction is not None else last.step_latents[: self.config.optimize_step + 1]
@@ -238,8 +239,25 @@ class StreamSession:
             raise InvalidInstruction("there is no frame on screen to drag yet: generate a block first")
         self._push("animate")
         reference = self._reference_of(self._blocks[-1])
+        self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         last = {c: f[:, -1:] for c, f in reference.items()}
         self._animation = Animation(instruction, last, 0)
+
+    def _announce_drag(self, block: int, instruction: DragInstruction, reference: dict) -> None:
+        """The "drag" event: what the live probes need, read from the context the drag will see."""
+        layers = self.config.feature_layers or self.backend.feature_layers
+        _, patch_h, patch_w = self.backend.transformer.config.patch_size
+        grid = (self.backend.layout.height // patch_h, self.backend.layout.width // patch_w)
+        self.events.emit(
+            "drag",
+            lambda: {
+                "block": block,
+                "instruction": instruction,
+                "reference": reference,
+                "context": self.cache.context(min(layers)),
+                "token_grid": grid,
+            },
+        )
 
     def _reference_of(self, block: BlockRecord) -> dict[float, torch.Tensor]:
         """Reference features of a committed block at step T', recomputed against the context it saw."""

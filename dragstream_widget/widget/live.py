@@ -1,4 +1,8 @@
-"""Live strips beside the widget: latent statistics per frame and the drag losses, as the video streams.
+"""Live strips beside the widget, as the video streams: latent statistics per frame, the drag losses,
+the CSS Gaussian map and gradient magnitude of the latest iteration with the drag overlaid, and the
+frequency probe of each drag (how much the dragged tokens' attention output changes when the context
+keys/values are low-passed at each cutoff, from the references the drag computes anyway, and the
+context keys'/values' energy by radial band).
 
 Drawn by the front end on its own canvas from small JSON traits (``js/src/strips.js``), so they keep
 up with the stream where re-rendering a matplotlib figure per block would not; the full figures
@@ -12,10 +16,15 @@ import time
 from pathlib import Path
 
 import anywidget
+import numpy as np
+import torch
 import traitlets
 
+from .. import geometry
 from ..diagnostics.recorders import IterationRecorder, LatentStatsRecorder
+from ..diagnostics.spectrum import band_energy, cutoff_contribution
 from ..engine.events import EventBus
+from ..ops import DragInstruction
 
 STATIC = Path(__file__).parent / "static"
 
@@ -27,10 +36,19 @@ class LiveStrips(anywidget.AnyWidget):
     _esm = STATIC / "strips.js"
     _css = STATIC / "widget.css"
 
-    drift = traitlets.Dict().tag(sync=True)  # {"first": position of the first frame shown, "mean": [...], ...}
+    drift = traitlets.Dict().tag(
+        sync=True
+    )  # {"first": position of the first frame shown, "mean": [...], ...}
     dragged = traitlets.List(traitlets.Int()).tag(sync=True)  # positions of latent frames of dragged blocks
     losses = traitlets.Dict().tag(sync=True)  # {"l_rec": [...], "l_cst": [...], "block": [...]}
-    comparison = traitlets.Dict().tag(sync=True)  # {"start": position, "branches": {name: {"mean": [...], ...}}}
+    comparison = traitlets.Dict().tag(
+        sync=True
+    )  # {"start": position, "branches": {name: {"mean": [...], ...}}}
+    # {"height", "width", "gaussian", "gradient", "handle"} row-major 0-255 maps at latent resolution
+    # (last latent frame), plus "targets": [[x, y], ...] in latent cells
+    maps = traitlets.Dict().tag(sync=True)
+    # {"block", "cutoffs", "change", "band_centers", "keys", "values"} of the latest drag
+    probe = traitlets.Dict().tag(sync=True)
     width = traitlets.Int(360).tag(sync=True)
 
     def __init__(self, events: EventBus, frames_per_block: int, window: int = 240, interval: float = 0.25):
@@ -47,8 +65,10 @@ class LiveStrips(anywidget.AnyWidget):
             events.subscribe("latent_stats", lambda _payload: self.publish()),  # after the recorder's update
             events.subscribe("iteration", self._on_iteration),
             events.subscribe("comparison", self._on_comparison),
+            events.subscribe("drag", self._on_drag),
         ]
         self._comparison: dict | None = None
+        self._drag: DragInstruction | None = None
 
     def _on_block(self, payload: dict) -> None:
         index = payload["index"]
@@ -59,9 +79,40 @@ class LiveStrips(anywidget.AnyWidget):
         self._comparison = payload
         self.publish()
 
+    def _on_drag(self, payload: dict) -> None:
+        self._drag = payload["instruction"]
+        try:
+            self.probe = drag_probe(payload)
+        except Exception as error:  # a diagnostic must never stop the drag it watches
+            self.probe = {"block": payload["block"], "error": f"frequency probe failed: {error}"}
+
     def _on_iteration(self, _payload: dict) -> None:
         if time.monotonic() - self._last_publish >= self.interval:
             self.publish()
+
+    def _maps(self) -> dict:
+        """The latest iteration's CSS map and gradient magnitude (last latent frame), the drag drawn over."""
+        recorder = self.iterations
+        if recorder.gradient_magnitude is None:
+            return {}
+        gradient = recorder.gradient_magnitude[-1]
+        height, width = gradient.shape
+        gaussian = np.ones_like(gradient) if recorder.gradient_map is None else recorder.gradient_map[-1]
+        out = {
+            "height": height,
+            "width": width,
+            "gaussian": bytes_of(gaussian, 1.0),
+            "gradient": bytes_of(gradient),
+        }
+        if self._drag is not None:
+            drag = self._drag
+            handles = np.any([r.mask for r in drag.regions], axis=0)
+            out["handle"] = bytes_of(geometry.resize_mask(handles, (height, width)).numpy(), 1.0)
+            scale = np.array([width / drag.frame_size[1], height / drag.frame_size[0]])
+            out["targets"] = [
+                [round(float(v), 2) for v in np.array(r.targets[-1]) * scale] for r in drag.regions
+            ]
+        return out
 
     def publish(self) -> None:
         """Send the current series to the front end (the last ``window`` latent frames)."""
@@ -71,10 +122,14 @@ class LiveStrips(anywidget.AnyWidget):
             first = max(0, len(series["mean"]) - self.window)
             blocks = sorted(self.latent_stats.blocks)
             with self.hold_sync():
-                self.drift = {"first": first, **{key: rounded(values[first:]) for key, values in series.items()}}
+                self.drift = {
+                    "first": first,
+                    **{key: rounded(values[first:]) for key, values in series.items()},
+                }
                 self.dragged = self._dragged_positions(blocks, first)
                 self.losses = self._recent_losses()
                 self.comparison = self._comparison_from(blocks, first)
+                self.maps = self._maps()
 
     def _dragged_positions(self, blocks: list[int], first: int) -> list[int]:
         return [
@@ -114,3 +169,32 @@ class LiveStrips(anywidget.AnyWidget):
 
 def rounded(values) -> list[float]:
     return [round(float(v), 5) for v in values]
+
+
+def bytes_of(image: np.ndarray, top: float | None = None) -> list[int]:
+    """Row-major 0-255 levels of ``image`` scaled by ``top`` (default: its maximum)."""
+    top = float(image.max()) if top is None else top
+    levels = np.clip(np.nan_to_num(image) / max(top, 1e-12), 0, 1) * 255
+    return np.round(levels).astype(np.uint8).ravel().tolist()
+
+
+@torch.no_grad()
+def drag_probe(payload: dict) -> dict:
+    """From a "drag" event: the change of the dragged tokens' features per cutoff against the unfiltered
+    ones, and the context keys'/values' energy by radial band (empty lists where there is none)."""
+    instruction: DragInstruction = payload["instruction"]
+    reference = payload["reference"]
+    _, _, height, width = reference[1.0].shape
+    handles = np.any([r.mask for r in instruction.regions], axis=0)
+    change = cutoff_contribution(reference, geometry.resize_mask(handles, (height, width)))
+    out = {"block": payload["block"], "cutoffs": list(change), "change": rounded(change.values())}
+    if payload["context"] is None:
+        return {**out, "band_centers": [], "keys": [], "values": []}
+    bands = band_energy(*payload["context"], payload["token_grid"])
+    edges = bands["band_edges"]
+    return {
+        **out,
+        "band_centers": rounded((edges[:-1] + edges[1:]) / 2),
+        "keys": rounded(bands["keys"]),
+        "values": rounded(bands["values"]),
+    }

@@ -1,4 +1,4 @@
-// LiveStrips front end: two small line charts drawn on canvases from the widget's JSON traits.
+// LiveStrips front end: small charts and maps drawn on canvases from the widget's JSON traits.
 import { h } from "./dom.js";
 
 const COLORS = { mean: "#1f6fff", std: "#e07b00", min: "#8a8a8a", max: "#8a8a8a", l_rec: "#d62728", l_cst: "#7b3fb5" };
@@ -64,16 +64,139 @@ function chart(ctx, width, height, title, series, options = {}) {
 
 const BRANCH_COLORS = { "no drag": "#2a9d4b", "drag without ADSR": "#b5179e" };
 
+// A 0-255 map as an image: magma-like ramp for "heat", green ramp for "gradient".
+function levelsToImage(levels, w, hgt, ramp) {
+  const image = new ImageData(w, hgt);
+  levels.forEach((v, i) => {
+    const t = v / 255;
+    const [r, g, b] = ramp === "heat" ? [255 * Math.min(1, 1.6 * t), 255 * t * t, 90 * (1 - t) + 60 * t]
+      : [40 + 180 * t * t, 40 + 215 * t, 90 + 60 * t];
+    image.data.set([r, g, b, 255], 4 * i);
+  });
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = hgt;
+  canvas.getContext("2d").putImageData(image, 0, 0);
+  return canvas;
+}
+
+function drawMaps(ctx, width, height, maps) {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, width, height);
+  ctx.font = "11px sans-serif";
+  ctx.fillStyle = "#333";
+  if (!maps.gradient) {
+    ctx.fillText("CSS map and |gradient| appear while a drag optimises", 6, 11);
+    ctx.fillStyle = "#888";
+    ctx.fillText("no data yet", 6, height / 2);
+    return;
+  }
+  const { width: w, height: hgt } = maps;
+  const side = Math.min((width - 18) / 2, height - 20);
+  const scale = side / Math.max(w, hgt);
+  const panels = [["CSS Gaussian map", maps.gaussian, "heat"], ["|gradient| of the latent", maps.gradient, "gradient"]];
+  panels.forEach(([title, levels, ramp], k) => {
+    const left = 6 + k * (side + 6);
+    ctx.fillStyle = "#333";
+    ctx.fillText(title, left, 11);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(levelsToImage(levels, w, hgt, ramp), left, 16, w * scale, hgt * scale);
+    const cell = (x, y) => [left + (x + 0.5) * scale, 16 + (y + 0.5) * scale];
+    if (maps.handle) { // the handle region, outlined where its coverage crosses one half
+      ctx.strokeStyle = "#ff3b30";
+      ctx.lineWidth = 1.2;
+      ctx.beginPath();
+      for (let y = 0; y < hgt; y++) {
+        for (let x = 0; x < w; x++) {
+          const inside = (i, j) => i >= 0 && j >= 0 && i < w && j < hgt && maps.handle[j * w + i] >= 128;
+          if (!inside(x, y)) continue;
+          const [x0, y0] = [left + x * scale, 16 + y * scale];
+          if (!inside(x, y - 1)) { ctx.moveTo(x0, y0); ctx.lineTo(x0 + scale, y0); }
+          if (!inside(x, y + 1)) { ctx.moveTo(x0, y0 + scale); ctx.lineTo(x0 + scale, y0 + scale); }
+          if (!inside(x - 1, y)) { ctx.moveTo(x0, y0); ctx.lineTo(x0, y0 + scale); }
+          if (!inside(x + 1, y)) { ctx.moveTo(x0 + scale, y0); ctx.lineTo(x0 + scale, y0 + scale); }
+        }
+      }
+      ctx.stroke();
+    }
+    for (const [x, y] of maps.targets || []) {
+      const [cx, cy] = cell(x - 0.5, y - 0.5); // targets are continuous cell coordinates
+      ctx.beginPath();
+      ctx.arc(cx, cy, 3, 0, 2 * Math.PI);
+      ctx.fillStyle = "#1f9bff";
+      ctx.fill();
+    }
+  });
+}
+
+function drawProbe(ctx, width, height, probe) {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, width, height);
+  ctx.font = "11px sans-serif";
+  ctx.fillStyle = "#333";
+  ctx.fillText(probe.block === undefined ? "frequency probe of each drag" : `frequency probe, drag at block ${probe.block}`, 6, 11);
+  if (probe.error || !probe.cutoffs) {
+    ctx.fillStyle = probe.error ? "#c0392b" : "#888";
+    ctx.fillText(probe.error || "appears when a drag starts", 6, height / 2);
+    return;
+  }
+  const half = (width - 18) / 2;
+  const top = 28;
+  const bottom = height - 16;
+  // Left: change of the dragged tokens' attention output per cutoff (bars).
+  ctx.fillStyle = "#555";
+  ctx.fillText("attention change per cutoff", 6, 24);
+  const high = Math.max(1e-6, ...probe.change);
+  const bar = half / probe.cutoffs.length;
+  probe.cutoffs.forEach((c, i) => {
+    const value = probe.change[i];
+    const barHeight = (value / high) * (bottom - top - 10);
+    ctx.fillStyle = "#7b3fb5";
+    ctx.fillRect(6 + i * bar + 3, bottom - barHeight, bar - 6, barHeight);
+    ctx.fillStyle = "#333";
+    ctx.fillText(String(c), 6 + i * bar + 3, height - 3);
+    ctx.fillText(value.toFixed(2), 6 + i * bar + 3, bottom - barHeight - 2);
+  });
+  // Right: context keys/values energy by radial band (log scale).
+  const left = 12 + half;
+  ctx.fillStyle = "#555";
+  ctx.fillText("context K/V energy by band", left, 24);
+  if (!probe.keys.length) {
+    ctx.fillText("no context yet", left, height / 2);
+    return;
+  }
+  const all = probe.keys.concat(probe.values).filter((v) => v > 0);
+  const lo = Math.log10(Math.min(...all));
+  const hi = Math.log10(Math.max(...all)) + 1e-9;
+  const n = probe.band_centers.length;
+  const x = (i) => left + (n === 1 ? 0 : (i / (n - 1)) * (half - 6));
+  const y = (v) => top + (1 - (Math.log10(Math.max(v, 1e-12)) - lo) / (hi - lo || 1)) * (bottom - top);
+  for (const [name, color] of [["keys", "#1f6fff"], ["values", "#e07b00"]]) {
+    ctx.beginPath();
+    probe[name].forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    ctx.stroke();
+    ctx.fillStyle = color;
+    ctx.fillText(name, name === "keys" ? left : left + 34, height - 3);
+  }
+  ctx.fillStyle = "#333";
+  ctx.fillText("low → high freq.", left + 80, height - 3);
+}
+
 function render({ model, el }) {
   const width = model.get("width");
   const drift = document.createElement("canvas");
   const losses = document.createElement("canvas");
-  for (const canvas of [drift, losses]) {
+  const maps = document.createElement("canvas");
+  const probe = document.createElement("canvas");
+  for (const canvas of [drift, losses, maps, probe]) {
     canvas.width = width;
     canvas.height = 150;
     canvas.className = "dsw-strip";
   }
-  el.append(h("div", { class: "dsw-strips" }, [drift, losses]));
+  maps.height = Math.round(width / 2) + 12;
+  el.append(h("div", { class: "dsw-strips" }, [drift, losses, maps, probe]));
   const draw = () => {
     const d = model.get("drift");
     // With a comparison, zoom on it: a little of the stream before it, then the branches (dashed).
@@ -94,8 +217,10 @@ function render({ model, el }) {
     const l = model.get("losses");
     chart(losses.getContext("2d"), width, 150, "drag losses per iteration", [["l_rec", l.l_rec || []], ["l_cst", l.l_cst || []]],
       { empty: "losses appear while a drag optimises" });
+    drawMaps(maps.getContext("2d"), width, maps.height, model.get("maps"));
+    drawProbe(probe.getContext("2d"), width, 150, model.get("probe"));
   };
-  for (const name of ["drift", "dragged", "losses", "comparison"]) model.on(`change:${name}`, draw);
+  for (const name of ["drift", "dragged", "losses", "comparison", "maps", "probe"]) model.on(`change:${name}`, draw);
   draw();
 }
 

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 c022435b8a15345c0de92b1e536b44ddc1c7a20b08f19ba31001216220a3d603)
+// dragstream_widget front end, built from js/src (source sha256 0030cb44828d250c0786e95c57e16be5fcfe072e18b0031910f0a4d1be0c9f9a)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
