@@ -416,8 +416,9 @@ def test_live_probe_and_maps_show_each_drag(widget):
     assert (maps["height"], maps["width"]) == (h, w) and len(maps["gradient"]) == h * w
     gaussian = np.array(maps["gaussian"]).reshape(h, w)
     peak_y, peak_x = np.unravel_index(gaussian.argmax(), gaussian.shape)
-    (tx, ty), = maps["targets"]
-    assert (tx, ty) == pytest.approx((16.0 * w / SIZE[1], 12.0 * h / SIZE[0]), abs=0.01)  # in latent cells
+    ((hx, hy), (tx, ty)), = maps["paths"]  # handle, then the one target, in latent cells
+    assert (hx, hy) == pytest.approx((12.5 * w / SIZE[1], 12.5 * h / SIZE[0]), abs=0.01)
+    assert (tx, ty) == pytest.approx((16.0 * w / SIZE[1], 12.0 * h / SIZE[0]), abs=0.01)
     assert abs(peak_x + 0.5 - tx) <= 1.5 and abs(peak_y + 0.5 - ty) <= 1.5  # the CSS map peaks at the target
     handle = np.array(maps["handle"]).reshape(h, w) >= 128
     assert handle.sum() == pytest.approx(square_mask().sum() * h * w / (SIZE[0] * SIZE[1]), abs=2)

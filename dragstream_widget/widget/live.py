@@ -45,7 +45,7 @@ class LiveStrips(anywidget.AnyWidget):
         sync=True
     )  # {"start": position, "branches": {name: {"mean": [...], ...}}}
     # {"height", "width", "gaussian", "gradient", "handle"} row-major 0-255 maps at latent resolution
-    # (last latent frame), plus "targets": [[x, y], ...] in latent cells
+    # (last latent frame), plus "paths": per region [handle, target, ...] as [x, y] in latent cells
     maps = traitlets.Dict().tag(sync=True)
     # {"block", "cutoffs", "change", "band_centers", "keys", "values"} of the latest drag
     probe = traitlets.Dict().tag(sync=True)
@@ -109,8 +109,9 @@ class LiveStrips(anywidget.AnyWidget):
             handles = np.any([r.mask for r in drag.regions], axis=0)
             out["handle"] = bytes_of(geometry.resize_mask(handles, (height, width)).numpy(), 1.0)
             scale = np.array([width / drag.frame_size[1], height / drag.frame_size[0]])
-            out["targets"] = [
-                [round(float(v), 2) for v in np.array(r.targets[-1]) * scale] for r in drag.regions
+            out["paths"] = [  # per region: handle, then every target, in latent cells
+                [[round(float(v), 2) for v in np.array(point) * scale] for point in (r.handle, *r.targets)]
+                for r in drag.regions
             ]
         return out
 

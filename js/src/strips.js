@@ -119,12 +119,19 @@ function drawMaps(ctx, width, height, maps) {
       }
       ctx.stroke();
     }
-    for (const [x, y] of maps.targets || []) {
-      const [cx, cy] = cell(x - 0.5, y - 0.5); // targets are continuous cell coordinates
+    for (const path of maps.paths || []) { // handle (red) to its targets (blue), the last one larger
+      const points = path.map(([x, y]) => cell(x - 0.5, y - 0.5)); // continuous cell coordinates
       ctx.beginPath();
-      ctx.arc(cx, cy, 3, 0, 2 * Math.PI);
-      ctx.fillStyle = "#1f9bff";
-      ctx.fill();
+      points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.8)";
+      ctx.lineWidth = 1;
+      ctx.stroke();
+      points.forEach(([x, y], i) => {
+        ctx.beginPath();
+        ctx.arc(x, y, i === 0 || i === points.length - 1 ? 3 : 1.5, 0, 2 * Math.PI);
+        ctx.fillStyle = i === 0 ? "#ff3b30" : "#1f9bff";
+        ctx.fill();
+      });
     }
   });
 }

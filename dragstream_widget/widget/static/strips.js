@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 0030cb44828d250c0786e95c57e16be5fcfe072e18b0031910f0a4d1be0c9f9a)
+// dragstream_widget front end, built from js/src (source sha256 053a45a40bd3803ad7507c781656f023d5f64a50e5d6ff9f1b5655c1c95ffdf8)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
@@ -141,12 +141,19 @@ function drawMaps(ctx, width, height, maps) {
       }
       ctx.stroke();
     }
-    for (const [x, y] of maps.targets || []) {
-      const [cx, cy] = cell(x - 0.5, y - 0.5);
+    for (const path of maps.paths || []) {
+      const points = path.map(([x, y]) => cell(x - 0.5, y - 0.5));
       ctx.beginPath();
-      ctx.arc(cx, cy, 3, 0, 2 * Math.PI);
-      ctx.fillStyle = "#1f9bff";
-      ctx.fill();
+      points.forEach(([x, y], i) => i ? ctx.lineTo(x, y) : ctx.moveTo(x, y));
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.8)";
+      ctx.lineWidth = 1;
+      ctx.stroke();
+      points.forEach(([x, y], i) => {
+        ctx.beginPath();
+        ctx.arc(x, y, i === 0 || i === points.length - 1 ? 3 : 1.5, 0, 2 * Math.PI);
+        ctx.fillStyle = i === 0 ? "#ff3b30" : "#1f9bff";
+        ctx.fill();
+      });
     }
   });
 }

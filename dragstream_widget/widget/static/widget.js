@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 0030cb44828d250c0786e95c57e16be5fcfe072e18b0031910f0a4d1be0c9f9a)
+// dragstream_widget front end, built from js/src (source sha256 053a45a40bd3803ad7507c781656f023d5f64a50e5d6ff9f1b5655c1c95ffdf8)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
