@@ -4,6 +4,7 @@ python -m dragstream_widget demo --out DIR
 python -m dragstream_widget labels import LABEL_DIR --out drag.json
 python -m dragstream_widget labels export drag.json --out LABEL_DIR
 python -m dragstream_widget bench quality --cases FILE --out DIR [--variants ...] [--limit N] [--device cpu|cuda]
+python -m dragstream_widget bench drift --out DIR [--drags N] [--runs N]
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ def main(argv: list[str] | None = None) -> None:
     exporting.add_argument("--out", required=True, help="folder to write the label JSON and mask PNGs into")
     bench = commands.add_parser("bench", help="benchmarks")
     bench_kind = bench.add_subparsers(dest="bench", required=True)
+    from .bench import drift
     from .bench.quality import cli as quality_cli
 
     quality_cli.add_arguments(bench_kind.add_parser("quality", help="the REVEL quality bench: variants and baselines"))
+    drift.add_arguments(bench_kind.add_parser("drift", help="latent drift under repeated drags, with and without ADSR"))
     args = parser.parse_args(argv)
-    if args.command == "bench":
+    if args.command == "bench" and args.bench == "quality":
         quality_cli.run(args)
+    if args.command == "bench" and args.bench == "drift":
+        drift.main(args)
     if args.command == "labels":
         run_labels(args)
     if args.command == "demo":

@@ -1,0 +1,209 @@
+"""Drift under repeated drags: the setting of the paper's Figure 2a, where drags accumulate.
+
+Each run streams a toy-world prompt from rendered opening frames and then, at every block, edits
+the frame on screen, moving the prompt's first object a few pixels left or right (alternating, so it
+stays in the frame), and streams on. The same blocks are generated without any drag, with the drags
+but without ADSR, with the paper's ADSR, and with the released code's ADSR options. Latent drift is
+measured per latent frame against the undragged stream: |mean - mean_ref| + |std - std_ref|.
+
+    python -m dragstream_widget bench drift --out DIR [--drags 8] [--runs 8]
+
+writes DIR/drift.json (per-frame statistics of every run and variant, and a summary with paired
+differences) and DIR/drift.png (latent statistics per frame for the first run, and the mean drift
+after each drag over all runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..demo import object_region, opening_frames
+from ..engine.config import DragConfig
+from ..engine.session import StreamSession, latent_statistics
+from ..models.base import VideoBackend
+from ..ops import DragInstruction, HandleRegion, Mode, Operation
+
+PROMPTS = (
+    "a red circle and a blue square on a striped background",
+    "a yellow star on a plain background",
+    "a green square and a white circle on a gradient background",
+    "a cyan triangle on a checkered background",
+)
+SHIFT_PX = 6.0
+
+
+def variants(base: DragConfig) -> dict[str, DragConfig | None]:
+    """None: the stream without drags."""
+    return {
+        "no drag": None,
+        "drag without ADSR": base.without("adsr"),
+        "drag with ADSR": replace(base, adsr=True),
+        "drag with released ADSR": replace(base, adsr=True, adsr_reference="own", adsr_stats="frame_channel"),
+    }
+
+
+def shuttle_edit(frame: np.ndarray, color: str, k: int) -> DragInstruction | None:
+    """The k-th drag: move the object ``SHIFT_PX`` right on even k, left on odd k (None: not visible)."""
+    try:
+        mask, center = object_region(frame, color)
+    except RuntimeError:
+        return None
+    direction = 1.0 if k % 2 == 0 else -1.0
+    target = (center[0] + direction * SHIFT_PX, center[1])
+    region = HandleRegion(mask, Operation.TRANSLATE, center, (target,))
+    return DragInstruction(Mode.EDIT, frame.shape[:2], (region,))
+
+
+def run_variant(
+    backend: VideoBackend, prompt: str, seed: int, config: DragConfig | None, drags: int, base: DragConfig
+) -> dict:
+    """Per-latent-frame statistics of the stream from the first drag on, and how many drags ran."""
+    fpb = backend.layout.frames_per_block
+    session = StreamSession(
+        backend, prompt, seed, config or base, start_frames=opening_frames(prompt, seed, fpb)
+    )
+    session.step()
+    first = session.num_blocks - 1
+    color = prompt.split()[1]
+    applied = 0
+    for k in range(drags):
+        if config is not None:
+            instruction = shuttle_edit(session.frames()[-1], color, k)
+            if instruction is not None:
+                session.apply(instruction)
+                applied += 1
+        session.step()
+    stats = [latent_statistics(b.index, b.z0) for b in session.blocks[first:]]
+    return {
+        "mean": [v for s in stats for v in s["mean"]],
+        "std": [v for s in stats for v in s["std"]],
+        "drags_applied": applied,
+    }
+
+
+def frame_drift(run: dict, reference: dict) -> np.ndarray:
+    """|mean - mean_ref| + |std - std_ref| per latent frame."""
+    mean, std = np.array(run["mean"]), np.array(run["std"])
+    return np.abs(mean - np.array(reference["mean"])) + np.abs(std - np.array(reference["std"]))
+
+
+def summarize(runs: list[dict], frames_per_block: int) -> dict:
+    """Per variant: mean drift over all frames and over the last block, per-drag drift curves, and
+    the paired difference of each variant's mean drift against the drag without ADSR."""
+    names = [n for n in runs[0]["variants"] if n != "no drag"]
+    drift = {
+        n: np.array([frame_drift(r["variants"][n], r["variants"]["no drag"]) for r in runs]) for n in names
+    }
+    out = {}
+    for name, values in drift.items():  # values: [runs, frames]
+        per_run = values.mean(1)
+        blocks = values.reshape(len(runs), -1, frames_per_block).mean(2)
+        entry = {
+            "drift_mean": float(per_run.mean()),
+            "drift_last_block": float(blocks[:, -1].mean()),
+            "drift_per_block": blocks.mean(0).tolist(),
+        }
+        if name != "drag without ADSR":
+            diff = per_run - drift["drag without ADSR"].mean(1)
+            entry["minus_without_adsr"] = {
+                "mean": float(diff.mean()),
+                "stderr": float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else None,
+                "lower_in_runs": int((diff < 0).sum()),
+                "runs": len(diff),
+            }
+        out[name] = entry
+    return out
+
+
+def plot(results: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 3.4))
+    axes = fig.subplots(1, 3)
+    colors = {
+        "no drag": "black",
+        "drag without ADSR": "tab:purple",
+        "drag with ADSR": "tab:blue",
+        "drag with released ADSR": "tab:orange",
+    }
+    first = results["runs"][0]
+    for name, run in first["variants"].items():
+        axes[0].plot(run["mean"], color=colors[name], label=name)
+        axes[1].plot(run["std"], color=colors[name], label=name)
+    axes[0].set_title(f"latent mean per frame ({first['prompt'].split(' on ')[0]})", fontsize=9)
+    axes[1].set_title("latent std per frame", fontsize=9)
+    for ax in axes[:2]:
+        ax.set_xlabel("latent frame from the first drag on")
+    axes[1].legend(fontsize=7)
+    for name, entry in results["summary"].items():
+        axes[2].plot(
+            range(1, len(entry["drift_per_block"]) + 1),
+            entry["drift_per_block"],
+            "o-",
+            color=colors[name],
+            label=name,
+            ms=3,
+        )
+    axes[2].set_title(f"drift against no drag, mean of {len(results['runs'])} runs", fontsize=9)
+    axes[2].set_xlabel("block (a drag at each)")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def run(backend: VideoBackend, base: DragConfig, out: str | Path, drags: int, runs: int) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = [(PROMPTS[k % len(PROMPTS)], k // len(PROMPTS)) for k in range(runs)]
+    configs = variants(base)
+    start = time.perf_counter()
+    records = []
+    with tqdm(total=len(plan) * len(configs), desc="repeated drags", unit="stream") as progress:
+        for prompt, seed in plan:
+            streams = {}
+            for name, config in configs.items():
+                streams[name] = run_variant(backend, prompt, seed, config, drags, base)
+                progress.update()
+            records.append({"prompt": prompt, "seed": seed, "variants": streams})
+    results = {
+        "settings": {
+            "drags": drags,
+            "runs": runs,
+            "shift_px": SHIFT_PX,
+            "seconds": round(time.perf_counter() - start, 1),
+        },
+        "runs": records,
+        "summary": summarize(records, backend.layout.frames_per_block),
+    }
+    (out / "drift.json").write_text(json.dumps(results, indent=1))
+    plot(results, out / "drift.png")
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="folder for drift.json and drift.png")
+    parser.add_argument("--drags", type=int, default=8, help="drags in a row, one per block")
+    parser.add_argument("--runs", type=int, default=8, help="prompt and seed pairs")
+    parser.add_argument(
+        "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
+    )
+
+
+def main(args: argparse.Namespace) -> dict:
+    from .. import load_model
+    from ..models.toyworld.model import TOY_DRAG_CONFIG
+
+    if args.drags < 1 or args.runs < 1:
+        raise SystemExit("--drags and --runs must be >= 1")
+    results = run(load_model(args.weights), TOY_DRAG_CONFIG, args.out, args.drags, args.runs)
+    print(json.dumps(results["summary"], indent=1))
+    print(f"wrote {args.out}/drift.json, {args.out}/drift.png")
+    return results
