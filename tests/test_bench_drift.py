@@ -30,6 +30,7 @@ def test_frame_drift_and_summary_by_hand():
     paired = summary["drag with ADSR"]["minus_without_adsr"]  # differences -0.3 and +0.1
     assert paired["mean"] == pytest.approx(-0.1) and paired["lower_in_runs"] == 1
     assert paired["stderr"] == pytest.approx(np.std([-0.3, 0.1], ddof=1) / math.sqrt(2))
+    assert summary["drag with ADSR"]["minus_without_adsr_last_block"]["mean"] == pytest.approx(-0.1)
     assert "minus_without_adsr" not in summary["drag without ADSR"]
 
 

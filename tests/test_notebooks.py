@@ -34,3 +34,5 @@ def test_ablation_notebook_runs_top_to_bottom(tmp_path):
     tables = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert any("| full |" in t and "| no_adsr |" in t for t in tables)  # this case's metrics
     assert any("Frechet (proxy)" in t and "| sg_i2v |" in t for t in tables)  # the saved bench table
+    assert (tmp_path / "drift_small" / "drift.png").stat().st_size > 10_000  # repeated drags, run here
+    assert len(images) >= 4  # and the saved repeated-drags figure

@@ -97,7 +97,7 @@ def frame_drift(run: dict, reference: dict) -> np.ndarray:
 
 def summarize(runs: list[dict], frames_per_block: int) -> dict:
     """Per variant: mean drift over all frames and over the last block, per-drag drift curves, and
-    the paired difference of each variant's mean drift against the drag without ADSR."""
+    the paired differences of both against the drag without ADSR."""
     names = [n for n in runs[0]["variants"] if n != "no drag"]
     drift = {
         n: np.array([frame_drift(r["variants"][n], r["variants"]["no drag"]) for r in runs]) for n in names
@@ -112,15 +112,22 @@ def summarize(runs: list[dict], frames_per_block: int) -> dict:
             "drift_per_block": blocks.mean(0).tolist(),
         }
         if name != "drag without ADSR":
-            diff = per_run - drift["drag without ADSR"].mean(1)
-            entry["minus_without_adsr"] = {
-                "mean": float(diff.mean()),
-                "stderr": float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else None,
-                "lower_in_runs": int((diff < 0).sum()),
-                "runs": len(diff),
-            }
+            without = drift["drag without ADSR"]
+            entry["minus_without_adsr"] = paired(per_run - without.mean(1))
+            last = blocks[:, -1] - without.reshape(len(runs), -1, frames_per_block).mean(2)[:, -1]
+            entry["minus_without_adsr_last_block"] = paired(last)
         out[name] = entry
     return out
+
+
+def paired(diff: np.ndarray) -> dict:
+    """Mean of paired differences, its standard error and how many are below zero."""
+    return {
+        "mean": float(diff.mean()),
+        "stderr": float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else None,
+        "lower_in_runs": int((diff < 0).sum()),
+        "runs": len(diff),
+    }
 
 
 def plot(results: dict, path: Path) -> None:
