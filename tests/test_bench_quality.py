@@ -341,3 +341,36 @@ def test_learned_trackers_and_extractors_load_only_local_files(tmp_path):
     features = extractor.extract(frames)
     assert features.shape == (4, 3) and not extractor.is_proxy and "inception" in extractor.label
     assert np.allclose(features, frames.reshape(4, -1, 3).mean(1), atol=1.0)
+
+
+def test_ablation_explorer_runs_what_is_chosen_and_reports_errors():
+    from dragstream_widget import load_model
+    from dragstream_widget.bench.quality.explorer import AblationExplorer, custom_variant, metrics_markdown
+
+    assert custom_variant({"adsr": True, "sfs": True, "css": True}) is None
+    mine = custom_variant({"adsr": False, "sfs": True, "css": False})
+    config = mine.config(TOY_DRAG_CONFIG)
+    assert not config.adsr and not config.css and config.sfs and mine.description == "without adsr, css"
+
+    case = next(c for c in load_cases(DEFAULT_CASES) if c.name == "edit-translate-0")
+    region = case.instruction.regions[0]
+    short = replace(case, follow_blocks=0, instruction=replace(
+        case.instruction, regions=(replace(region, targets=((region.handle[0] + 1, region.handle[1]),)),)))
+    explorer = AblationExplorer(load_model(), {"short": short}, TOY_DRAG_CONFIG)
+    explorer.compare.value = ("full",)
+    explorer.switches["adsr"].value = False
+    explorer.button.click()  # what a person's press does
+    run = explorer.last_run
+    assert run is not None and list(run.scores) == ["no_drag", "full", "mine"]
+    assert not explorer.button.disabled and explorer.status.value.startswith("done in")
+    assert "| mine |" in metrics_markdown(run) and len(explorer.output.outputs) == 3  # title, frames, table
+
+    explorer.compare.value = ()
+    explorer.switches["adsr"].value = True
+    assert explorer.run() is None and "choose variants" in explorer.status.value
+    broken = replace(short, instruction=replace(short.instruction, frame_size=(32, 32)))  # not the model's size
+    explorer.cases["short"] = broken
+    explorer.compare.value = ("full",)
+    assert explorer.run() is None and "could not run edit-translate-0" in explorer.status.value
+    assert "the model makes 64x64" in explorer.status.value
+    assert explorer.last_run is run and not explorer.button.disabled
