@@ -143,6 +143,9 @@ def disc(size: tuple[int, int], center: tuple[float, float], radius: float) -> n
     return (xs - center[0]) ** 2 + (ys - center[1]) ** 2 <= radius**2
 
 
+SET_RANGE = "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }"
+
+
 def wait_for(page, condition: str, timeout: float = 120.0):
     page.wait_for_function(condition, timeout=timeout * 1000)
 
@@ -151,13 +154,16 @@ def frame_pixels(page) -> str:
     return page.eval_on_selector(".dsw-frame", "c => c.toDataURL()")
 
 
-def draw_drag(page, mode: str, handle, path, size, brush: int, picture: Path, pictured: str = ".dsw"):
-    """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply.
-    ``picture`` is a screenshot of ``pictured`` with the drag drawn, just before it is applied."""
+def draw_drag(
+    page, mode: str, handle, path, size, brush: int, picture: Path, pictured: str = ".dsw", key: str | None = None
+):
+    """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply
+    (or the keyboard ``key``, the widget focused by the drawing). ``picture`` is a screenshot of
+    ``pictured`` with the drag drawn, just before it is applied."""
     box = page.locator(".dsw-vectors").bounding_box()
     page.select_option(".dsw select >> nth=0", mode)
     page.click("button[data-tool=handle]")
-    page.eval_on_selector("input[type=range][title^='brush']", "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", brush)
+    page.eval_on_selector("input[type=range][title^='brush']", SET_RANGE, brush)
     page.mouse.move(*stage_point(box, handle, size))
     page.mouse.down()
     page.mouse.up()
@@ -168,7 +174,10 @@ def draw_drag(page, mode: str, handle, path, size, brush: int, picture: Path, pi
         page.mouse.move(*stage_point(box, point, size), steps=4)
     page.mouse.up()
     page.locator(pictured).first.screenshot(path=picture)
-    page.click("button.dsw-apply")
+    if key is None:
+        page.click("button.dsw-apply")
+    else:
+        page.keyboard.press(key)
 
 
 def polyline_points(handle, corners, step: float):
@@ -250,7 +259,7 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         before = frame_pixels(page)
         draw_drag(
             page, "edit", tuple(red), polyline_points(red, [target], step=1.0)[1:], size, sent["brush"],
-            shots / "widget_edit_drawn.png",
+            shots / "widget_edit_drawn.png", key="Enter",
         )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
         measured["edit_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
@@ -356,6 +365,7 @@ def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
     nbformat.write(notebook, root / "widget.ipynb")
     shots = Path(os.environ.get("DRAGSTREAM_SCREENSHOTS", tmp_path))
     handle, target, brush = (17.0, 23.0), (29.0, 15.0), 4
+    kept_stroke, undone_stroke = (55.0, 30.0), (60.0, 8.0)
     with jupyter_server("notebook", root) as (base, token, runtime):
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
@@ -371,6 +381,12 @@ def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
                 try:
                     size = tuple(kernel.evaluate("widget.frame_size"))
                     path = polyline_points(handle, [target], step=0.7)[1:]
+                    # Two stray strokes, the second undone with Ctrl+Z: only the first may reach the kernel.
+                    page.click("button[data-tool=handle]")
+                    page.eval_on_selector("input[type=range][title^='brush']", SET_RANGE, brush)
+                    for point in (kept_stroke, undone_stroke):
+                        page.mouse.click(*stage_point(box, point, size))
+                    page.keyboard.press("Control+z")
                     draw_drag(page, "edit", handle, path, size, brush, shots / "notebook7_edit_drawn.png")
                     wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
                     received = kernel.evaluate("[i.to_json() for i in widget.received]")
@@ -387,4 +403,5 @@ def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
     assert edit["mode"] == "edit" and edit["frame_size"] == [40, 72]
     np.testing.assert_allclose(edit["regions"][0]["handle"], handle, atol=0.02)
     np.testing.assert_allclose(edit["regions"][0]["targets"], [target], atol=0.02)
-    np.testing.assert_array_equal(decode_mask(edit["regions"][0]["mask"]), disc(size, handle, brush))
+    expected = disc(size, handle, brush) | disc(size, kept_stroke, brush)
+    np.testing.assert_array_equal(decode_mask(edit["regions"][0]["mask"]), expected)

@@ -12,11 +12,11 @@ const OPERATIONS = [
   ["rotate_3d", "rotate 3D"],
 ];
 const TOOLS = [
-  ["handle", "Handle", "paint the region to drag (brush)"],
-  ["frozen", "Keep", "paint the non-editable region, which must not change"],
-  ["erase", "Eraser", "erase painted regions"],
-  ["path", "Trajectory", "drag from the handle point (red) to the target (blue)"],
-  ["center", "Centre", "click to place the rotation centre"],
+  ["handle", "Handle", "paint the region to drag (brush) (H)"],
+  ["frozen", "Keep", "paint the non-editable region, which must not change (K)"],
+  ["erase", "Eraser", "erase painted regions (E)"],
+  ["path", "Trajectory", "drag from the handle point (red) to the target (blue) (T)"],
+  ["center", "Centre", "click to place the rotation centre (C)"],
 ];
 
 function render({ model, el }) {
@@ -85,7 +85,9 @@ function render({ model, el }) {
     if (e.button !== 0) return;
     e.preventDefault();
     vectorCanvas.setPointerCapture(e.pointerId);
+    root.focus({ preventScroll: true }); // keyboard shortcuts act on the widget drawn on last
     ui.localError = null;
+    sketch.checkpoint();
     last = toModel(e);
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
@@ -148,7 +150,7 @@ function render({ model, el }) {
 
   // ----- controls -----
   const control = (name) => () => send({ type: "control", name });
-  const playButton = h("button", { class: "dsw-play", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
+  const playButton = h("button", { class: "dsw-play", title: "play or pause (Space)", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
   const speed = h("input", { type: "range", min: 1, max: 30, step: 1, value: model.get("speed"), title: "playback speed, frames per second",
     oninput: () => { model.set("speed", Number(speed.value)); model.save_changes(); speedLabel.textContent = `${speed.value} fps`; } });
   const speedLabel = h("span", { class: "dsw-small" }, `${model.get("speed")} fps`);
@@ -158,7 +160,7 @@ function render({ model, el }) {
     onchange: () => { model.set("seed", Math.max(0, Math.floor(Number(seed.value) || 0))); model.save_changes(); } });
   const toolbar = h("div", { class: "dsw-row" }, [
     playButton,
-    h("button", { onclick: control("step"), title: "generate one block" }, "Step"),
+    h("button", { onclick: control("step"), title: "generate one block (S)" }, "Step"),
     h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
     h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
@@ -181,14 +183,32 @@ function render({ model, el }) {
     title: "frames an animation lasts (one target point per frame)",
     onchange: () => { model.set("animation_frames", Math.max(1, Math.floor(Number(animationFrames.value) || 1))); model.save_changes(); redraw(); } });
   const [applyOnReleaseLabel, applyOnRelease] = checkbox("apply on release", false, () => {}, "apply the drag as soon as the trajectory is drawn");
+  function clearDrawing() {
+    sketch.checkpoint();
+    sketch.clearAll();
+    sketch.region.operation = ui.operation;
+    ui.localError = null;
+    redraw();
+    showStatus();
+  }
+  function undoStroke() {
+    if (!sketch.undoStroke()) {
+      localError("nothing drawn to undo");
+      return;
+    }
+    ui.localError = null;
+    redraw();
+    showStatus();
+  }
   const tools = h("div", { class: "dsw-row" }, [
     mode, operation, ...toolButtons,
     h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "brush"), brush]),
     h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "frames"), animationFrames]),
-    h("button", { onclick: () => { sketch.addRegion(ui.operation); redraw(); }, title: "start another handle region" }, "+ Region"),
-    h("button", { onclick: () => { sketch.clearAll(); sketch.region.operation = ui.operation; ui.localError = null; redraw(); showStatus(); } }, "Clear"),
+    h("button", { onclick: () => { sketch.checkpoint(); sketch.addRegion(ui.operation); redraw(); }, title: "start another handle region" }, "+ Region"),
+    h("button", { class: "dsw-undo-stroke", onclick: undoStroke, title: "undo the last stroke (Ctrl+Z)" }, "Undo stroke"),
+    h("button", { onclick: clearDrawing, title: "clear the drawing (Esc)" }, "Clear"),
     applyOnReleaseLabel,
-    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag" }, "Apply"),
+    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag (Enter)" }, "Apply"),
   ]);
 
   const toggles = h("div", { class: "dsw-row" }, [h("span", { class: "dsw-small" }, "method:")]);
@@ -213,6 +233,25 @@ function render({ model, el }) {
   model.on("change:prompt", () => { prompt.value = model.get("prompt"); });
   model.on("change:seed", () => { seed.value = model.get("seed"); });
   model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
+
+  // ----- keyboard, while the widget has focus (clicking the frame gives it) -----
+  const TOOL_KEYS = { h: "handle", k: "frozen", e: "erase", t: "path", c: "center" };
+  root.tabIndex = 0;
+  root.dataset.lmSuppressShortcuts = "true"; // the notebook's own shortcuts stay out of the widget
+  root.addEventListener("keydown", (e) => {
+    if (e.target.closest("input, select, textarea")) return; // typing a prompt or a seed
+    const key = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && key === "z") undoStroke();
+    else if (e.ctrlKey || e.metaKey || e.altKey) return;
+    else if (key === " ") send({ type: "control", name: model.get("playing") ? "pause" : "play" });
+    else if (key === "enter") apply();
+    else if (key === "escape") clearDrawing();
+    else if (key === "s") send({ type: "control", name: "step" });
+    else if (TOOL_KEYS[key]) { ui.tool = TOOL_KEYS[key]; showTools(); }
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+  });
 
   root.append(toolbar, stage, info, tools, toggles, status);
   el.append(root);

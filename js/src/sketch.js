@@ -5,12 +5,34 @@ import { centroid, encodeMask, isEmpty, newMask, stampStroke } from "./masks.js"
 import { resamplePath, thinPath } from "./paths.js";
 
 export const FORMAT = "dragstream-instruction/1";
+const MAX_UNDO = 40; // strokes kept for undo
 
 export class Sketch {
   constructor(width, height) {
     this.width = width;
     this.height = height;
+    this.history = [];
     this.clearAll();
+  }
+
+  // Snapshot before a stroke (or Clear, + Region), so strokes can be undone one at a time.
+  checkpoint() {
+    this.history.push({
+      frozen: this.frozen.slice(),
+      current: this.current,
+      regions: this.regions.map((r) => ({ ...r, mask: r.mask.slice(), path: r.path.slice() })),
+    });
+    if (this.history.length > MAX_UNDO) this.history.shift();
+  }
+
+  // Back to the last snapshot; false when there is none.
+  undoStroke() {
+    const state = this.history.pop();
+    if (!state) return false;
+    this.frozen = state.frozen;
+    this.regions = state.regions;
+    this.current = state.current;
+    return true;
   }
 
   clearAll() {

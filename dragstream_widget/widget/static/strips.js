@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 053a45a40bd3803ad7507c781656f023d5f64a50e5d6ff9f1b5655c1c95ffdf8)
+// dragstream_widget front end, built from js/src (source sha256 8ab1f1c24e1a43f9ab78871af38f1762b04645496f3817b7db74184f1581113a)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 053a45a40bd3803ad7507c781656f023d5f64a50e5d6ff9f1b5655c1c95ffdf8)
+// dragstream_widget front end, built from js/src (source sha256 8ab1f1c24e1a43f9ab78871af38f1762b04645496f3817b7db74184f1581113a)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -230,11 +230,31 @@ function centroid(mask, width) {
 
 // src/sketch.js
 var FORMAT = "dragstream-instruction/1";
+var MAX_UNDO = 40;
 var Sketch = class {
   constructor(width, height) {
     this.width = width;
     this.height = height;
+    this.history = [];
     this.clearAll();
+  }
+  // Snapshot before a stroke (or Clear, + Region), so strokes can be undone one at a time.
+  checkpoint() {
+    this.history.push({
+      frozen: this.frozen.slice(),
+      current: this.current,
+      regions: this.regions.map((r) => ({ ...r, mask: r.mask.slice(), path: r.path.slice() }))
+    });
+    if (this.history.length > MAX_UNDO) this.history.shift();
+  }
+  // Back to the last snapshot; false when there is none.
+  undoStroke() {
+    const state = this.history.pop();
+    if (!state) return false;
+    this.frozen = state.frozen;
+    this.regions = state.regions;
+    this.current = state.current;
+    return true;
   }
   clearAll() {
     this.frozen = newMask(this.width, this.height);
@@ -377,11 +397,11 @@ var OPERATIONS = [
   ["rotate_3d", "rotate 3D"]
 ];
 var TOOLS = [
-  ["handle", "Handle", "paint the region to drag (brush)"],
-  ["frozen", "Keep", "paint the non-editable region, which must not change"],
-  ["erase", "Eraser", "erase painted regions"],
-  ["path", "Trajectory", "drag from the handle point (red) to the target (blue)"],
-  ["center", "Centre", "click to place the rotation centre"]
+  ["handle", "Handle", "paint the region to drag (brush) (H)"],
+  ["frozen", "Keep", "paint the non-editable region, which must not change (K)"],
+  ["erase", "Eraser", "erase painted regions (E)"],
+  ["path", "Trajectory", "drag from the handle point (red) to the target (blue) (T)"],
+  ["center", "Centre", "click to place the rotation centre (C)"]
 ];
 function render({ model, el }) {
   const [height, width] = model.get("frame_size");
@@ -438,7 +458,9 @@ function render({ model, el }) {
     if (e.button !== 0) return;
     e.preventDefault();
     vectorCanvas.setPointerCapture(e.pointerId);
+    root.focus({ preventScroll: true });
     ui.localError = null;
+    sketch.checkpoint();
     last = toModel(e);
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
@@ -494,7 +516,7 @@ function render({ model, el }) {
     }
   });
   const control = (name) => () => send({ type: "control", name });
-  const playButton = h("button", { class: "dsw-play", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
+  const playButton = h("button", { class: "dsw-play", title: "play or pause (Space)", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
   const speed = h("input", {
     type: "range",
     min: 1,
@@ -532,7 +554,7 @@ function render({ model, el }) {
   });
   const toolbar = h("div", { class: "dsw-row" }, [
     playButton,
-    h("button", { onclick: control("step"), title: "generate one block" }, "Step"),
+    h("button", { onclick: control("step"), title: "generate one block (S)" }, "Step"),
     h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
     h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
@@ -589,6 +611,23 @@ function render({ model, el }) {
   });
   const [applyOnReleaseLabel, applyOnRelease] = checkbox("apply on release", false, () => {
   }, "apply the drag as soon as the trajectory is drawn");
+  function clearDrawing() {
+    sketch.checkpoint();
+    sketch.clearAll();
+    sketch.region.operation = ui.operation;
+    ui.localError = null;
+    redraw();
+    showStatus();
+  }
+  function undoStroke() {
+    if (!sketch.undoStroke()) {
+      localError("nothing drawn to undo");
+      return;
+    }
+    ui.localError = null;
+    redraw();
+    showStatus();
+  }
   const tools = h("div", { class: "dsw-row" }, [
     mode,
     operation,
@@ -596,18 +635,14 @@ function render({ model, el }) {
     h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "brush"), brush]),
     h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "frames"), animationFrames]),
     h("button", { onclick: () => {
+      sketch.checkpoint();
       sketch.addRegion(ui.operation);
       redraw();
     }, title: "start another handle region" }, "+ Region"),
-    h("button", { onclick: () => {
-      sketch.clearAll();
-      sketch.region.operation = ui.operation;
-      ui.localError = null;
-      redraw();
-      showStatus();
-    } }, "Clear"),
+    h("button", { class: "dsw-undo-stroke", onclick: undoStroke, title: "undo the last stroke (Ctrl+Z)" }, "Undo stroke"),
+    h("button", { onclick: clearDrawing, title: "clear the drawing (Esc)" }, "Clear"),
     applyOnReleaseLabel,
-    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag" }, "Apply")
+    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag (Enter)" }, "Apply")
   ]);
   const toggles = h("div", { class: "dsw-row" }, [h("span", { class: "dsw-small" }, "method:")]);
   for (const [name, label, title] of [
@@ -639,6 +674,25 @@ function render({ model, el }) {
     seed.value = model.get("seed");
   });
   model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
+  const TOOL_KEYS = { h: "handle", k: "frozen", e: "erase", t: "path", c: "center" };
+  root.tabIndex = 0;
+  root.dataset.lmSuppressShortcuts = "true";
+  root.addEventListener("keydown", (e) => {
+    if (e.target.closest("input, select, textarea")) return;
+    const key = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && key === "z") undoStroke();
+    else if (e.ctrlKey || e.metaKey || e.altKey) return;
+    else if (key === " ") send({ type: "control", name: model.get("playing") ? "pause" : "play" });
+    else if (key === "enter") apply();
+    else if (key === "escape") clearDrawing();
+    else if (key === "s") send({ type: "control", name: "step" });
+    else if (TOOL_KEYS[key]) {
+      ui.tool = TOOL_KEYS[key];
+      showTools();
+    } else return;
+    e.preventDefault();
+    e.stopPropagation();
+  });
   root.append(toolbar, stage, info, tools, toggles, status);
   el.append(root);
   showPlaying();
