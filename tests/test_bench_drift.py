@@ -4,9 +4,11 @@ import math
 import numpy as np
 import pytest
 
+from dragstream_widget import load_model
 from dragstream_widget.__main__ import main
-from dragstream_widget.bench.drift import frame_drift, shuttle_edit, summarize
+from dragstream_widget.bench.drift import PROMPTS, frame_drift, run_variant, shuttle_edit, summarize
 from dragstream_widget.demo import object_region, opening_frames
+from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
 
 
 def test_frame_drift_and_summary_by_hand():
@@ -44,10 +46,13 @@ def test_shuttle_edits_move_the_object_back_and_forth():
     assert shuttle_edit(frame, "purple", 0) is None  # not in this scene
 
 
-def test_drift_bench_runs_every_variant(tmp_path):
-    main(["bench", "drift", "--out", str(tmp_path), "--drags", "2", "--runs", "1"])
+def test_drift_bench_runs_every_variant_in_worker_processes(tmp_path):
+    main(["bench", "drift", "--out", str(tmp_path), "--drags", "2", "--runs", "2", "--jobs", "2"])
     results = json.loads((tmp_path / "drift.json").read_text())
-    (run,) = results["runs"]
+    run, second = results["runs"]
+    assert (second["prompt"], second["seed"]) == (PROMPTS[1], 0)
+    here = run_variant(load_model(), PROMPTS[1], 0, TOY_DRAG_CONFIG.without("adsr"), 2, TOY_DRAG_CONFIG)
+    np.testing.assert_allclose(second["variants"]["drag without ADSR"]["std"], here["std"], atol=1e-5)
     frames = 3 * 3  # two dragged blocks and the one after, 3 latent frames each
     assert list(run["variants"]) == ["no drag", "drag without ADSR", "drag with ADSR", "drag with released ADSR"]
     for name, stream in run["variants"].items():

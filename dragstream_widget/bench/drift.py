@@ -6,7 +6,7 @@ stays in the frame), and streams on. The same blocks are generated without any d
 but without ADSR, with the paper's ADSR, and with the released code's ADSR options. Latent drift is
 measured per latent frame against the undragged stream: |mean - mean_ref| + |std - std_ref|.
 
-    python -m dragstream_widget bench drift --out DIR [--drags 8] [--runs 8]
+    python -m dragstream_widget bench drift --out DIR [--drags 8] [--runs 8] [--jobs N]
 
 writes DIR/drift.json (per-frame statistics of every run and variant, and a summary with paired
 differences) and DIR/drift.png (latent statistics per frame for the first run, and the mean drift
@@ -166,25 +166,68 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def run(backend: VideoBackend, base: DragConfig, out: str | Path, drags: int, runs: int) -> dict:
+def run_streams(backend: VideoBackend, prompt: str, seed: int, base: DragConfig, drags: int) -> dict:
+    """One prompt and seed under every variant."""
+    streams = {
+        name: run_variant(backend, prompt, seed, config, drags, base)
+        for name, config in variants(base).items()
+    }
+    return {"prompt": prompt, "seed": seed, "variants": streams}
+
+
+_worker: dict = {}
+
+
+def _start_worker(weights: str | None) -> None:
+    import torch
+
+    from .. import load_model
+
+    torch.set_num_threads(1)
+    _worker["backend"] = load_model(weights)
+
+
+def _worker_streams(prompt: str, seed: int, base: DragConfig, drags: int) -> dict:
+    return run_streams(_worker["backend"], prompt, seed, base, drags)
+
+
+def run(
+    backend: VideoBackend,
+    base: DragConfig,
+    out: str | Path,
+    drags: int,
+    runs: int,
+    jobs: int = 1,
+    weights: str | None = None,
+) -> dict:
+    """Every prompt and seed pair; with ``jobs`` > 1, in that many worker processes of one thread
+    each, each loading the toy world model from ``weights`` (None: the shipped ones)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = [(PROMPTS[k % len(PROMPTS)], k // len(PROMPTS)) for k in range(runs)]
-    configs = variants(base)
     start = time.perf_counter()
-    records = []
-    with tqdm(total=len(plan) * len(configs), desc="repeated drags", unit="stream") as progress:
-        for prompt, seed in plan:
-            streams = {}
-            for name, config in configs.items():
-                streams[name] = run_variant(backend, prompt, seed, config, drags, base)
+    with tqdm(total=len(plan), desc="repeated drags", unit="run") as progress:
+        if jobs == 1:
+            records = []
+            for prompt, seed in plan:
+                records.append(run_streams(backend, prompt, seed, base, drags))
                 progress.update()
-            records.append({"prompt": prompt, "seed": seed, "variants": streams})
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(jobs, context, _start_worker, (weights,)) as pool:
+                futures = [pool.submit(_worker_streams, prompt, seed, base, drags) for prompt, seed in plan]
+                for future in futures:
+                    future.add_done_callback(lambda _f: progress.update())
+                records = [future.result() for future in futures]
     results = {
         "settings": {
             "drags": drags,
             "runs": runs,
             "shift_px": SHIFT_PX,
+            "device": str(backend.device),
             "seconds": round(time.perf_counter() - start, 1),
         },
         "runs": records,
@@ -202,15 +245,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (one thread each) for the runs")
 
 
 def main(args: argparse.Namespace) -> dict:
     from .. import load_model
     from ..models.toyworld.model import TOY_DRAG_CONFIG
 
-    if args.drags < 1 or args.runs < 1:
-        raise SystemExit("--drags and --runs must be >= 1")
-    results = run(load_model(args.weights), TOY_DRAG_CONFIG, args.out, args.drags, args.runs)
+    if min(args.drags, args.runs, args.jobs) < 1:
+        raise SystemExit("--drags, --runs and --jobs must be >= 1")
+    backend = load_model(args.weights)
+    results = run(backend, TOY_DRAG_CONFIG, args.out, args.drags, args.runs, args.jobs, args.weights)
     print(json.dumps(results["summary"], indent=1))
     print(f"wrote {args.out}/drift.json, {args.out}/drift.png")
     return results
