@@ -374,3 +374,24 @@ def test_ablation_explorer_runs_what_is_chosen_and_reports_errors():
     assert explorer.run() is None and "could not run edit-translate-0" in explorer.status.value
     assert "the model makes 64x64" in explorer.status.value
     assert explorer.last_run is run and not explorer.button.disabled
+
+
+def test_worker_processes_give_the_same_scores(tmp_path):
+    cases = {c.name: c for c in load_cases(DEFAULT_CASES)}
+    short = []
+    for name in ("edit-translate-0", "edit-deform-0"):
+        case = cases[name]
+        region = case.instruction.regions[0]
+        moved = replace(region, targets=((region.handle[0] + 2, region.handle[1]),))
+        short.append(replace(case, follow_blocks=0, instruction=replace(case.instruction, regions=(moved,))))
+    save_cases(short, tmp_path / "cases.json")
+    args = ["bench", "quality", "--cases", str(tmp_path / "cases.json"), "--variants", "full", "no_sfs"]
+    main([*args, "--out", str(tmp_path / "one")])
+    main([*args, "--out", str(tmp_path / "two"), "--jobs", "2"])
+    one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert [c["name"] for c in two["cases"]] == ["edit-translate-0", "edit-deform-0"]
+    for a, b in zip(one["cases"], two["cases"]):
+        for variant in ("no_drag", "full", "no_sfs"):
+            for key in ("objmc", "dai", "latent_drift"):
+                assert b["scores"][variant][key] == pytest.approx(a["scores"][variant][key], rel=1e-3, abs=1e-5)
+    assert two["frechet"]["full"]["frechet_distance"] == pytest.approx(one["frechet"]["full"]["frechet_distance"], rel=1e-3)

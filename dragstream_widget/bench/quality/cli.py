@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frechet-weights", default=None, help="local TorchScript file for inception/i3d")
     parser.add_argument("--dai-radius", type=int, default=3, help="DAI patch radius r in model pixels")
     parser.add_argument("--images", type=int, default=4, help="comparison images for the first N cases")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (one thread each) for the cases"
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -47,22 +50,40 @@ def run(args: argparse.Namespace) -> dict:
     from ...models.toyworld.model import TOY_DRAG_CONFIG
     from .cases import load_cases
     from .features import make_extractor
+    from .parallel import WorkerSetup, run_cases_in_workers
     from .report import results_json, write_report
-    from .runner import run_bench
+    from .runner import frechet_table, run_bench
     from .tracking import make_tracker
     from .variants import pick_variants
 
     if args.limit is not None and args.limit < 1:
         raise SystemExit(f"--limit must be >= 1, got {args.limit}")
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
     variants = pick_variants(args.variants)
     cases = load_cases(args.cases)[: args.limit]
     tracker = make_tracker(args.tracker, args.tracker_checkpoint, args.device)
     extractor = make_extractor(args.frechet, args.frechet_weights, args.device)
     backend = load_model(args.weights, args.device)
     start = time.perf_counter()
-    runs, frechet = run_bench(
-        backend, cases, variants, TOY_DRAG_CONFIG, tracker, extractor, args.dai_radius, args.images
-    )
+    if args.jobs == 1:
+        runs, frechet = run_bench(
+            backend, cases, variants, TOY_DRAG_CONFIG, tracker, extractor, args.dai_radius, args.images
+        )
+    else:
+        setup = WorkerSetup(
+            args.weights,
+            args.device,
+            args.tracker,
+            args.tracker_checkpoint,
+            args.frechet,
+            args.frechet_weights,
+            tuple(v.name for v in variants),
+            TOY_DRAG_CONFIG,
+            args.dai_radius,
+        )
+        results = run_cases_in_workers(setup, cases, args.images, args.jobs)
+        runs, frechet = [run for run, _ in results], frechet_table([f for _, f in results], extractor)
     settings = {
         "cases": Path(args.cases).name,
         "model": "toy world (embedded)" if args.weights is None else str(args.weights),

@@ -147,6 +147,44 @@ def _plain(value):
     return value
 
 
+def bench_case(
+    backend: VideoBackend,
+    case: BenchCase,
+    variants: list[Variant],
+    base: DragConfig,
+    tracker: PointTracker | None,
+    extractor: FeatureExtractor,
+    dai_radius: int,
+    keep_frames: bool,
+    progress: tqdm | None = None,
+) -> tuple[CaseRun, dict[str, np.ndarray]]:
+    """One case of the bench: its run (frames dropped unless ``keep_frames``) and each branch's
+    Frechet features."""
+    run = run_case(backend, case, variants, base, tracker, dai_radius, progress)
+    features = {name: extractor.extract(branch.frames) for name, branch in run.branches.items()}
+    if not keep_frames:
+        run.branches = {}
+    return run, features
+
+
+def frechet_table(features: list[dict[str, np.ndarray]], extractor: FeatureExtractor) -> dict:
+    """Frechet distance of each variant's frames, over all cases, against the undragged branches'."""
+    reference = np.concatenate([f[NO_DRAG] for f in features])
+    reference_stats = gaussian_statistics(reference)
+    return {
+        name: {
+            "frechet_distance": frechet_distance(
+                *gaussian_statistics(np.concatenate([f[name] for f in features])), *reference_stats
+            ),
+            "extractor": extractor.label,
+            "proxy": extractor.is_proxy,
+            "samples": int(len(reference)),
+        }
+        for name in features[0]
+        if name != NO_DRAG
+    }
+
+
 def run_bench(
     backend: VideoBackend,
     cases: list[BenchCase],
@@ -160,26 +198,11 @@ def run_bench(
     """Run every case; returns the runs (frames kept only for the first ``keep_frames`` cases) and the
     Frechet distance of each variant's frames from the drag on against the undragged branches'."""
     extractor = extractor or proxy_extractor()
-    features: dict[str, list[np.ndarray]] = {}
-    runs = []
+    results = []
     with tqdm(total=len(cases) * (len(variants) + 1), desc="quality bench", unit="branch") as progress:
         for index, case in enumerate(cases):
-            run = run_case(backend, case, variants, base, tracker, dai_radius, progress)
-            for name, branch in run.branches.items():
-                features.setdefault(name, []).append(extractor.extract(branch.frames))
-            if index >= keep_frames:
-                run.branches = {}
-            runs.append(run)
-    reference = np.concatenate(features[NO_DRAG])
-    frechet = {}
-    for name, parts in features.items():
-        if name == NO_DRAG:
-            continue
-        value = frechet_distance(*gaussian_statistics(np.concatenate(parts)), *gaussian_statistics(reference))
-        frechet[name] = {
-            "frechet_distance": value,
-            "extractor": extractor.label,
-            "proxy": extractor.is_proxy,
-            "samples": int(len(reference)),
-        }
-    return runs, frechet
+            keep = index < keep_frames
+            results.append(
+                bench_case(backend, case, variants, base, tracker, extractor, dai_radius, keep, progress)
+            )
+    return [run for run, _ in results], frechet_table([f for _, f in results], extractor)
