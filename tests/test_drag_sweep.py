@@ -1,0 +1,27 @@
+from dragstream_widget.models.toyworld.drag_sweep import make_config, meets, table_row
+from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
+
+
+def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0) -> dict:
+    return {
+        "edit_error_px_median": 0.8,
+        "edit_within_2px": edit_within,
+        "animation_error_px_mean": animation,
+        "rotation_turned_degrees_mod_90": list(rotations),
+        "psnr_non_editable_db_median": psnr,
+    }
+
+
+def test_overrides_apply_on_the_toy_settings():
+    config = make_config({"learning_rate": 0.3, "cutoffs": [0.4, 1.0], "reconstruction_loss": "mse"})
+    assert config.learning_rate == 0.3 and config.cutoffs == (0.4, 1.0) and config.reconstruction_loss == "mse"
+    assert config.iterations == TOY_DRAG_CONFIG.iterations and config.optimize_step == TOY_DRAG_CONFIG.optimize_step
+
+
+def test_targets_met_by_hand():
+    assert meets(summary()) == {"edit": True, "animation": True, "rotation": True, "psnr": True}
+    missed = meets(summary(edit_within=0.9, animation=3.0, rotations=(44.0, 52.5), psnr=29.9))
+    assert missed == {"edit": False, "animation": False, "rotation": False, "psnr": False}
+    assert not meets(summary(animation=None, rotations=(None, 45.0)))["rotation"]
+    row = table_row({"name": "c", **summary(), "edit_seconds": 0.5, "meets": meets(summary())})
+    assert row.startswith("c ") and "met 4/4" in row
