@@ -18,7 +18,7 @@ import torch
 
 from .. import geometry
 from ..engine.frequency import PAPER_CUTOFFS, kv_lowpass_filter, radial_frequency
-from ..engine.optimize import record_features
+from ..engine.optimize import record_features, token_grid
 from ..engine.session import StreamSession
 
 
@@ -91,6 +91,4 @@ def kv_band_energy(session: StreamSession, layer: int, bands: int = 8) -> dict[s
     context = session.cache.context(layer)
     if context is None:
         raise ValueError("the cache is empty: generate a block first")
-    layout = session.backend.layout
-    _, p_h, p_w = session.backend.transformer.config.patch_size
-    return band_energy(*context, (layout.height // p_h, layout.width // p_w), bands)
+    return band_energy(*context, token_grid(session.backend), bands)

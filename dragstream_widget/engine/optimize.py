@@ -159,7 +159,7 @@ def optimize_block(
     switch = CutoffSwitch(config.cutoffs if config.sfs else (1.0,), generator)
     z = z_init.detach().clone().requires_grad_(True)
     optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
-    token_px = layout.pixel_width / layout.width * backend_patch_width(backend)
+    token_px = layout.pixel_width / layout.width * backend_patch(backend)[1]
     segments = plan.segments(config.segment_tokens * token_px, config.segment_degrees)
     losses: list[dict[str, float]] = []
     for segment in range(1, segments + 1):
@@ -237,9 +237,16 @@ def lowpass_change(z_init: torch.Tensor, z: torch.Tensor, cutoff: float) -> torc
     return lowpass_spatial(z, cutoff) + z_init - lowpass_spatial(z_init, cutoff)
 
 
-def backend_patch_width(backend: VideoBackend) -> int:
+def backend_patch(backend: VideoBackend) -> tuple[int, int]:
+    """Spatial patch size (height, width) of the backend's transformer; (1, 1) without one."""
     transformer = getattr(backend, "transformer", None)
-    return transformer.config.patch_size[2] if transformer is not None else 1
+    return tuple(transformer.config.patch_size[1:]) if transformer is not None else (1, 1)
+
+
+def token_grid(backend: VideoBackend) -> tuple[int, int]:
+    """Tokens per latent frame, (rows, columns)."""
+    patch_h, patch_w = backend_patch(backend)
+    return backend.layout.height // patch_h, backend.layout.width // patch_w
 
 
 def frame_gradient_map(goals, plan: BlockPlan, alpha: float, frames: int, latent_size) -> torch.Tensor:

@@ -20,7 +20,7 @@ from ..models.sampler import add_noise
 from ..ops import DragInstruction, InvalidInstruction, Mode
 from .config import DragConfig
 from .events import EventBus
-from .optimize import reference_features
+from .optimize import reference_features, token_grid
 from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
 from .targets import animation_plan, edit_plan
 
@@ -246,8 +246,6 @@ class StreamSession:
     def _announce_drag(self, block: int, instruction: DragInstruction, reference: dict) -> None:
         """The "drag" event: what the live probes need, read from the context the drag will see."""
         layers = self.config.feature_layers or self.backend.feature_layers
-        _, patch_h, patch_w = self.backend.transformer.config.patch_size
-        grid = (self.backend.layout.height // patch_h, self.backend.layout.width // patch_w)
         self.events.emit(
             "drag",
             lambda: {
@@ -255,7 +253,7 @@ class StreamSession:
                 "instruction": instruction,
                 "reference": reference,
                 "context": self.cache.context(min(layers)),
-                "token_grid": grid,
+                "token_grid": token_grid(self.backend),
             },
         )
 

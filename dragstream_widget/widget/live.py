@@ -68,7 +68,7 @@ class LiveStrips(anywidget.AnyWidget):
             events.subscribe("drag", self._on_drag),
         ]
         self._comparison: dict | None = None
-        self._drag: DragInstruction | None = None
+        self._overlay: dict = {}  # the latest drag drawn at latent resolution, for the maps
 
     def _on_block(self, payload: dict) -> None:
         index = payload["index"]
@@ -80,9 +80,12 @@ class LiveStrips(anywidget.AnyWidget):
         self.publish()
 
     def _on_drag(self, payload: dict) -> None:
-        self._drag = payload["instruction"]
+        self._overlay = {}
         try:
-            self.probe = drag_probe(payload)
+            instruction, latent_size = payload["instruction"], payload["reference"][1.0].shape[-2:]
+            coverage = handle_coverage(instruction, latent_size)
+            self._overlay = drag_overlay(instruction, coverage)
+            self.probe = drag_probe(payload, coverage)
         except Exception as error:  # a diagnostic must never stop the drag it watches
             self.probe = {"block": payload["block"], "error": f"frequency probe failed: {error}"}
 
@@ -98,22 +101,13 @@ class LiveStrips(anywidget.AnyWidget):
         gradient = recorder.gradient_magnitude[-1]
         height, width = gradient.shape
         gaussian = np.ones_like(gradient) if recorder.gradient_map is None else recorder.gradient_map[-1]
-        out = {
+        return {
             "height": height,
             "width": width,
             "gaussian": bytes_of(gaussian, 1.0),
             "gradient": bytes_of(gradient),
+            **self._overlay,
         }
-        if self._drag is not None:
-            drag = self._drag
-            handles = np.any([r.mask for r in drag.regions], axis=0)
-            out["handle"] = bytes_of(geometry.resize_mask(handles, (height, width)).numpy(), 1.0)
-            scale = np.array([width / drag.frame_size[1], height / drag.frame_size[0]])
-            out["paths"] = [  # per region: handle, then every target, in latent cells
-                [[round(float(v), 2) for v in np.array(point) * scale] for point in (r.handle, *r.targets)]
-                for r in drag.regions
-            ]
-        return out
 
     def publish(self) -> None:
         """Send the current series to the front end (the last ``window`` latent frames)."""
@@ -179,15 +173,29 @@ def bytes_of(image: np.ndarray, top: float | None = None) -> list[int]:
     return np.round(levels).astype(np.uint8).ravel().tolist()
 
 
+def handle_coverage(instruction: DragInstruction, size: tuple[int, int]) -> torch.Tensor:
+    """How much of each cell of a ``size`` grid the drag's handle regions cover, together."""
+    return geometry.resize_mask(np.any([r.mask for r in instruction.regions], axis=0), size)
+
+
+def drag_overlay(instruction: DragInstruction, coverage: torch.Tensor) -> dict:
+    """The handle regions (0-255 coverage) and each region's path, handle then every target, in the
+    cells of ``coverage``'s grid."""
+    height, width = coverage.shape
+    scale = np.array([width / instruction.frame_size[1], height / instruction.frame_size[0]])
+    paths = [
+        [[round(float(v), 2) for v in np.array(point) * scale] for point in (r.handle, *r.targets)]
+        for r in instruction.regions
+    ]
+    return {"handle": bytes_of(coverage.numpy(), 1.0), "paths": paths}
+
+
 @torch.no_grad()
-def drag_probe(payload: dict) -> dict:
-    """From a "drag" event: the change of the dragged tokens' features per cutoff against the unfiltered
-    ones, and the context keys'/values' energy by radial band (empty lists where there is none)."""
-    instruction: DragInstruction = payload["instruction"]
-    reference = payload["reference"]
-    _, _, height, width = reference[1.0].shape
-    handles = np.any([r.mask for r in instruction.regions], axis=0)
-    change = cutoff_contribution(reference, geometry.resize_mask(handles, (height, width)))
+def drag_probe(payload: dict, coverage: torch.Tensor) -> dict:
+    """From a "drag" event: the change of the dragged tokens (``coverage``, at latent resolution)
+    per cutoff against the unfiltered features, and the context keys'/values' energy by radial band
+    (empty lists where there is none)."""
+    change = cutoff_contribution(payload["reference"], coverage)
     out = {"block": payload["block"], "cutoffs": list(change), "change": rounded(change.values())}
     if payload["context"] is None:
         return {**out, "band_centers": [], "keys": [], "values": []}
