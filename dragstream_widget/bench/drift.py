@@ -30,6 +30,7 @@ from ..engine.config import DragConfig
 from ..engine.session import StreamSession, latent_statistics
 from ..models.base import VideoBackend
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
+from .workers import map_in_workers
 
 PROMPTS = (
     "a red circle and a blue square on a striped background",
@@ -206,22 +207,16 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     plan = [(PROMPTS[k % len(PROMPTS)], k // len(PROMPTS)) for k in range(runs)]
     start = time.perf_counter()
-    with tqdm(total=len(plan), desc="repeated drags", unit="run") as progress:
-        if jobs == 1:
-            records = []
-            for prompt, seed in plan:
-                records.append(run_streams(backend, prompt, seed, base, drags))
-                progress.update()
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(jobs, context, _start_worker, (weights,)) as pool:
-                futures = [pool.submit(_worker_streams, prompt, seed, base, drags) for prompt, seed in plan]
-                for future in futures:
-                    future.add_done_callback(lambda _f: progress.update())
-                records = [future.result() for future in futures]
+    if jobs == 1:
+        records = [
+            run_streams(backend, prompt, seed, base, drags)
+            for prompt, seed in tqdm(plan, "repeated drags", unit="run")
+        ]
+    else:
+        tasks = [(prompt, seed, base, drags) for prompt, seed in plan]
+        records = map_in_workers(
+            _worker_streams, tasks, jobs, _start_worker, (weights,), "repeated drags", "run"
+        )
     results = {
         "settings": {
             "drags": drags,

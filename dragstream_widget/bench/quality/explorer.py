@@ -13,7 +13,7 @@ from IPython.display import Image, Markdown, display
 from ...engine.config import DragConfig
 from ...models.base import VideoBackend
 from .cases import BenchCase
-from .report import COLUMNS, comparison_image
+from .report import comparison_image, scores_table
 from .runner import CaseRun, run_case
 from .variants import VARIANTS, Variant
 
@@ -30,17 +30,7 @@ def custom_variant(switches: dict[str, bool]) -> Variant | None:
 
 def metrics_markdown(run: CaseRun) -> str:
     """One row per branch of a case run, the bench's columns."""
-
-    def cell(value) -> str:
-        if isinstance(value, str):
-            return value
-        return "–" if value is None else f"{value:.3g}"
-
-    header = "| variant | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    rows = [header, "|" + "---|" * (len(COLUMNS) + 1)]
-    for name, scores in run.scores.items():
-        rows.append(f"| {name} | " + " | ".join(cell(scores.get(key)) for key, _, _ in COLUMNS) + " |")
-    return "\n".join(rows)
+    return "\n".join(scores_table(run.scores))
 
 
 class AblationExplorer:

@@ -3,14 +3,12 @@ the Frechet extractor once, then runs whole cases; the results equal a run in on
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from ...engine.config import DragConfig
+from ..workers import map_in_workers
 from .cases import BenchCase
 from .runner import CaseRun, bench_case
 
@@ -69,10 +67,5 @@ def run_cases_in_workers(
     setup: WorkerSetup, cases: list[BenchCase], keep_frames: int, jobs: int
 ) -> list[tuple[CaseRun, dict[str, np.ndarray]]]:
     """Every case's run and Frechet features, in case order, from ``jobs`` worker processes."""
-    context = multiprocessing.get_context("spawn")
-    with tqdm(total=len(cases), desc="quality bench", unit="case") as progress:
-        with ProcessPoolExecutor(jobs, context, _start, (setup,)) as pool:
-            futures = [pool.submit(_case, case, index < keep_frames) for index, case in enumerate(cases)]
-            for future in futures:
-                future.add_done_callback(lambda _future: progress.update())
-            return [future.result() for future in futures]
+    tasks = [(case, index < keep_frames) for index, case in enumerate(cases)]
+    return map_in_workers(_case, tasks, jobs, _start, (setup,), "quality bench", "case")

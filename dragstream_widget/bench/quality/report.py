@@ -103,21 +103,29 @@ def results_json(
 
 
 def _cell(value, digits: int = 3) -> str:
+    if isinstance(value, str):  # "inf" as stored in results.json
+        return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
-def _table(rows: dict, frechet: dict | None) -> list[str]:
-    header = ["variant", *[h for _, h, _ in COLUMNS], "cases"]
+def scores_table(rows: dict[str, dict], frechet: dict | None = None) -> list[str]:
+    """Markdown rows of the bench's columns, one per variant: means (with a "cases" count) or one
+    case's scores; with ``frechet``, its distance too."""
+    counted = all("cases" in scores for scores in rows.values())
+    header = ["variant", *[h for _, h, _ in COLUMNS]]
     if frechet is not None:
-        header.insert(-1, "Frechet (proxy) ↓" if any(f["proxy"] for f in frechet.values()) else "Frechet ↓")
+        header.append("Frechet (proxy) ↓" if any(f["proxy"] for f in frechet.values()) else "Frechet ↓")
+    if counted:
+        header.append("cases")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, scores in rows.items():
-        cells = [name, *[_cell(scores[k]) for k, _, _ in COLUMNS]]
+        cells = [name, *[_cell(scores.get(k)) for k, _, _ in COLUMNS]]
         if frechet is not None:
             cells.append(_cell(frechet[name]["frechet_distance"]) if name in frechet else "–")
-        cells.append(str(scores["cases"]))
+        if counted:
+            cells.append(str(scores["cases"]))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -158,7 +166,7 @@ def results_markdown(results: dict) -> str:
         "Means per variant. `no_drag` is the same stream without the drag (its ObjMC is how far the "
         "targets lie from where the objects go by themselves). Time: the drag's own blocks, median.",
         "",
-        *_table(overall, frechet),
+        *scores_table(overall, frechet),
     ]
     if REFERENCE in results["variants"]:
         lines += [
@@ -172,7 +180,7 @@ def results_markdown(results: dict) -> str:
         ]
     lines += ["", "## Per tag"]
     for tag, rows in by_tag.items():
-        lines += ["", f"### {tag}", "", *_table(rows, None)]
+        lines += ["", f"### {tag}", "", *scores_table(rows)]
     lines += ["", "## Variants", ""]
     lines += [f"- `{name}`: {v['description']}" for name, v in results["variants"].items()]
     return "\n".join(lines) + "\n"
