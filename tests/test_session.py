@@ -10,6 +10,7 @@ from dragstream_widget.engine.rollout import block_noise, generate_block
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.engine.targets import edit_plan
 from dragstream_widget.models.random_model import TINY, random_backend
+from dragstream_widget.models.sampler import add_noise
 from dragstream_widget.ops import DragInstruction, HandleRegion, InvalidInstruction, Mode, Operation
 
 SIZE = (TINY.latent_height * TINY.vae_stride, TINY.latent_width * TINY.vae_stride)  # 32 x 32 pixels
@@ -226,3 +227,37 @@ def test_undo_history_is_bounded_so_long_streams_do_not_pin_old_caches():
         s.undo()
     record = s.edit(translate())  # the block on screen can still be edited
     assert record.losses
+
+
+def test_context_noise_commits_each_block_noised_to_its_level():
+    clean, noisy = random_backend(TINY), random_backend(TINY, commit_sigma=0.2)
+    z0 = torch.randn(1, *clean.layout.block_shape)
+    noise = torch.randn_like(z0)
+    prompt = clean.encode_prompt("a red circle")
+    written, expected, clean_written = noisy.new_cache(), clean.new_cache(), clean.new_cache()
+    noisy.commit(z0, written, prompt, noise)
+    with torch.no_grad():
+        clean.transformer(
+            add_noise(z0, noise, 0.2), torch.full((1,), 200.0), prompt, cache=expected, commit=True
+        )
+    clean.commit(z0, clean_written, prompt)
+    keys = [c.snapshot().runs[0].keys[0] for c in (written, expected, clean_written)]
+    torch.testing.assert_close(keys[0], keys[1])
+    assert not torch.allclose(keys[0], keys[2])
+    with pytest.raises(ValueError, match="needs the noise"):
+        noisy.commit(z0, noisy.new_cache(), prompt)
+    with pytest.raises(ValueError, match="commit_sigma"):
+        random_backend(TINY, commit_sigma=1.0)
+
+
+def test_sessions_with_context_noise_are_reproducible_and_differ_from_clean_commits():
+    videos = []
+    for sigma in (0.1, 0.1, 0.0):
+        s = session(commit_sigma=sigma)
+        for _ in range(3):
+            s.step()
+        videos.append(s.latents())
+    torch.testing.assert_close(videos[0], videos[1], rtol=0, atol=0)
+    n = TINY.frames_per_block
+    torch.testing.assert_close(videos[0][:, :, :n], videos[2][:, :, :n], rtol=0, atol=0)  # no context yet
+    assert not torch.allclose(videos[0][:, :, n:], videos[2][:, :, n:])

@@ -53,9 +53,22 @@ def test_object_cells_and_weights_cover_the_objects_grown_by_one_cell():
     assert (weights[torch.as_tensor(cells)] == 4.0).all() and (weights == 4.0).sum() > cells.sum()
 
 
+def test_context_noise_levels_lie_below_the_maximum_and_spare_some_clips():
+    config = train.TrainConfig(context_noise=0.3, context_noise_probability=0.5)
+    clean = torch.randn(64, 2, 6, 4, 4)
+    noised, levels = train.noise_context(clean, 3, config)
+    assert levels.shape == (64, 6) and (levels >= 0).all() and (levels < 0.3).all()
+    assert torch.equal(levels[:, 0], levels[:, 2]) and torch.equal(levels[:, 3], levels[:, 5])  # per block
+    spared = (levels == 0).all(dim=1)
+    assert 10 < spared.sum() < 54  # about half of the clips keep a clean context
+    torch.testing.assert_close(noised[spared], clean[spared])
+    assert not torch.allclose(noised[~spared], clean[~spared])
+
+
 def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
     args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
     args += ["--object-weight", "4", "--recovery-start", "0", "--recovery-context", "sampled"]
+    args += ["--context-noise", "0.3"]
     report = train.main(args)
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
     assert report["train_config"]["recovery_context"] == "sampled"

@@ -17,13 +17,14 @@ from .targets import BlockPlan
 
 
 def block_noise(seed: int, block_index: int, num_steps: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """The noise of one block, ``[num_steps, *shape]``: the initial latent, then each step's re-noising.
+    """The noise of one block, ``[num_steps + 1, *shape]``: the initial latent, each step's re-noising,
+    then the context noise of its commit pass.
 
     Drawn on the CPU from a generator keyed by (seed, block), so a block regenerated later (an edit,
     an undo) sees exactly the same noise on every device.
     """
     generator = torch.Generator().manual_seed((seed * 1_000_003 + block_index * 7_919) % (2**63))
-    return torch.randn((num_steps, *shape), generator=generator)
+    return torch.randn((num_steps + 1, *shape), generator=generator)
 
 
 @dataclass
@@ -116,7 +117,7 @@ def generate_block(
             fresh = noise[step + 1].unsqueeze(0).to(device)
             implied = next_noise(z, x0, sampler.sigma(step), fresh, sampler.update)
             z = add_noise(x0, implied, sampler.sigma(step + 1))
-    backend.commit(x0, cache, prompt_embeds)
+    backend.commit(x0, cache, prompt_embeds, noise[-1].unsqueeze(0).to(device))
     return BlockOutput(x0.detach(), torch.stack(step_latents).detach(), optimization)
 
 

@@ -370,7 +370,7 @@ class StreamSession:
                 [add_noise(z0[0], noise[i], sampler.sigma(i)) for i in range(sampler.num_steps)]
             )
             cache_before, decoder_before = self.cache.snapshot(), self.decoder.snapshot()
-            self.backend.commit(z0, self.cache, self.prompt_embeds)
+            self.backend.commit(z0, self.cache, self.prompt_embeds, noise[-1:])
             decoded = self.decoder.decode(z0)
             self._blocks += (
                 BlockRecord(index, z0, step_latents, decoded, cache_before, decoder_before, given=True),

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .base import DenoiseResult, LatentLayout, StreamDecoder
 from .causal_wan import CausalWanTransformer3DModel, KVFilter
 from .kv_cache import KVCache
-from .sampler import FlowSampler, x0_from_flow
+from .sampler import FlowSampler, add_noise, x0_from_flow
 
 
 def middle_layers(num_layers: int, count: int = 4) -> tuple[int, ...]:
@@ -39,6 +39,8 @@ class TransformerBackend:
 
     ``text_encoder`` maps a prompt to ``[1, tokens, text_dim]``; ``decoder_factory`` makes a fresh
     :class:`StreamDecoder`; ``frame_encoder`` (optional) encodes given frames to latents.
+    ``commit_sigma`` > 0 writes the cache from the block noised to that level (context noise, for
+    models trained with noisy context); 0 is the clean t=0 pass of Self-Forcing.
     """
 
     def __init__(
@@ -52,7 +54,10 @@ class TransformerBackend:
         feature_layers: tuple[int, ...] | None = None,
         cache_max_frames: int | None = None,
         cache_sink_frames: int = 0,
+        commit_sigma: float = 0.0,
     ):
+        if not 0.0 <= commit_sigma < 1.0:
+            raise ValueError(f"commit_sigma must lie in [0, 1), got {commit_sigma}")
         self.transformer = transformer.eval().requires_grad_(False)
         self.layout = layout
         self.sampler = sampler
@@ -66,6 +71,7 @@ class TransformerBackend:
             raise ValueError(f"feature layers {bad} do not exist in a {self.num_layers}-layer model")
         self.cache_max_frames = cache_max_frames
         self.cache_sink_frames = cache_sink_frames
+        self.commit_sigma = commit_sigma
         self._prompt_memo: dict[str, torch.Tensor] = {}
 
     @property
@@ -121,9 +127,19 @@ class TransformerBackend:
         return DenoiseResult(x0, features)
 
     @torch.no_grad()
-    def commit(self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor) -> None:
+    def commit(
+        self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> None:
+        if self.commit_sigma > 0:
+            if noise is None:
+                raise ValueError("this backend commits noisy context (commit_sigma > 0) and needs the noise")
+            z0 = add_noise(z0, noise.to(z0).reshape(z0.shape), self.commit_sigma)
         self.transformer(
-            z0.to(self.dtype), self._timesteps(0.0, z0.shape[0]), prompt_embeds, cache=cache, commit=True
+            z0.to(self.dtype),
+            self._timesteps(self.commit_sigma * 1000, z0.shape[0]),
+            prompt_embeds,
+            cache=cache,
+            commit=True,
         )
 
     def new_decoder(self) -> StreamDecoder:

@@ -103,8 +103,11 @@ class VideoBackend(Protocol):
         the deepest recorded layer.
         """
 
-    def commit(self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor) -> None:
-        """The clean (t=0) pass that writes the block's keys/values to ``cache``."""
+    def commit(
+        self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> None:
+        """The pass that writes the block's keys/values to ``cache``: clean (t=0), or ``z0`` noised with
+        ``noise`` to the backend's context-noise level where it has one."""
 
     def new_decoder(self) -> StreamDecoder: ...
 

@@ -75,6 +75,7 @@ def random_backend(
     dtype: torch.dtype = torch.float32,
     cache_max_frames: int | None = None,
     cache_sink_frames: int = 0,
+    commit_sigma: float = 0.0,
 ) -> TransformerBackend:
     """A backend with random weights: real code paths, meaningless pictures."""
     transformer = cast_keeping_fp32(random_transformer(spec, seed).to(device), dtype)
@@ -90,4 +91,5 @@ def random_backend(
         lambda: LatentPreviewDecoder(spec.channels, pixel_size, seed),
         cache_max_frames=cache_max_frames,
         cache_sink_frames=cache_sink_frames,
+        commit_sigma=commit_sigma,
     )

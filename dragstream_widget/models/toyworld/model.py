@@ -48,6 +48,9 @@ class ToyWorldConfig:
     # relative positions as in training (12-frame clips), however long the stream runs.
     cache_frames: int = 9
     sink_frames: int = 0
+    # Context noise of the commit pass (the model is trained with noisy context, so blurred or slightly
+    # wrong frames it made itself read like the real ones it learned from); 0 commits clean latents.
+    commit_sigma: float = 0.0
 
     def transformer_kwargs(self) -> dict:
         return wan_config(
@@ -149,6 +152,7 @@ class ToyWorldModel:
             frame_encoder=self.codec.encode,
             cache_max_frames=config.cache_frames,
             cache_sink_frames=config.sink_frames,
+            commit_sigma=config.commit_sigma,
         )
 
 

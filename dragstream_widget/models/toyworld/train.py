@@ -9,11 +9,15 @@ Recipe (what makes autoregressive rollouts hold their objects):
 2. World model: flow matching with teacher forcing in one pass: each clip is given twice, clean and
    noisy, under a mask where noisy block i sees clean blocks < i and itself (exactly what streaming
    with a KV cache sees). Noise levels per block are drawn mostly from the sampler's few steps.
-3. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
+3. Context noise: the clean context of most clips is noised to a random level per block (given to the
+   model as that block's timestep), so it learns to redraw objects from a context whose details are
+   unreliable instead of copying them; streaming then commits each block at a small level
+   (``ToyWorldConfig.commit_sigma``). Without it, the blur of each generated block is copied into the next.
+4. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
    model's own predictions, so it learns to continue from its own imperfect frames: either the x0 of one
    step from the sampler's last level (``last_step``), or each block sampled by the full few-step chain
    from noise, as streaming makes it (``sampled``).
-4. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
+5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
 ``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase).
@@ -56,6 +60,8 @@ class TrainConfig:
     recovery_probability: float = 0.5
     recovery_context: str = "last_step"  # or "sampled": own few-step samples of each block as context
     object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
+    context_noise: float = 0.0  # highest noise level of the context (0: clean context only)
+    context_noise_probability: float = 0.75  # share of clips whose context is noised
     warmup_steps: int = 500
     ema: float = 0.999
     minutes: float = 20.0  # wall-clock budget for the world model
@@ -171,6 +177,18 @@ def sample_sigmas(batch: int, blocks: int, sampler: FlowSampler, config: TrainCo
     return torch.where(use_schedule, from_schedule, uniform)
 
 
+def noise_context(
+    clean: torch.Tensor, frames_per_block: int, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``clean`` ``[B, C, F, h, w]`` noised per block to levels in [0, ``context_noise``) for a share of the
+    clips (0 for the rest); returns the noised context and its per-frame levels ``[B, F]``."""
+    batch, _, frames = clean.shape[:3]
+    levels = config.context_noise * torch.rand(batch, frames // frames_per_block, device=clean.device)
+    chosen = torch.rand(batch, 1, device=clean.device) < config.context_noise_probability
+    levels = torch.where(chosen, levels, torch.zeros_like(levels)).repeat_interleave(frames_per_block, dim=1)
+    return add_noise(clean, torch.randn_like(clean), levels[:, None, :, None, None]), levels
+
+
 def loss_weights(cells: torch.Tensor, object_weight: float) -> torch.Tensor:
     """``[B, F, h, w]`` weights: ``object_weight`` on object cells grown by one cell, 1 elsewhere."""
     grown = F.max_pool2d(cells.float().flatten(0, 1)[:, None], 3, stride=1, padding=1)[:, 0]
@@ -246,6 +264,9 @@ def world_loss(
                 :, None, None, None, None
             ]
             clean = torch.where(use_own, own_x0, latents)
+    if config.context_noise > 0:
+        clean, context_levels = noise_context(clean, cfg.frames_per_block, config)
+        steps = torch.cat([context_levels * 1000, sigma_frames * 1000], dim=1)
     flow = transformer(
         torch.cat([clean, noisy], 2), steps, text, frame_positions=positions, attention_mask=mask
     ).sample[:, :, frames:]
@@ -373,6 +394,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--recovery-start", type=float, default=None, help="budget fraction, 0..1")
     parser.add_argument("--recovery-context", choices=("last_step", "sampled"), default=None)
     parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument("--codec-steps", type=int, default=None)
+    parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else TrainConfig()
     overrides = {
@@ -385,6 +408,8 @@ def main(argv: list[str] | None = None) -> dict:
         "recovery_start": args.recovery_start,
         "recovery_context": args.recovery_context,
         "warmup_steps": args.warmup_steps,
+        "codec_steps": args.codec_steps,
+        "context_noise": args.context_noise,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out)
