@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from dragstream_widget.engine import frequency
 from dragstream_widget.engine.frequency import (
     PAPER_CUTOFFS,
     CutoffSwitch,
@@ -61,6 +62,16 @@ def test_token_filter_works_per_frame_and_channel():
     frame0 = tokens[:, :48].reshape(1, 6, 8, 3, 4).permute(0, 3, 4, 1, 2)
     expected = lowpass_spatial(frame0, 0.4).permute(0, 3, 4, 1, 2).reshape(1, 48, 3, 4)
     assert torch.allclose(filtered[:, :48], expected, atol=1e-6)
+
+
+def test_matrix_and_fft_forms_of_the_token_filter_agree(monkeypatch):
+    grid = (3, 8, 8)
+    tokens = torch.randn(2, 3 * 64, 4, 16)
+    as_matrix = tokens_lowpass(tokens, grid, 0.2)
+    monkeypatch.setattr(frequency, "MATRIX_FILTER_MAX_TOKENS", 0)
+    as_fft = tokens_lowpass(tokens, grid, 0.2)
+    torch.testing.assert_close(as_matrix, as_fft, rtol=0, atol=1e-5)
+    assert not torch.allclose(as_matrix, tokens, atol=1e-2)
 
 
 def test_kv_filter_scopes():

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -14,6 +16,7 @@ PROMPT = "a red circle and a blue square on a striped background"
 def test_training_smoke_run_writes_loadable_weights_and_resumes(tmp_path):
     report = train.main(["--out", str(tmp_path), "--smoke"])
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    assert (tmp_path / "loss_curve.png").stat().st_size > 1000
     backend = ToyWorldModel.load(tmp_path / "weights").backend()
     session = StreamSession(backend, PROMPT, seed=0)
     session.step()
@@ -68,9 +71,10 @@ def test_context_noise_levels_lie_below_the_maximum_and_spare_some_clips():
 def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
     args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
     args += ["--object-weight", "4", "--recovery-start", "0", "--recovery-context", "sampled"]
-    args += ["--context-noise", "0.3"]
+    args += ["--context-noise", "0.3", "--commit-sigma", "0.2"]
     report = train.main(args)
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    assert ToyWorldModel.load(tmp_path / "weights").backend().commit_sigma == 0.2
     assert report["train_config"]["recovery_context"] == "sampled"
     tuned = ToyWorldModel.load(tmp_path / "weights")
-    assert tuned.config == ToyWorldModel.load(WEIGHTS_DIR).config
+    assert tuned.config == replace(ToyWorldModel.load(WEIGHTS_DIR).config, commit_sigma=0.2)

@@ -376,6 +376,24 @@ def train_world(
     return {"world_steps": step, "world_seconds": elapsed, "final_loss": float(np.mean(losses[-200:]))}
 
 
+def save_loss_curves(log_path: Path, image_path: Path) -> None:
+    """The codec's and the world model's training losses from a run's ``log.jsonl``, side by side."""
+    from matplotlib.figure import Figure
+
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    for axis, phase, x_key in zip(figure.subplots(1, 2), ("codec", "world"), ("step", "step")):
+        points = [(r[x_key], r["loss"]) for r in records if r.get("phase") == phase and "loss" in r]
+        if points:
+            axis.plot(*zip(*points))
+        recovery = [r[x_key] for r in records if r.get("phase") == phase and r.get("recovery")]
+        if recovery:
+            axis.axvline(recovery[0], color="grey", linestyle="--", label="own-prediction context from here")
+            axis.legend(fontsize=8)
+        axis.set(title=f"{phase} loss", xlabel="step", yscale="log")
+    figure.savefig(image_path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Train the embedded toy world model.")
     parser.add_argument(
@@ -396,6 +414,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--codec-steps", type=int, default=None)
     parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
+    parser.add_argument(
+        "--commit-sigma", type=float, default=None, help="context noise of streaming's commit pass, saved"
+    )
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else TrainConfig()
     overrides = {
@@ -435,6 +456,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
     if args.init is not None:
         model_config = ToyWorldModel.load(args.init).config
+    if args.commit_sigma is not None:
+        model_config = replace(model_config, commit_sigma=args.commit_sigma)
     started = time.time()
     frames, prompts, cells = render_dataset(
         config.clips,
@@ -457,6 +480,7 @@ def main(argv: list[str] | None = None) -> dict:
         report.update(json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {})
     elif args.init is not None:
         model = ToyWorldModel.load(args.init, device)
+        model.config = model_config
         report["init"] = str(args.init)
         state = {}
     else:
@@ -476,6 +500,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     report["device"] = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    log_file.close()
+    save_loss_curves(out / "log.jsonl", out / "loss_curve.png")
     print(json.dumps(report, indent=2))
     return report
 
