@@ -1,6 +1,14 @@
+from dataclasses import replace
+
 import numpy as np
 
-from dragstream_widget.models.toyworld.evaluate import best_template_iou, summarize, track_objects
+from dragstream_widget.models.toyworld.evaluate import (
+    apart_at_opening,
+    best_template_iou,
+    opening_scene,
+    summarize,
+    track_objects,
+)
 from dragstream_widget.models.toyworld.world import Background, ObjectSpec, Scene, render_clip, shape_template
 
 
@@ -39,3 +47,22 @@ def test_square_orientation_is_measured_modulo_90_degrees():
         mask = shape_template("square", 12.0, math.radians(degrees), 64, (32.0, 32.0)) >= 0.5
         measured = square_angle(mask, 12.0)
         assert min(abs(measured - degrees % 90), 90 - abs(measured - degrees % 90)) <= 1.0
+
+
+def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():
+    apart = Scene(
+        (
+            ObjectSpec("square", "red", 8.0, (20.0, 20.0), (1.0, 0.5), 0.0, 0.05),
+            ObjectSpec("circle", "blue", 7.0, (45.0, 45.0), (-0.5, 0.0), 0.0, 0.0),
+        ),
+        Background("plain", ((88, 92, 104), (116, 120, 132))),
+    )
+    assert apart_at_opening(render_clip(apart, 3), 3)
+    overlapping = Scene((apart.objects[0], replace(apart.objects[1], position=(26.0, 22.0))), apart.background)
+    assert not apart_at_opening(render_clip(overlapping, 3), 3)
+    cut = Scene((replace(apart.objects[0], position=(3.0, 20.0)),), apart.background, leaves_frame=True)
+    assert not apart_at_opening(render_clip(cut, 3), 3)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        scene, clip = opening_scene(rng, 3, 6)
+        assert apart_at_opening(clip, 3) and clip.frames.shape[0] == 6

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ...demo import grow
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import mask_centroid
@@ -107,14 +108,35 @@ def summarize(tracks: list[dict]) -> dict:
     }
 
 
+def apart_at_opening(clip, frames: int, gap: int = 2) -> bool:
+    """Every object whole in the first ``frames`` frames: nothing in front of it, clear of the border
+    by ``gap`` pixels, and at least ``gap`` pixels from every other object."""
+    full = clip.full_masks[:frames]
+    if (clip.visible_masks[:frames] != full).any():
+        return False
+    if full[..., :gap, :].any() or full[..., -gap:, :].any() or full[..., :gap].any() or full[..., -gap:].any():
+        return False
+    grown = np.stack([[grow(mask, gap // 2 + gap % 2) for mask in frame] for frame in full])
+    return bool((grown.sum(axis=1) <= 1).all())
+
+
+def opening_scene(rng: np.random.Generator, frames: int, clip_frames: int, tries: int = 200):
+    """A random scene whose objects are whole and apart in its first ``frames`` frames, and its clip."""
+    for _ in range(tries):
+        scene = sample_scene(rng)
+        clip = render_clip(scene, clip_frames)
+        if apart_at_opening(clip, frames):
+            return scene, clip
+    raise RuntimeError(f"no scene with objects apart in its opening frames after {tries} tries")
+
+
 def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, out: Path) -> dict:
     fpb = backend.layout.frames_per_block
     rng = np.random.default_rng(seed)
     generated_tracks, real_tracks, sheets, seconds, made = [], [], [], 0.0, 0
     for index in tqdm(range(scenes), desc="rollouts"):
-        scene = sample_scene(rng)
-        # Objects fully visible and apart in the opening frames, so the opening areas mean something.
-        real = render_clip(scene, frames)
+        # Objects whole and apart in the opening frames, so the opening areas mean something.
+        scene, real = opening_scene(rng, fpb, frames)
         opening = [float(segment_object(real.frames[fpb - 1], o.color).sum()) for o in scene.objects]
         session = StreamSession(backend, scene.prompt, seed=index, start_frames=real.frames[:fpb])
         started = time.perf_counter()
@@ -142,9 +164,8 @@ def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, ou
 
 def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> dict:
     """A long free-running stream from real opening frames: latent statistics and presence at the end."""
-    scene = sample_scene(np.random.default_rng(seed + 1000))
     fpb = backend.layout.frames_per_block
-    real = render_clip(scene, fpb)
+    scene, real = opening_scene(np.random.default_rng(seed + 1000), fpb, fpb)
     session = StreamSession(backend, scene.prompt, seed=seed, start_frames=real.frames)
     for _ in tqdm(range(frames // fpb), desc="long run"):
         session.step()
