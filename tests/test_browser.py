@@ -115,8 +115,8 @@ class Kernel:
         self.client.load_connection_file(str(files[0]))
         self.client.start_channels()
 
-    def evaluate(self, expression: str):
-        """The JSON value of ``expression`` in the notebook's namespace."""
+    def run(self, code: str) -> str:
+        """Run ``code`` in the notebook's namespace; what it printed."""
         out = []
 
         def hook(msg):
@@ -125,8 +125,12 @@ class Kernel:
             if msg["msg_type"] == "error":
                 raise AssertionError("\n".join(msg["content"]["traceback"]))
 
-        self.client.execute_interactive(f"import json as _j; print(_j.dumps({expression}))", output_hook=hook, timeout=120)
-        return json.loads("".join(out))
+        self.client.execute_interactive(code, output_hook=hook, timeout=120)
+        return "".join(out)
+
+    def evaluate(self, expression: str):
+        """The JSON value of ``expression`` in the notebook's namespace."""
+        return json.loads(self.run(f"import json as _j; print(_j.dumps({expression}))"))
 
     def close(self):
         self.client.stop_channels()
@@ -250,11 +254,17 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         measured["frame_changed_after_animation"] = frame_pixels(page) != before
 
         # An edit while the video plays (after the animation, whose slower blocks would delay it): the
-        # red circle 6 px sideways.
+        # red circle 6 px sideways, or the square if the two have met and the circle is hidden.
         deadline = time.monotonic() + 120
         while kernel.evaluate("widget.session.animating") and time.monotonic() < deadline:
             time.sleep(0.2)
-        red = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
+        kernel.run("from dragstream_widget.models.toyworld.world import segment_object")
+        visible = kernel.evaluate(
+            "[c for c in ('red', 'blue') if segment_object(widget.session.frames()[-1], c).sum() > 20]"
+        )
+        assert visible, "both objects vanished from the stream"
+        color = visible[0]
+        red = kernel.evaluate(f"[round(v) for v in object_region(widget.session.frames()[-1], {color!r})[1]]")
         target = (red[0] + 6 if red[0] < 40 else red[0] - 6, red[1])
         before = frame_pixels(page)
         draw_drag(
