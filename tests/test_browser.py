@@ -136,6 +136,17 @@ class Kernel:
         self.client.stop_channels()
 
 
+def visible_object_center(kernel: Kernel) -> list[int]:
+    """Centre of the red circle on the widget's current frame, or of the blue square where the two have
+    met and the circle is hidden."""
+    kernel.run("from dragstream_widget.models.toyworld.world import segment_object")
+    visible = kernel.evaluate(
+        "[c for c in ('red', 'blue') if segment_object(widget.session.frames()[-1], c).sum() > 20]"
+    )
+    assert visible, "both objects vanished from the stream"
+    return kernel.evaluate(f"[round(v) for v in object_region(widget.session.frames()[-1], {visible[0]!r})[1]]")
+
+
 def stage_point(box: dict, point: tuple[float, float], size: tuple[int, int]) -> tuple[float, float]:
     """Display coordinates of a model pixel (pixel centres at integers) on the stage's bounding box."""
     height, width = size
@@ -258,13 +269,7 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         deadline = time.monotonic() + 120
         while kernel.evaluate("widget.session.animating") and time.monotonic() < deadline:
             time.sleep(0.2)
-        kernel.run("from dragstream_widget.models.toyworld.world import segment_object")
-        visible = kernel.evaluate(
-            "[c for c in ('red', 'blue') if segment_object(widget.session.frames()[-1], c).sum() > 20]"
-        )
-        assert visible, "both objects vanished from the stream"
-        color = visible[0]
-        red = kernel.evaluate(f"[round(v) for v in object_region(widget.session.frames()[-1], {color!r})[1]]")
+        red = visible_object_center(kernel)
         target = (red[0] + 6 if red[0] < 40 else red[0] - 6, red[1])
         before = frame_pixels(page)
         draw_drag(
@@ -296,7 +301,7 @@ def run_in_browser(page, lab, shots: Path) -> dict:
 
         # Figure 2a live: with *compare* on, a drag also runs without ADSR and not at all, drawn dashed.
         page.click("label:has-text('compare') input")
-        back = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'red')[1]]")
+        back = visible_object_center(kernel)
         back_target = (back[0] - 4 if back[0] > 8 else back[0] + 4, back[1])
         draw_drag(
             page, "edit", tuple(back), polyline_points(back, [back_target], step=1.0)[1:], size, sent["brush"],
