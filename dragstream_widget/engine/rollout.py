@@ -117,7 +117,7 @@ def generate_block(
             fresh = noise[step + 1].unsqueeze(0).to(device)
             implied = next_noise(z, x0, sampler.sigma(step), fresh, sampler.update)
             z = add_noise(x0, implied, sampler.sigma(step + 1))
-    backend.commit(x0, cache, prompt_embeds, noise[-1].unsqueeze(0).to(device))
+    backend.commit(x0, cache, prompt_embeds, noise[-1:])
     return BlockOutput(x0.detach(), torch.stack(step_latents).detach(), optimization)
 
 

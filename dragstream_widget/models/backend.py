@@ -133,7 +133,7 @@ class TransformerBackend:
         if self.commit_sigma > 0:
             if noise is None:
                 raise ValueError("this backend commits noisy context (commit_sigma > 0) and needs the noise")
-            z0 = add_noise(z0, noise.to(z0).reshape(z0.shape), self.commit_sigma)
+            z0 = add_noise(z0, noise.to(z0), self.commit_sigma)
         self.transformer(
             z0.to(self.dtype),
             self._timesteps(self.commit_sigma * 1000, z0.shape[0]),

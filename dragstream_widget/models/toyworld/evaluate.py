@@ -114,9 +114,9 @@ def apart_at_opening(clip, frames: int, gap: int = 2) -> bool:
     full = clip.full_masks[:frames]
     if (clip.visible_masks[:frames] != full).any():
         return False
-    if full[..., :gap, :].any() or full[..., -gap:, :].any() or full[..., :gap].any() or full[..., -gap:].any():
+    if full[..., gap:-gap, gap:-gap].sum() != full.sum():
         return False
-    grown = np.stack([[grow(mask, gap // 2 + gap % 2) for mask in frame] for frame in full])
+    grown = np.stack([[grow(mask, (gap + 1) // 2) for mask in frame] for frame in full])
     return bool((grown.sum(axis=1) <= 1).all())
 
 

@@ -382,11 +382,11 @@ def save_loss_curves(log_path: Path, image_path: Path) -> None:
 
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
     figure = Figure(figsize=(9, 3.2), layout="constrained")
-    for axis, phase, x_key in zip(figure.subplots(1, 2), ("codec", "world"), ("step", "step")):
-        points = [(r[x_key], r["loss"]) for r in records if r.get("phase") == phase and "loss" in r]
+    for axis, phase in zip(figure.subplots(1, 2), ("codec", "world")):
+        points = [(r["step"], r["loss"]) for r in records if r.get("phase") == phase and "loss" in r]
         if points:
             axis.plot(*zip(*points))
-        recovery = [r[x_key] for r in records if r.get("phase") == phase and r.get("recovery")]
+        recovery = [r["step"] for r in records if r.get("phase") == phase and r.get("recovery")]
         if recovery:
             axis.axvline(recovery[0], color="grey", linestyle="--", label="own-prediction context from here")
             axis.legend(fontsize=8)
