@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .engine.config import DragConfig
 from .engine.session import StreamSession
 from .export import save_gif, save_image, save_mp4, side_by_side
-from .geometry import mask_centroid
+from .geometry import grow, mask_centroid
 from .models.base import VideoBackend
 from .models.toyworld.world import parse_prompt, render_clip, scene_from_prompt, segment_object
 from .ops import DragInstruction, HandleRegion, Mode, Operation
@@ -49,11 +49,15 @@ def centroid(mask: np.ndarray) -> tuple[float, float] | None:
     return mask_centroid(mask) if mask.any() else None
 
 
+class ObjectNotVisible(RuntimeError):
+    """The object a scripted drag should take is not on the frame (hidden, melted away or gone)."""
+
+
 def object_region(frame: np.ndarray, color: str) -> tuple[np.ndarray, tuple[float, float]]:
     mask = segment_object(frame, color)
     center = centroid(mask)
     if center is None:
-        raise RuntimeError(f"the {color} object is not visible on the current frame")
+        raise ObjectNotVisible(f"the {color} object is not visible on the current frame")
     return mask, center
 
 
@@ -69,15 +73,6 @@ def curved_path(
         y = start[1] + direction * radius * math.sin(a)
         points.append((min(max(x, 0.0), size - 1.0), min(max(y, 0.0), size - 1.0)))
     return points
-
-
-def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Binary dilation by a square of side ``2 * pixels + 1``."""
-    out = mask.copy()
-    for dy in range(-pixels, pixels + 1):
-        for dx in range(-pixels, pixels + 1):
-            out |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
-    return out
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:

@@ -117,6 +117,28 @@ def mask_centroid(mask: np.ndarray | torch.Tensor) -> Point:
     return float(xs.mean()), float(ys.mean())
 
 
+def shifted(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``mask`` moved by the rounded ``(dx, dy)``, filled with False where it enters."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    sx, sy = round(dx), round(dy)
+    if abs(sx) >= w or abs(sy) >= h:
+        return out
+    out[max(sy, 0) : h + min(sy, 0), max(sx, 0) : w + min(sx, 0)] = mask[
+        max(-sy, 0) : h + min(-sy, 0), max(-sx, 0) : w + min(-sx, 0)
+    ]
+    return out
+
+
+def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Binary dilation by a square of side ``2 * pixels + 1`` (no wrap at the borders)."""
+    out = mask.copy()
+    for dy in range(-pixels, pixels + 1):
+        for dx in range(-pixels, pixels + 1):
+            out |= shifted(mask, dx, dy)
+    return out
+
+
 def gaussian_map(
     size: Size, center: Point, sigma: Point, device: torch.device | str | None = None
 ) -> torch.Tensor:

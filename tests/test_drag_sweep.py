@@ -1,3 +1,7 @@
+import pytest
+
+from dragstream_widget.demo import ObjectNotVisible
+from dragstream_widget.models.toyworld.drag_checks import unless_hidden
 from dragstream_widget.models.toyworld.drag_sweep import make_config, meets, table_row
 from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
 
@@ -25,3 +29,20 @@ def test_targets_met_by_hand():
     assert not meets(summary(animation=None, rotations=(None, 45.0)))["rotation"]
     row = table_row({"name": "c", **summary(), "edit_seconds": 0.5, "meets": meets(summary())})
     assert row.startswith("c ") and "met 4/4" in row
+
+
+def test_a_case_whose_object_is_hidden_is_skipped_and_other_errors_still_raise():
+
+
+    def hidden_check(name):
+        raise ObjectNotVisible(f"the {name} object is not visible on the current frame")
+
+    def broken_check(name):
+        raise ValueError(name)
+
+    assert unless_hidden(hidden_check, "green") == {"skipped": "the green object is not visible on the current frame"}
+    with pytest.raises(ValueError):
+        unless_hidden(broken_check, "green")
+    empty = meets(summary(psnr=None))
+    assert not empty["psnr"]
+    assert "psnr -" in table_row({"name": "c", **summary(psnr=None), "edit_seconds": None, "meets": empty})

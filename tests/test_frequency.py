@@ -74,6 +74,22 @@ def test_matrix_and_fft_forms_of_the_token_filter_agree(monkeypatch):
     assert not torch.allclose(as_matrix, tokens, atol=1e-2)
 
 
+@pytest.mark.parametrize("max_tokens", [256, 0])  # matrix form, then FFT form
+def test_per_sample_cutoffs_filter_each_sample_as_its_own_cutoff_would(monkeypatch, max_tokens):
+    monkeypatch.setattr(frequency, "MATRIX_FILTER_MAX_TOKENS", max_tokens)
+    grid = (2, 8, 8)
+    tokens = torch.randn(3, 2 * 64, 2, 8)
+    cutoffs = (0.2, 1.0, 0.6)
+    batched = tokens_lowpass(tokens, grid, cutoffs)
+    for i, cutoff in enumerate(cutoffs):
+        alone = tokens_lowpass(tokens[i : i + 1], grid, cutoff)
+        torch.testing.assert_close(batched[i : i + 1], alone, rtol=0, atol=1e-5)
+    assert torch.equal(batched[1], tokens[1])  # cutoff 1 leaves its sample untouched
+    assert kv_lowpass_filter((1.0, 1.0)) is None
+    with pytest.raises(ValueError, match="2 cutoffs for a batch of 3"):
+        tokens_lowpass(tokens, grid, (0.2, 0.4))
+
+
 def test_kv_filter_scopes():
     keys, values = torch.randn(1, 3 * 12, 2, 4), torch.randn(1, 3 * 12, 2, 4)
     grid = (3, 3, 4)

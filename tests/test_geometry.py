@@ -173,3 +173,13 @@ def test_empty_masks_are_errors():
         g.mask_centroid(torch.full((4, 4), 0.5))
     with pytest.raises(ValueError, match="empty"):
         g.css_gaussian_map(torch.zeros(4, 4))
+
+
+def test_grow_dilates_by_a_square_and_does_not_wrap_at_the_borders():
+    mask = np.zeros((10, 12), bool)
+    mask[0, 5] = True  # touches the top border
+    grown = g.grow(mask, 2)
+    assert grown[:3, 3:8].all() and grown.sum() == 3 * 5
+    assert not grown[-2:].any()  # nothing leaks to the bottom rows
+    moved = g.shifted(mask, 0, -1)
+    assert not moved.any()  # moved off the frame, not rolled to the bottom

@@ -2,7 +2,13 @@ import numpy as np
 import torch
 
 from dragstream_widget.engine.config import DragConfig
-from dragstream_widget.engine.optimize import constraint_region, optimize_block, record_features
+from dragstream_widget.engine.frequency import kv_lowpass_filter
+from dragstream_widget.engine.optimize import (
+    constraint_region,
+    optimize_block,
+    record_features,
+    reference_features,
+)
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.engine.targets import edit_plan
 from dragstream_widget.models.random_model import TINY, random_backend
@@ -106,3 +112,27 @@ def test_features_without_x0_match_the_full_pass_and_skip_the_later_layers():
     hook.remove()
     assert none is None and len(calls) == 1
     torch.testing.assert_close(only, full, rtol=0, atol=0)
+
+
+def test_batched_reference_features_equal_one_filtered_pass_per_cutoff():
+    config = DragConfig()
+    backend, session, cache, _, _, z = drag_setup(config)
+    layers, cutoffs = backend.feature_layers, (0.2, 0.4, 0.6, 1.0)
+    batched = reference_features(
+        backend, z, config.optimize_step, cache, session.prompt_embeds, layers, cutoffs, "context"
+    )
+    assert sorted(batched) == list(cutoffs)
+    for cutoff in cutoffs:
+        with torch.no_grad():
+            alone, _ = record_features(
+                backend,
+                z,
+                config.optimize_step,
+                cache,
+                session.prompt_embeds,
+                layers,
+                kv_lowpass_filter(cutoff, "context"),
+                need_x0=False,
+            )
+        torch.testing.assert_close(batched[cutoff], alone[0], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(batched[0.2], batched[1.0], atol=1e-3)  # the low-pass changed the context

@@ -58,25 +58,50 @@ def lowpass_matrix(h: int, w: int, cutoff: float, order: int = BUTTERWORTH_ORDER
     return columns.T.float().contiguous()
 
 
-def tokens_lowpass(tokens: torch.Tensor, grid: tuple[int, int, int], cutoff: float) -> torch.Tensor:
-    """Low-pass ``[B, F*h*w, heads, head_dim]`` keys or values over each frame's ``h x w`` token grid."""
-    if cutoff >= 1.0:
+def tokens_lowpass(
+    tokens: torch.Tensor, grid: tuple[int, int, int], cutoff: float | Sequence[float]
+) -> torch.Tensor:
+    """Low-pass ``[B, F*h*w, heads, head_dim]`` keys or values over each frame's ``h x w`` token grid.
+
+    ``cutoff`` is one cutoff for the whole batch, or a sequence of ``B``: one per sample (every cutoff of
+    the switch set in one batched pass).
+    """
+    cutoffs = per_sample_cutoffs(cutoff, tokens.shape[0])
+    if all(c >= 1.0 for c in cutoffs):
         return tokens
     frames, h, w = grid
     batch, _, heads, dim = tokens.shape
     if h * w <= MATRIX_FILTER_MAX_TOKENS:
-        matrix = lowpass_matrix(h, w, float(cutoff)).to(tokens.device, torch.float32)
+        matrices = torch.stack([filter_matrix(h, w, c) for c in cutoffs]).to(tokens.device)
         per_frame = tokens.reshape(batch, frames, h * w, heads * dim).float()
-        return torch.matmul(matrix, per_frame).reshape(tokens.shape).to(tokens.dtype)
+        return torch.matmul(matrices[:, None], per_frame).reshape(tokens.shape).to(tokens.dtype)
+    if len(set(cutoffs)) > 1:
+        return torch.cat([tokens_lowpass(tokens[i : i + 1], grid, c) for i, c in enumerate(cutoffs)])
     spatial = tokens.reshape(batch, frames, h, w, heads, dim).permute(0, 1, 4, 5, 2, 3)
-    filtered = lowpass_spatial(spatial, cutoff)
+    filtered = lowpass_spatial(spatial, cutoffs[0])
     return filtered.permute(0, 1, 4, 5, 2, 3).reshape(batch, frames * h * w, heads, dim)
 
 
+def per_sample_cutoffs(cutoff: float | Sequence[float], batch: int) -> tuple[float, ...]:
+    """``cutoff`` as one float per batch sample (a sequence must have one per sample)."""
+    if isinstance(cutoff, Sequence):
+        if len(cutoff) != batch:
+            raise ValueError(f"{len(cutoff)} cutoffs for a batch of {batch}")
+        return tuple(float(c) for c in cutoff)
+    return (float(cutoff),) * batch
+
+
+def filter_matrix(h: int, w: int, cutoff: float) -> torch.Tensor:
+    """:func:`lowpass_matrix`, or the identity for an unfiltered cutoff (>= 1)."""
+    return lowpass_matrix(h, w, cutoff) if cutoff < 1.0 else torch.eye(h * w)
+
+
 def kv_lowpass_filter(
-    cutoff: float, scope: str = "context", layers: Sequence[int] | None = None
+    cutoff: float | Sequence[float], scope: str = "context", layers: Sequence[int] | None = None
 ) -> KVFilter | None:
     """A KV filter for the causal transformer that low-passes attention keys and values.
+
+    ``cutoff`` is one cutoff, or one per batch sample (see :func:`tokens_lowpass`).
 
     ``scope="context"`` (the paper) filters the cached context frames only; ``"window"`` (the released
     code) filters the whole attention window, the block's own frames included. ``layers`` limits it to
@@ -84,7 +109,7 @@ def kv_lowpass_filter(
     """
     if scope not in ("context", "window"):
         raise ValueError(f"unknown SFS scope {scope!r}; choose 'context' or 'window'")
-    if cutoff >= 1.0:
+    if all(c >= 1.0 for c in (cutoff if isinstance(cutoff, Sequence) else (cutoff,))):
         return None
     chosen = None if layers is None else frozenset(layers)
 

@@ -46,16 +46,14 @@ def reference_features(
 ) -> dict[float, torch.Tensor]:
     """Reference features of a committed block for every cutoff of the switch set (1 = unfiltered).
 
-    ``cache`` must hold the context that block saw. Returns ``{cutoff: [D, F, h, w]}``, detached.
+    ``cache`` must hold the context that block saw. All cutoffs run in one batched pass, each sample
+    with its own low-pass. Returns ``{cutoff: [D, F, h, w]}``, detached.
     """
-    out = {}
-    for cutoff in cutoffs:
-        kv_filter = kv_lowpass_filter(cutoff, scope)
-        feats, _ = record_features(
-            backend, z_ref, step, cache, prompt_embeds, layers, kv_filter, need_x0=False
-        )
-        out[float(cutoff)] = feats[0].detach()
-    return out
+    cutoffs = tuple(float(c) for c in cutoffs)
+    batch = z_ref.expand(len(cutoffs), *z_ref.shape[1:])
+    kv_filter = kv_lowpass_filter(cutoffs, scope)
+    feats, _ = record_features(backend, batch, step, cache, prompt_embeds, layers, kv_filter, need_x0=False)
+    return {cutoff: feats[i].detach() for i, cutoff in enumerate(cutoffs)}
 
 
 def masked_distance(

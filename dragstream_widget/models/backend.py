@@ -31,7 +31,7 @@ def tokens_to_latent_grid(tokens: torch.Tensor, grid: tuple[int, int, int], late
         return maps
     flat = maps.permute(0, 2, 1, 3, 4).reshape(batch * frames, dim, h, w)
     up = F.interpolate(flat, size=latent_size, mode="bilinear", align_corners=False)
-    return up.reshape(batch, frames, dim, *latent_size).permute(0, 2, 1, 3, 4)
+    return up.reshape(batch, frames, dim, *latent_size).permute(0, 2, 1, 3, 4).contiguous()
 
 
 class TransformerBackend:
@@ -113,7 +113,7 @@ class TransformerBackend:
         flow = self.transformer(
             z_t.to(self.dtype),
             self._timesteps(self.sampler.timestep(step_index), z_t.shape[0]),
-            prompt_embeds,
+            prompt_embeds.expand(z_t.shape[0], -1, -1),
             cache=cache,
             kv_filter=kv_filter,
             record_layers=record_layers,

@@ -88,6 +88,9 @@ class CausalSelfAttnProcessor:
         if context is not None:
             ctx_keys, ctx_values = context
             context_frames = ctx_keys.shape[1] // (state.grid[1] * state.grid[2])
+            if ctx_keys.shape[0] != key.shape[0]:  # one cached context shared by a batch of variants
+                ctx_keys = ctx_keys.expand(key.shape[0], -1, -1, -1)
+                ctx_values = ctx_values.expand(key.shape[0], -1, -1, -1)
             all_keys = torch.cat([ctx_keys.to(key.dtype), key], dim=1)
             all_values = torch.cat([ctx_values.to(value.dtype), value], dim=1)
         if state.kv_filter is not None:

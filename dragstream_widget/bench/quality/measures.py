@@ -17,33 +17,12 @@ import math
 import numpy as np
 import torch
 
+from ...geometry import grow, shifted
 from ...metrics import dai, objmc
 from ...models.toyworld.world import segment_object
 from ...ops import DragInstruction, Mode, Operation
 
 PSNR_MARGIN_PX = 3
-
-
-def shifted(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """``mask`` moved by the rounded ``(dx, dy)``, filled with False where it enters."""
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    sx, sy = round(dx), round(dy)
-    if abs(sx) >= w or abs(sy) >= h:
-        return out
-    out[max(sy, 0) : h + min(sy, 0), max(sx, 0) : w + min(sx, 0)] = mask[
-        max(-sy, 0) : h + min(-sy, 0), max(-sx, 0) : w + min(-sx, 0)
-    ]
-    return out
-
-
-def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Binary dilation by a square of side ``2 * pixels + 1`` (no wrap at the borders)."""
-    out = mask.copy()
-    for dy in range(-pixels, pixels + 1):
-        for dx in range(-pixels, pixels + 1):
-            out |= shifted(mask, dx, dy)
-    return out
 
 
 def editable_area(instruction: DragInstruction) -> np.ndarray:

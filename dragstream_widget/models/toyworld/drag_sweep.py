@@ -111,7 +111,7 @@ def meets(summary: dict) -> dict[str, bool]:
         "edit": summary["edit_within_2px"] == 1.0,
         "animation": animation is not None and animation < ANIMATION_MEAN_PX,
         "rotation": all(r is not None and abs(r - ROTATION_DEGREES) <= ROTATION_TOLERANCE for r in rotations),
-        "psnr": summary["psnr_non_editable_db_median"] >= PSNR_FLOOR_DB,
+        "psnr": (summary["psnr_non_editable_db_median"] or 0.0) >= PSNR_FLOOR_DB,
     }
 
 
@@ -188,10 +188,11 @@ def table_row(result: dict[str, Any]) -> str:
     rotations = ", ".join("-" if r is None else f"{r:.1f}" for r in result["rotation_turned_degrees_mod_90"])
     animation = result["animation_error_px_mean"]
     seconds = result["edit_seconds"]
+    psnr = result["psnr_non_editable_db_median"]
     return (
         f"{result['name']:<22} edit {result['edit_error_px_median']:5.2f} px {result['edit_within_2px']:4.2f}"
         f" | anim {'-' if animation is None else f'{animation:5.2f}'} px | rot {rotations:<11}"
-        f" | psnr {result['psnr_non_editable_db_median']:5.1f} | edit {'-' if seconds is None else f'{seconds:5.2f}'} s"
+        f" | psnr {'-' if psnr is None else f'{psnr:5.1f}'} | edit {'-' if seconds is None else f'{seconds:5.2f}'} s"
         f" | met {sum(result['meets'].values())}/4"
     )
 

@@ -26,10 +26,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...demo import grow
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
-from ...geometry import mask_centroid
+from ...geometry import grow, mask_centroid
 from .. import base
 from .model import WEIGHTS_DIR, ToyWorldModel
 from .world import SHAPES, render_clip, sample_scene, segment_object, shape_template
