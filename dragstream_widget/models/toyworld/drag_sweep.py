@@ -49,7 +49,8 @@ def built_in_grid() -> list[dict[str, Any]]:
         for iterations in (2, 3, 4, 6, 8):
             for travel in (0.8, 1.2, 1.6):
                 lr = round(travel / iterations, 3)
-                if (step, iterations, lr) != (2, 8, 0.1):
+                toy = (TOY_DRAG_CONFIG.optimize_step, TOY_DRAG_CONFIG.iterations, TOY_DRAG_CONFIG.learning_rate)
+                if (step, iterations, lr) != toy:
                     grid.append(
                         {
                             "name": f"s{step}_i{iterations}_lr{lr}",
