@@ -13,3 +13,13 @@ def _deterministic_threads():
 @pytest.fixture
 def tiny_backend():
     return random_backend(TINY, seed=0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Compute on one thread, as the benches' worker processes do, so in-process results sum floats
+    in the same order as theirs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

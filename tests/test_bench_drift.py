@@ -46,7 +46,7 @@ def test_shuttle_edits_move_the_object_back_and_forth():
     assert shuttle_edit(frame, "purple", 0) is None  # not in this scene
 
 
-def test_drift_bench_runs_every_variant_in_worker_processes(tmp_path):
+def test_drift_bench_runs_every_variant_in_worker_processes(tmp_path, one_torch_thread):
     main(["bench", "drift", "--out", str(tmp_path), "--drags", "2", "--runs", "2", "--jobs", "2"])
     results = json.loads((tmp_path / "drift.json").read_text())
     run, second = results["runs"]

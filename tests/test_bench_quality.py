@@ -376,7 +376,7 @@ def test_ablation_explorer_runs_what_is_chosen_and_reports_errors():
     assert explorer.last_run is run and not explorer.button.disabled
 
 
-def test_worker_processes_give_the_same_scores(tmp_path):
+def test_worker_processes_give_the_same_scores(tmp_path, one_torch_thread):
     cases = {c.name: c for c in load_cases(DEFAULT_CASES)}
     short = []
     for name in ("edit-translate-0", "edit-deform-0"):
@@ -386,13 +386,7 @@ def test_worker_processes_give_the_same_scores(tmp_path):
         short.append(replace(case, follow_blocks=0, instruction=replace(case.instruction, regions=(moved,))))
     save_cases(short, tmp_path / "cases.json")
     args = ["bench", "quality", "--cases", str(tmp_path / "cases.json"), "--variants", "full", "no_sfs"]
-    # Workers run one thread; so does the in-process run here, so both sum floats in the same order.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        main([*args, "--out", str(tmp_path / "one")])
-    finally:
-        torch.set_num_threads(threads)
+    main([*args, "--out", str(tmp_path / "one")])
     main([*args, "--out", str(tmp_path / "two"), "--jobs", "2"])
     one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
     assert [c["name"] for c in two["cases"]] == ["edit-translate-0", "edit-deform-0"]
