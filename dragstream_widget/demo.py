@@ -33,7 +33,7 @@ class DemoScript:
     seed: int = 0
     blocks: int = 10  # generated blocks after the opening frames
     edit_after: int = 2  # blocks streamed before the edit
-    edit_shift: float = 10.0  # pixels to the right
+    edit_shift: float = -10.0  # pixels to the right (negative: left, away from the blue square)
     animate_after: int = 4  # blocks streamed before the animation starts
     animation_frames: int = 12
     animation_radius: float = 10.0
@@ -104,7 +104,7 @@ def run_demo(
     for block in tqdm(range(script.blocks), desc="demo: streaming"):
         if block == script.edit_after:
             mask, center = object_region(dragged.frames()[-1], colors[0])
-            target = (min(center[0] + script.edit_shift, layout.pixel_width - 1.0), center[1])
+            target = (float(np.clip(center[0] + script.edit_shift, 0.0, layout.pixel_width - 1.0)), center[1])
             edit = DragInstruction(
                 Mode.EDIT, layout.pixel_size, (HandleRegion(mask, Operation.TRANSLATE, center, (target,)),)
             )

