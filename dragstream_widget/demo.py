@@ -1,7 +1,7 @@
 """The scripted demo on the embedded toy world: stream a prompt, edit, then animate.
 
 Two sessions share prompt, seed and opening frames: one streams untouched (the reference), the
-other receives a scripted edit (the red object moved right) and a scripted animation (the other
+other receives a scripted edit (the red object moved sideways) and a scripted animation (the other
 object along a curved path). Objects are found by colour, so what moved is measured, not assumed.
 """
 
