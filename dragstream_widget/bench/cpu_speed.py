@@ -31,8 +31,8 @@ def seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
-    """Time of one edit drag (re-denoising the block on screen), undone between repeats."""
+def edit_session(backend, config: DragConfig) -> tuple[StreamSession, DragInstruction]:
+    """A session two blocks in, and an edit moving its red circle 6 px right."""
     session = StreamSession(
         backend, DEFAULT_PROMPT, 0, config, start_frames=opening_frames(DEFAULT_PROMPT, 0, 3)
     )
@@ -43,11 +43,40 @@ def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
     edit = DragInstruction(
         Mode.EDIT, backend.layout.pixel_size, (HandleRegion(mask, Operation.TRANSLATE, center, (target,)),)
     )
+    return session, edit
+
+
+def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
+    """Time of one edit drag (re-denoising the block on screen), undone between repeats."""
+    session, edit = edit_session(backend, config)
     times = []
     for _ in range(repeats):
         times.append(seconds(lambda: session.apply(edit)))
         session.undo()
     return times
+
+
+def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
+    """Where an edit's time goes, medians in seconds, read off the session's events: the reference
+    features at every SFS cutoff (until the "drag" event), the optimisation iterations (until the last
+    "iteration" event), and the rest (the remaining steps, the commit and the decode)."""
+    session, edit = edit_session(backend, config)
+    marks: list[tuple[str, float]] = []
+    for name in ("drag", "iteration"):
+        session.events.subscribe(name, lambda _, n=name: marks.append((n, time.perf_counter())))
+    phases = []
+    for _ in range(repeats):
+        marks.clear()
+        start = time.perf_counter()
+        session.apply(edit)
+        end = time.perf_counter()
+        session.undo()
+        drag = next(t for n, t in marks if n == "drag")
+        iterations = [t for n, t in marks if n == "iteration"]
+        phases.append({"references": drag - start, "iterations": iterations[-1] - drag, "rest": end - iterations[-1]})
+    medians = {name: statistics.median(p[name] for p in phases) for name in phases[0]}
+    medians["per_iteration"] = medians["iterations"] / len(iterations)
+    return medians
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -80,6 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         "frames_per_second_no_drag": fpb / statistics.median(block_times),
         "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
+        "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),
         "seconds_per_animated_block_toy_config": statistics.median(animated),
         "toy_config": {
             "optimize_step": TOY_DRAG_CONFIG.optimize_step,
