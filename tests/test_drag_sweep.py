@@ -32,8 +32,6 @@ def test_targets_met_by_hand():
 
 
 def test_a_case_whose_object_is_hidden_is_skipped_and_other_errors_still_raise():
-
-
     def hidden_check(name):
         raise ObjectNotVisible(f"the {name} object is not visible on the current frame")
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from .. import geometry
-from ..engine.frequency import PAPER_CUTOFFS, kv_lowpass_filter, radial_frequency
-from ..engine.optimize import record_features, token_grid
+from ..engine.frequency import PAPER_CUTOFFS, radial_frequency
+from ..engine.optimize import reference_features, token_grid
 from ..engine.session import StreamSession
 
 
@@ -55,12 +55,8 @@ def frequency_contribution(
     step = config.optimize_step
     z = block.step_latents[step].unsqueeze(0)
     layers = config.feature_layers or backend.feature_layers
-    features = {
-        float(cutoff): record_features(
-            backend, z, step, context, session.prompt_embeds, layers, kv_lowpass_filter(cutoff, scope), False
-        )[0][0]
-        for cutoff in {*cutoffs, 1.0}
-    }
+    every_cutoff = sorted({float(c) for c in cutoffs} | {1.0})
+    features = reference_features(backend, z, step, context, session.prompt_embeds, layers, every_cutoff, scope)
     weight = geometry.resize_mask(handle_mask, backend.layout.latent_size)
     return cutoff_contribution(features, weight)
 

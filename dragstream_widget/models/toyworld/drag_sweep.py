@@ -45,11 +45,11 @@ def built_in_grid() -> list[dict[str, Any]]:
     """Candidates around ``TOY_DRAG_CONFIG``: the step and its size against the iterations, then one
     knob at a time, then the knobs that make an edit cheaper."""
     grid: list[dict[str, Any]] = [{"name": "toy", "overrides": {}}]
+    toy = (TOY_DRAG_CONFIG.optimize_step, TOY_DRAG_CONFIG.iterations, TOY_DRAG_CONFIG.learning_rate)
     for step in (2, 3):
         for iterations in (2, 3, 4, 6, 8):
             for travel in (0.8, 1.2, 1.6):
                 lr = round(travel / iterations, 3)
-                toy = (TOY_DRAG_CONFIG.optimize_step, TOY_DRAG_CONFIG.iterations, TOY_DRAG_CONFIG.learning_rate)
                 if (step, iterations, lr) != toy:
                     grid.append(
                         {
