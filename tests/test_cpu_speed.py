@@ -7,9 +7,9 @@ from dragstream_widget.bench.cpu_speed import edit_phases
 from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
 
 
-def test_edit_phases_split_an_edit_into_references_iterations_and_the_rest():
+def test_edit_phases_split_an_edit_into_setup_references_iterations_and_the_rest():
     config = replace(TOY_DRAG_CONFIG, iterations=3)
     phases = edit_phases(load_model(), config, repeats=1)
-    assert set(phases) == {"references", "iterations", "rest", "per_iteration"}
+    assert set(phases) == {"setup", "references", "iterations", "rest", "per_iteration"}
     assert all(seconds > 0 for seconds in phases.values())
     assert phases["per_iteration"] * 3 == pytest.approx(phases["iterations"])

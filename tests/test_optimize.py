@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from dragstream_widget.engine.config import DragConfig
@@ -136,3 +137,16 @@ def test_batched_reference_features_equal_one_filtered_pass_per_cutoff():
             )
         torch.testing.assert_close(batched[cutoff], alone[0], rtol=1e-4, atol=1e-5)
     assert not torch.allclose(batched[0.2], batched[1.0], atol=1e-3)  # the low-pass changed the context
+
+
+def test_reference_features_compute_each_cutoff_once_when_first_read():
+    config = DragConfig()
+    _, session, _, _, reference, _ = drag_setup(config)
+    assert 0.4 in reference and 0.3 not in reference and reference.computed == ()  # asking costs nothing
+    first = reference[0.4]
+    assert reference.computed == (0.4,) and reference[0.4] is first
+    with pytest.raises(KeyError, match="not in the switch set"):
+        reference[0.3]
+    reference.compute()
+    assert sorted(reference.computed) == sorted(config.cutoffs) and reference[0.4] is first
+    assert sorted(reference) == sorted(config.cutoffs) and len(reference) == len(config.cutoffs)

@@ -115,6 +115,36 @@ def test_edit_of_an_undragged_block_resumes_at_the_drag_step_with_the_same_resul
     torch.testing.assert_close(record.z0, from_noise.z0, rtol=0, atol=1e-6)
 
 
+def edit_with_reference(all_cutoffs_first: bool):
+    """An edit of an undragged block; the reference features it used, computed lazily or all up front."""
+    s = session(config=DragConfig(iterations=3))
+    for _ in range(2):
+        s.step()
+    seen = []
+
+    def on_drag(payload):
+        seen.append(payload["reference"])
+        if all_cutoffs_first:
+            payload["reference"].compute()
+
+    s.events.subscribe("drag", on_drag)
+    record = s.edit(translate())
+    return record, seen[0]
+
+
+def test_an_edit_computes_reference_features_only_for_the_cutoffs_it_draws():
+    record, reference = edit_with_reference(all_cutoffs_first=False)
+    drawn = {r["cutoff"] for r in record.losses}
+    assert len(drawn) < len(reference.cutoffs)  # the seeded switch leaves a cutoff out: something saved
+    # The unfiltered reference comes free from the first iteration, which starts at the reference latent.
+    assert set(reference.computed) == drawn | {1.0}
+    eager, everything = edit_with_reference(all_cutoffs_first=True)
+    assert set(everything.computed) == set(everything.cutoffs)
+    for cutoff in reference.computed:
+        torch.testing.assert_close(reference[cutoff], everything[cutoff], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(record.z0, eager.z0, rtol=1e-4, atol=1e-5)
+
+
 def test_animation_drives_the_next_blocks_then_ends():
     s = session()
     s.step()

@@ -57,13 +57,16 @@ def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
 
 
 def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
-    """Where an edit's time goes, medians in seconds, read off the session's events: the reference
-    features at every SFS cutoff (until the "drag" event), the optimisation iterations (until the last
-    "iteration" event), and the rest (the remaining steps, the commit and the decode)."""
+    """Where an edit's time goes, medians in seconds, read off the session's events: the setup (until
+    the "drag" event), the reference features (computed on demand for the cutoffs the switch draws, timed
+    by themselves), the optimisation iterations (until the last "iteration" event, references excluded)
+    and the rest (the remaining steps, the commit and the decode)."""
     session, edit = edit_session(backend, config)
     marks: list[tuple[str, float]] = []
+    references = []
     for name in ("drag", "iteration"):
         session.events.subscribe(name, lambda _, n=name: marks.append((n, time.perf_counter())))
+    session.events.subscribe("drag", lambda payload: references.append(payload["reference"]))
     phases = []
     for _ in range(repeats):
         marks.clear()
@@ -73,7 +76,15 @@ def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
         session.undo()
         drag = next(t for n, t in marks if n == "drag")
         iterations = [t for n, t in marks if n == "iteration"]
-        phases.append({"references": drag - start, "iterations": iterations[-1] - drag, "rest": end - iterations[-1]})
+        spent = references[-1].seconds
+        phases.append(
+            {
+                "setup": drag - start,
+                "references": spent,
+                "iterations": iterations[-1] - drag - spent,
+                "rest": end - iterations[-1],
+            }
+        )
     medians = {name: statistics.median(p[name] for p in phases) for name in phases[0]}
     medians["per_iteration"] = medians["iterations"] / len(iterations)
     return medians

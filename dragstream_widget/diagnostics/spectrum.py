@@ -3,7 +3,7 @@
 * :func:`frequency_contribution`: for the dragged tokens of the block on screen, how much the recorded
   self-attention output changes when the context keys/values are low-passed at each cutoff of the
   switch set (relative L2 change; 0 at cutoff 1, which is unfiltered). :func:`cutoff_contribution`
-  computes it from features already recorded at each cutoff (a drag's references, for the live probe).
+  computes it from features given at each cutoff (a drag's references, for the live probe).
 * :func:`kv_band_energy`: the spectral energy of the cached context keys and values of one layer by
   radial frequency band (same normalised frequency as the Butterworth filter: 1 = Nyquist on one axis);
   :func:`band_energy` does it for given keys and values.
@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from ..engine.optimize import reference_features, token_grid
 from ..engine.session import StreamSession
 
 
-def cutoff_contribution(reference: dict[float, torch.Tensor], weight: torch.Tensor) -> dict[float, float]:
+def cutoff_contribution(reference: Mapping[float, torch.Tensor], weight: torch.Tensor) -> dict[float, float]:
     """Relative L2 change of features ``{cutoff: [D, F, h, w]}`` against the unfiltered ones (cutoff 1),
     over the tokens weighted by ``weight [h, w]`` (the dragged region at latent resolution)."""
     if 1.0 not in reference:

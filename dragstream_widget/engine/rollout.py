@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -32,10 +32,11 @@ class DragRequest:
     """What the optimisation of one block needs besides the block itself."""
 
     plan: BlockPlan
-    reference: dict[float, torch.Tensor]
+    reference: Mapping[float, torch.Tensor]
     neighbours: torch.Tensor | None
     config: DragConfig
     generator: torch.Generator
+    starts_at_reference: bool = False  # see optimize_block
 
 
 @dataclass
@@ -96,6 +97,7 @@ def generate_block(
                 events,
                 block_index,
                 should_stop,
+                drag.starts_at_reference,
             )
             z = optimization.z
         step_latents.append(z[0])

@@ -20,7 +20,7 @@ from ..models.sampler import add_noise
 from ..ops import DragInstruction, InvalidInstruction, Mode
 from .config import DragConfig
 from .events import EventBus
-from .optimize import reference_features, token_grid
+from .optimize import ReferenceFeatures, token_grid
 from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
 from .targets import animation_plan, edit_plan
 
@@ -221,9 +221,10 @@ class StreamSession:
         self.decoder.restore(last.decoder_before)
         reference = self._reference_of(last)
         self._announce_drag(last.index, instruction, reference)
-        request = self._drag_request(plan, reference, self._blocks[:-1])
-        # An undragged block entered steps 0..T' with exactly the latents the edit would recompute.
+        # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the
+        # optimisation then starts from the reference latent itself.
         known = None if last.instruction is not None else last.step_latents[: self.config.optimize_step + 1]
+        request = self._drag_request(plan, reference, self._blocks[:-1], starts_at_reference=known is not None)
         try:
             record = self._generate(last.index, request, instruction, self._blocks[:-1], known)
         except BaseException:
@@ -240,6 +241,7 @@ class StreamSession:
         self._push("animate")
         reference = self._reference_of(self._blocks[-1])
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
+        reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}
         self._animation = Animation(instruction, last, 0)
 
@@ -257,15 +259,16 @@ class StreamSession:
             },
         )
 
-    def _reference_of(self, block: BlockRecord) -> dict[float, torch.Tensor]:
-        """Reference features of a committed block at step T', recomputed against the context it saw."""
+    def _reference_of(self, block: BlockRecord) -> ReferenceFeatures:
+        """Reference features of a committed block at step T' against the context it saw, computed per
+        cutoff when first read."""
         cfg = self.config
         context = self.backend.new_cache()
         context.restore(block.cache_before)
         z_ref = block.step_latents[cfg.optimize_step].unsqueeze(0)
         cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
         layers = cfg.feature_layers or self.backend.feature_layers
-        return reference_features(
+        return ReferenceFeatures(
             self.backend,
             z_ref,
             cfg.optimize_step,
@@ -276,7 +279,7 @@ class StreamSession:
             cfg.sfs_scope,
         )
 
-    def _drag_request(self, plan, reference, previous_blocks) -> DragRequest:
+    def _drag_request(self, plan, reference, previous_blocks, starts_at_reference: bool = False) -> DragRequest:
         cfg = self.config
         if cfg.optimize_step >= self.backend.sampler.num_steps:
             raise ValueError(
@@ -285,7 +288,7 @@ class StreamSession:
         latents = [b.step_latents for b in previous_blocks]
         neighbours = neighbour_latents(latents, cfg.optimize_step, cfg.adsr_frames)
         generator = torch.Generator().manual_seed(self.seed * 31 + len(previous_blocks))
-        return DragRequest(plan, reference, neighbours, cfg, generator)
+        return DragRequest(plan, reference, neighbours, cfg, generator, starts_at_reference)
 
     # ----- generation --------------------------------------------------------------------------
 

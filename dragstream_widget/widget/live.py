@@ -1,8 +1,8 @@
 """Live strips beside the widget, as the video streams: latent statistics per frame, the drag losses,
 the CSS Gaussian map and gradient magnitude of the latest iteration with the drag overlaid, and the
 frequency probe of each drag (how much the dragged tokens' attention output changes when the context
-keys/values are low-passed at each cutoff, from the references the drag computes anyway, and the
-context keys'/values' energy by radial band).
+keys/values are low-passed at each cutoff, from the drag's reference features, completed with the
+cutoffs its switch did not draw, and the context keys'/values' energy by radial band).
 
 Drawn by the front end on its own canvas from small JSON traits (``js/src/strips.js``), so they keep
 up with the stream where re-rendering a matplotlib figure per block would not; the full figures
@@ -82,7 +82,9 @@ class LiveStrips(anywidget.AnyWidget):
     def _on_drag(self, payload: dict) -> None:
         self._overlay = {}
         try:
-            instruction, latent_size = payload["instruction"], payload["reference"][1.0].shape[-2:]
+            reference = payload["reference"]
+            reference.compute()  # every cutoff in one batched pass; the drag then reuses them
+            instruction, latent_size = payload["instruction"], reference[1.0].shape[-2:]
             coverage = handle_coverage(instruction, latent_size)
             self._overlay = drag_overlay(instruction, coverage)
             self.probe = drag_probe(payload, coverage)
