@@ -78,3 +78,16 @@ def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_cont
     assert report["train_config"]["recovery_context"] == "sampled"
     tuned = ToyWorldModel.load(tmp_path / "weights")
     assert tuned.config == replace(ToyWorldModel.load(WEIGHTS_DIR).config, commit_sigma=0.2)
+
+
+def test_a_new_transformer_shape_trains_on_the_codec_of_trained_weights(tmp_path):
+    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--codec-from", str(WEIGHTS_DIR), "--layers", "3"]
+    report = train.main(args)
+    assert report["codec_from"] == str(WEIGHTS_DIR) and "codec_seconds" not in report
+    trained, shipped = ToyWorldModel.load(tmp_path / "weights"), ToyWorldModel.load(WEIGHTS_DIR)
+    assert trained.config.num_layers == 3 and trained.config.codec == shipped.config.codec
+    for name, value in shipped.codec.state_dict().items():
+        torch.testing.assert_close(trained.codec.state_dict()[name], value)
+    session = StreamSession(trained.backend(), PROMPT, seed=0)
+    session.step()
+    assert np.isfinite(session.latents().numpy()).all()

@@ -20,7 +20,9 @@ Recipe (what makes autoregressive rollouts hold their objects):
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
-``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase).
+``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase); ``--codec-from``
+trains a new text encoder and transformer (of the shape ``--layers``/``--heads``/``--ffn`` give) on the
+codec of trained weights.
 """
 
 from __future__ import annotations
@@ -405,6 +407,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="a tiny CPU run that checks the whole pipeline")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--init", default=None, help="fine-tune these trained weights (no codec phase)")
+    parser.add_argument("--codec-from", default=None, help="take the codec of these weights (no codec phase)")
+    parser.add_argument("--layers", type=int, default=None, help="transformer layers")
+    parser.add_argument("--heads", type=int, default=None, help="attention heads (64 channels each)")
+    parser.add_argument("--ffn", type=int, default=None, help="feed-forward width")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate of the world model")
     parser.add_argument("--batch", type=int, default=None, help="world model batch size")
     parser.add_argument("--seed", type=int, default=None, help="seed of the rendered clips and training")
@@ -454,6 +460,14 @@ def main(argv: list[str] | None = None) -> dict:
             text_dim=16,
             codec=CodecConfig(widths=(16, 16, 16)),
         )
+    shape = {"num_layers": args.layers, "num_heads": args.heads, "ffn_dim": args.ffn}
+    if args.init is not None and any(v is not None for v in shape.values()):
+        parser.error("--init fine-tunes weights of their own shape; --layers/--heads/--ffn need a new model")
+    if args.init is not None and args.codec_from is not None:
+        parser.error("--init already keeps the codec of the weights it fine-tunes")
+    model_config = replace(model_config, **{k: v for k, v in shape.items() if v is not None})
+    if args.codec_from is not None:
+        model_config = replace(model_config, codec=ToyWorldModel.load(args.codec_from).config.codec)
     if args.init is not None:
         model_config = ToyWorldModel.load(args.init).config
     if args.commit_sigma is not None:
@@ -482,6 +496,12 @@ def main(argv: list[str] | None = None) -> dict:
         model = ToyWorldModel.load(args.init, device)
         model.config = model_config
         report["init"] = str(args.init)
+        state = {}
+    elif args.codec_from is not None:
+        model = ToyWorldModel.untrained(model_config, config.seed)
+        model.codec = ToyWorldModel.load(args.codec_from).codec
+        model = model.to(device)
+        report["codec_from"] = str(args.codec_from)
         state = {}
     else:
         model = ToyWorldModel.untrained(model_config, config.seed).to(device)
