@@ -38,15 +38,18 @@ def test_tracking_on_real_frames_keeps_every_object():
     assert summarize([track_objects(blank, scene, areas)])["survival"] == 0.0
 
 
-def test_square_orientation_is_measured_modulo_90_degrees():
+def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_discs():
     import math
 
-    from dragstream_widget.models.toyworld.drag_checks import square_angle
+    from dragstream_widget.models.toyworld.drag_checks import disc_iou, square_fit
 
     for degrees in (0.0, 20.0, 65.0, 100.0):
         mask = shape_template("square", 12.0, math.radians(degrees), 64, (32.0, 32.0)) >= 0.5
-        measured = square_angle(mask, 12.0)
+        measured, iou = square_fit(mask, 12.0)
         assert min(abs(measured - degrees % 90), 90 - abs(measured - degrees % 90)) <= 1.0
+        assert iou > 0.95 and disc_iou(mask) < 0.9
+    disc = shape_template("circle", 8.0, 0.0, 64, (30.0, 34.0)) >= 0.5
+    assert disc_iou(disc) > 0.95 and square_fit(disc, math.sqrt(disc.sum() / 2))[1] < 0.92
 
 
 def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():

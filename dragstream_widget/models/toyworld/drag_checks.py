@@ -91,24 +91,38 @@ def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames:
     }
 
 
-def square_angle(mask: np.ndarray, radius: float) -> float:
-    """Orientation of a square blob in degrees, modulo 90, by best template fit (0.5 degree steps)."""
+def square_fit(mask: np.ndarray, radius: float) -> tuple[float, float]:
+    """Orientation of a square blob in degrees, modulo 90, by best template fit (0.5 degree steps), and
+    that template's IoU with the blob (how square it is)."""
     center = centroid(mask)
     best, angle = -1.0, 0.0
     for degrees in np.arange(0, 90, 0.5):
         template = shape_template("square", radius, math.radians(degrees), mask.shape, center) >= 0.5
         iou = (template & mask).sum() / max((template | mask).sum(), 1)
         if iou > best:
-            best, angle = iou, float(degrees)
-    return angle
+            best, angle = float(iou), float(degrees)
+    return angle, best
 
 
-def rotation_check(backend, seed: int, config: DragConfig, degrees: float = 45.0) -> dict:
-    """Turn a square by ``degrees`` about its centre with a 2D-rotation edit; measure the turn."""
-    session = stream(backend, ROTATION_PROMPT, seed, config)
+def disc_iou(mask: np.ndarray) -> float:
+    """IoU of a blob with the best-fitting disc about its centroid (radius in 0.25 px steps)."""
+    center = centroid(mask)
+    best = 0.0
+    for radius in np.arange(1.0, max(mask.shape) / 2, 0.25):
+        disc = shape_template("circle", radius, 0.0, mask.shape, center) >= 0.5
+        best = max(best, float((disc & mask).sum() / max((disc | mask).sum(), 1)))
+    return best
+
+
+def rotation_check(backend, seed: int, config: DragConfig, degrees: float = 45.0, blocks: int = 2) -> dict:
+    """Turn a square by ``degrees`` about its centre with a 2D-rotation edit of the last of ``blocks``
+    generated blocks; measure the turn, and how square the object is before and after: its IoU with the
+    best square and, for comparison, with the best disc (a small blob fits both about equally)."""
+    session = stream(backend, ROTATION_PROMPT, seed, config, blocks)
     mask, center = object_region(session.frames()[-1], "red")
     radius = math.sqrt(mask.sum() / 2)  # a square of half-diagonal r has area 2 r^2
-    before = square_angle(mask, radius)
+    before, fit_before = square_fit(mask, radius)
+    measured = {"seed": seed, "square_iou_before": fit_before, "disc_iou_before": disc_iou(mask)}
     arm = (center[0] + radius * 0.8, center[1])
     a = math.radians(degrees)
     target = (center[0] + radius * 0.8 * math.cos(a), center[1] + radius * 0.8 * math.sin(a))
@@ -121,9 +135,18 @@ def rotation_check(backend, seed: int, config: DragConfig, degrees: float = 45.0
     )
     after_mask = segment_object(session.frames()[-1], "red")
     if after_mask.sum() < 5:
-        return {"seed": seed, "turned_degrees": None}
-    turned = (square_angle(after_mask, radius) - before) % 90
-    return {"seed": seed, "requested_degrees": degrees, "turned_degrees_mod_90": turned}
+        return {**measured, "turned_degrees": None}
+    after, fit_after = square_fit(after_mask, radius)
+    return {
+        **measured,
+        "requested_degrees": degrees,
+        "turned_degrees_mod_90": (after - before) % 90,
+        "square_iou_after": fit_after,
+    }
+
+
+def rotation_checks(backend, config: DragConfig, seeds: range, blocks: int = 2) -> list[dict]:
+    return [unless_hidden(rotation_check, backend, s, config, 45.0, blocks) for s in tqdm(seeds, desc="rotations")]
 
 
 def unless_hidden(check, *args) -> dict:
@@ -144,7 +167,7 @@ def run_checks(backend, config: DragConfig, seeds: range) -> dict:
         for p in tqdm(EDIT_PROMPTS[:2], desc="animations")
         for s in seeds
     ]
-    rotations = [unless_hidden(rotation_check, backend, s, config) for s in tqdm(seeds, desc="rotations")]
+    rotations = rotation_checks(backend, config, seeds)
     edit_errors = [e["error_px"] for e in edits if e.get("error_px") is not None]
     anim_errors = [a["mean_error_px"] for a in animations if a.get("mean_error_px") is not None]
     edit_psnr = [e["psnr_non_editable_db"] for e in edits if "psnr_non_editable_db" in e]
@@ -154,6 +177,7 @@ def run_checks(backend, config: DragConfig, seeds: range) -> dict:
         "psnr_non_editable_db_median": float(np.median(edit_psnr)) if edit_psnr else None,
         "animation_error_px_mean": float(np.mean(anim_errors)) if anim_errors else None,
         "rotation_turned_degrees_mod_90": [r.get("turned_degrees_mod_90") for r in rotations if "skipped" not in r],
+        "rotations": rotations,
         "skipped": sum("skipped" in r for r in edits + animations + rotations),
         "edits": edits,
         "animations": animations,
@@ -165,9 +189,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--rotations-after",
+        type=int,
+        default=None,
+        help="only the rotations of TOY_DRAG_CONFIG, dragging the last of this many generated blocks",
+    )
     args = parser.parse_args(argv)
     backend = ToyWorldModel.load(args.weights).backend()
     seeds = range(args.seeds)
+    if args.rotations_after is not None:
+        return report({"rotations": rotation_checks(backend, TOY_DRAG_CONFIG, seeds, args.rotations_after)}, args.out)
     result = {
         "toy_config": run_checks(backend, TOY_DRAG_CONFIG, seeds),
         "paper_config": run_checks(backend, DragConfig(), seeds),
