@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 
 from dragstream_widget import load_model
-from dragstream_widget.bench.cpu_speed import edit_phases
+from dragstream_widget.bench.cpu_speed import edit_phases, reference_modes_seconds
 from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
 
 
@@ -13,3 +13,10 @@ def test_edit_phases_split_an_edit_into_setup_references_iterations_and_the_rest
     assert set(phases) == {"setup", "references", "iterations", "rest", "per_iteration"}
     assert all(seconds > 0 for seconds in phases.values())
     assert phases["per_iteration"] * 3 == pytest.approx(phases["iterations"])
+
+
+def test_reference_modes_time_the_same_edit_on_demand_and_with_every_cutoff_up_front():
+    config = replace(TOY_DRAG_CONFIG, iterations=2)
+    times = reference_modes_seconds(load_model(), config, repeats=2)
+    assert set(times) == {"on_demand", "all_cutoffs_up_front"}
+    assert all(len(t) == 2 and min(t) > 0 for t in times.values())

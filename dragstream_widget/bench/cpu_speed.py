@@ -56,6 +56,21 @@ def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
     return times
 
 
+def reference_modes_seconds(backend, config: DragConfig, repeats: int) -> dict[str, list[float]]:
+    """Edit times with the reference features computed on demand (what a drag does) and with every
+    cutoff computed up front in one batched pass (what the live probe asks for), interleaved."""
+    session, edit = edit_session(backend, config)
+    up_front = [False]
+    session.events.subscribe("drag", lambda payload: payload["reference"].compute() if up_front[0] else None)
+    times: dict[str, list[float]] = {"on_demand": [], "all_cutoffs_up_front": []}
+    for _ in range(repeats):
+        for name, flag in (("on_demand", False), ("all_cutoffs_up_front", True)):
+            up_front[0] = flag
+            times[name].append(seconds(lambda: session.apply(edit)))
+            session.undo()
+    return times
+
+
 def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
     """Where an edit's time goes, medians in seconds, read off the session's events: the setup (until
     the "drag" event), the reference features (computed on demand for the cutoffs the switch draws, timed
@@ -121,6 +136,10 @@ def main(argv: list[str] | None = None) -> dict:
         "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
         "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),
+        "edit_seconds_by_reference_mode": {
+            name: statistics.median(times)
+            for name, times in reference_modes_seconds(backend, TOY_DRAG_CONFIG, args.repeats).items()
+        },
         "seconds_per_animated_block_toy_config": statistics.median(animated),
         "toy_config": {
             "optimize_step": TOY_DRAG_CONFIG.optimize_step,
