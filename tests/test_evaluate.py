@@ -69,3 +69,13 @@ def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():
     for _ in range(5):
         scene, clip = opening_scene(rng, 3, 6)
         assert apart_at_opening(clip, 3) and clip.frames.shape[0] == 6
+
+
+def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
+    from dragstream_widget.models.toyworld.evaluate import main
+
+    args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6", "--long-frames", "6"]
+    report = main(args + ["--steps", "1000,500", "--sampler-update", "renoise"])
+    assert report["sampler"] == {"steps": [1000, 500], "update": "renoise"}
+    assert report["frames"] == 6 and report["long_run"]["finite"]
+    assert (tmp_path / "evaluation.json").exists() and (tmp_path / "rollouts_vs_real.png").exists()

@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -193,13 +194,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--long-frames", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
+    parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    backend = ToyWorldModel.load(args.weights).backend()
+    model = ToyWorldModel.load(args.weights)
+    sampling = {
+        "steps": None if args.steps is None else tuple(int(s) for s in args.steps.split(",")),
+        "sampler_update": args.sampler_update,
+    }
+    model.config = replace(model.config, **{k: v for k, v in sampling.items() if v is not None})
+    backend = model.backend()
     report = evaluate(backend, args.scenes, args.frames, args.seed, out)
     report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
     report["shapes"] = list(SHAPES)
+    report["sampler"] = {"steps": list(model.config.steps), "update": model.config.sampler_update}
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return report
