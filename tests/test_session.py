@@ -106,13 +106,45 @@ def test_edit_of_an_undragged_block_resumes_at_the_drag_step_with_the_same_resul
     outputs = []
     for known in (None, last.step_latents[: s.config.optimize_step + 1]):
         cache.restore(last.cache_before)
-        request = s._drag_request(plan, s._reference_of(last), s.blocks[:-1])
+        request = s._drag_request(plan, s._reference_of(last, s.config), s.blocks[:-1], s.config)
         outputs.append(generate_block(s.backend, cache, s.prompt_embeds, noise, request, known_steps=known))
     from_noise, resumed = outputs
     torch.testing.assert_close(resumed.step_latents, from_noise.step_latents, rtol=0, atol=1e-6)
     torch.testing.assert_close(resumed.z0, from_noise.z0, rtol=0, atol=1e-6)
     record = s.edit(translate())
     torch.testing.assert_close(record.z0, from_noise.z0, rtol=0, atol=1e-6)
+
+
+def test_edits_can_run_with_settings_of_their_own():
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        DragConfig(edit_iterations=0)
+    shared = DragConfig(iterations=3)
+    assert shared.for_edits() is shared and not shared.has_edit_settings()
+    config = DragConfig(iterations=3, edit_optimize_step=2, edit_iterations=2, edit_learning_rate=0.1)
+    edits = config.for_edits()
+    assert (edits.optimize_step, edits.iterations, edits.learning_rate) == (2, 2, 0.1)
+    assert not edits.has_edit_settings() and edits.cutoffs == config.cutoffs
+    s = session(config=config)
+    for _ in range(2):
+        s.step()
+    last = s.blocks[-1]
+    record = s.edit(translate())
+    assert {r["iteration"] for r in record.losses} == {0, 1}
+    # Steps before the edit's own T' = 2 are the undragged block's; the latent entering step 2 is optimised.
+    torch.testing.assert_close(record.step_latents[:2], last.step_latents[:2], rtol=0, atol=0)
+    assert not torch.allclose(record.step_latents[2], last.step_latents[2])
+    # The same edit from noise, with the edit settings throughout, gives the same block.
+    cache = s.backend.new_cache()
+    cache.restore(last.cache_before)
+    noise = block_noise(s.seed, last.index, s.backend.sampler.num_steps, s.backend.layout.block_shape)
+    plan = edit_plan(translate(), TINY.frames_per_block, "all", s.backend.layout.latent_size, "cpu")
+    request = s._drag_request(plan, s._reference_of(last, edits), s.blocks[:-1], edits)
+    from_noise = generate_block(s.backend, cache, s.prompt_embeds, noise, request)
+    torch.testing.assert_close(record.z0, from_noise.z0, rtol=1e-4, atol=1e-5)
+    s.undo()
+    s.apply(translate(Mode.ANIMATE, [(12.0 + 2 * i, 12.0) for i in range(1, 3)]))
+    animated = s.step()
+    assert {r["iteration"] for r in animated.losses} == {0, 1, 2}  # animations keep the shared settings
 
 
 def edit_with_reference(all_cutoffs_first: bool):

@@ -48,6 +48,12 @@ class DragConfig:
     # frequencies are those of the latent before optimisation); None keeps the whole change.
     reconstruction_weight: Literal["mask", "gaussian"] = "mask"
     latent_lowpass: float | None = None
+    # Edits of the frame on screen only (None: the shared value above). An edit has a single target and
+    # nothing after it to follow, so it may optimise later, with fewer iterations and larger steps,
+    # than an animation (see :meth:`for_edits`).
+    edit_optimize_step: int | None = None
+    edit_iterations: int | None = None
+    edit_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -79,6 +85,29 @@ class DragConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.has_edit_settings():
+            self.for_edits()  # checks the edit settings the same way
+
+    def has_edit_settings(self) -> bool:
+        """Whether an edit runs with settings of its own (any ``edit_*`` value set)."""
+        return any(v is not None for v in (self.edit_optimize_step, self.edit_iterations, self.edit_learning_rate))
+
+    def for_edits(self) -> DragConfig:
+        """The settings an edit runs with: the ``edit_*`` values, where set, in place of the shared ones."""
+        if not self.has_edit_settings():
+            return self
+        chosen = {
+            "optimize_step": self.edit_optimize_step,
+            "iterations": self.edit_iterations,
+            "learning_rate": self.edit_learning_rate,
+        }
+        return replace(
+            self,
+            **{k: v for k, v in chosen.items() if v is not None},
+            edit_optimize_step=None,
+            edit_iterations=None,
+            edit_learning_rate=None,
+        )
 
     def without(self, *components: str) -> DragConfig:
         """A copy with components switched off: any of "adsr", "sfs", "css", "sfso" (= sfs + css)."""

@@ -16,10 +16,13 @@ Listener = Callable[[dict[str, Any]], None]
 EVENTS = {
     "block": "index, frames, z0, edited",
     "step": "block, step_index, timestep, z_t",
-    "iteration": "block, segment, iteration, l_rec, l_cst, cutoff, z, grad, gradient_map",
+    "iteration": (
+        "block, segment, num_segments, iteration, num_iterations, l_rec, l_cst, cutoff, z, grad, gradient_map"
+    ),
     "latent_stats": "block, stage, mean, std, min, max",
-    # A drag about to run: its references at every cutoff ({cutoff: [D, F, h, w]}, 1 = unfiltered),
-    # and the context keys/values of the first recorded layer ([heads, tokens, dim] each, or None).
+    # A drag about to run: its references (a ReferenceFeatures mapping {cutoff: [D, F, h, w]}, each
+    # cutoff computed when first read; 1 = unfiltered), and the context keys/values of the first
+    # recorded layer ([heads, tokens, dim] each, or None).
     "drag": "block, instruction, reference, context, token_grid",
     "comparison": "block, branches",  # what-if latent statistics from `block` on (engine.branches)
 }

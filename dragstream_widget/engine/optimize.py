@@ -281,6 +281,7 @@ def optimize_block(
                         **r,
                         "block": block_index,
                         "num_segments": segments,
+                        "num_iterations": config.iterations,
                         "z": z.detach().clone(),
                         "grad": z.grad.detach().clone(),
                         "gradient_map": g,

@@ -219,12 +219,13 @@ class StreamSession:
         )
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
-        reference = self._reference_of(last)
+        config = self.config.for_edits()
+        reference = self._reference_of(last, config)
         self._announce_drag(last.index, instruction, reference)
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the
         # optimisation then starts from the reference latent itself.
-        known = None if last.instruction is not None else last.step_latents[: self.config.optimize_step + 1]
-        request = self._drag_request(plan, reference, self._blocks[:-1], starts_at_reference=known is not None)
+        known = None if last.instruction is not None else last.step_latents[: config.optimize_step + 1]
+        request = self._drag_request(plan, reference, self._blocks[:-1], config, known is not None)
         try:
             record = self._generate(last.index, request, instruction, self._blocks[:-1], known)
         except BaseException:
@@ -239,7 +240,7 @@ class StreamSession:
         if not self._blocks:
             raise InvalidInstruction("there is no frame on screen to drag yet: generate a block first")
         self._push("animate")
-        reference = self._reference_of(self._blocks[-1])
+        reference = self._reference_of(self._blocks[-1], self.config)
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}
@@ -259,10 +260,9 @@ class StreamSession:
             },
         )
 
-    def _reference_of(self, block: BlockRecord) -> ReferenceFeatures:
-        """Reference features of a committed block at step T' against the context it saw, computed per
-        cutoff when first read."""
-        cfg = self.config
+    def _reference_of(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
+        """Reference features of a committed block at step T' of ``cfg`` against the context it saw,
+        computed per cutoff when first read."""
         context = self.backend.new_cache()
         context.restore(block.cache_before)
         z_ref = block.step_latents[cfg.optimize_step].unsqueeze(0)
@@ -279,8 +279,9 @@ class StreamSession:
             cfg.sfs_scope,
         )
 
-    def _drag_request(self, plan, reference, previous_blocks, starts_at_reference: bool = False) -> DragRequest:
-        cfg = self.config
+    def _drag_request(
+        self, plan, reference, previous_blocks, cfg: DragConfig, starts_at_reference: bool = False
+    ) -> DragRequest:
         if cfg.optimize_step >= self.backend.sampler.num_steps:
             raise ValueError(
                 f"optimize_step {cfg.optimize_step} is past the sampler's {self.backend.sampler.num_steps} steps"
@@ -311,7 +312,7 @@ class StreamSession:
                 if plan is None:
                     animation = None
                 else:
-                    request = self._drag_request(plan, animation.reference, self._blocks)
+                    request = self._drag_request(plan, animation.reference, self._blocks, self.config)
                     animation = replace(animation, next_step=animation.next_step + layout.frames_per_block)
             index = self._blocks[-1].index + 1 if self._blocks else 0
             record = self._generate(index, request, animation.instruction if request else None, self._blocks)

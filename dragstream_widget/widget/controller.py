@@ -323,11 +323,10 @@ class StreamController:
         if now - self._last_status < 0.1:
             return
         self._last_status = now
-        iterations = self.session.config.iterations
         self._report(
             "busy",
             f"optimising the drag: segment {payload['segment']}/{payload['num_segments']}, "
-            f"iteration {payload['iteration'] + 1}/{iterations}, L_rec {payload['l_rec']:.4f}",
+            f"iteration {payload['iteration'] + 1}/{payload['num_iterations']}, L_rec {payload['l_rec']:.4f}",
         )
 
 
