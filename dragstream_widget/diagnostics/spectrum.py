@@ -45,11 +45,12 @@ def frequency_contribution(
     cutoffs: Sequence[float] = PAPER_CUTOFFS,
     scope: str = "context",
 ) -> dict[float, float]:
-    """Relative change of the dragged tokens' features when the context is low-passed, per cutoff."""
+    """Relative change of the dragged tokens' features when the context is low-passed, per cutoff,
+    at the step T' an edit of the block on screen would optimise at."""
     block = session.blocks[-1]
     if block.cache_before is None:
         raise ValueError("the block on screen has no cache snapshot (beyond the undo depth)")
-    backend, config = session.backend, session.config
+    backend, config = session.backend, session.config.for_edits()
     context = backend.new_cache()
     context.restore(block.cache_before)
     step = config.optimize_step
