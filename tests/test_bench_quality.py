@@ -168,7 +168,7 @@ def tiny_edit(session):
 
 
 def test_adsr_restores_the_neighbour_statistics_and_its_ablation_does_not(tiny_session):
-    cfg = TOY_DRAG_CONFIG
+    cfg = TOY_DRAG_CONFIG.for_edits()  # the drags below are edits
     previous = [b.step_latents for b in tiny_session.blocks[:-1]]
     neighbours = neighbour_latents(previous, cfg.optimize_step, cfg.adsr_frames)
     for name, rectified in (("full", True), ("no_adsr", False), ("no_sfso", True), ("no_adsr_sfso", False)):
@@ -197,8 +197,9 @@ def test_released_and_baselines_change_what_they_name(tiny_session):
     full, full_block = drag_records(tiny_session, "full", instruction)
     released, released_block = drag_records(tiny_session, "released", instruction)
     per_segment = lambda records: sum(r["segment"] == 1 for r in records)  # noqa: E731
-    assert per_segment(full) == TOY_DRAG_CONFIG.iterations
-    assert per_segment(released) == round(TOY_DRAG_CONFIG.iterations * 5 / 4)
+    edits = TOY_DRAG_CONFIG.for_edits()  # the instruction is an edit
+    assert per_segment(full) == edits.iterations
+    assert per_segment(released) == round(edits.iterations * 5 / 4)
     assert not torch.equal(full_block.z0, released_block.z0)
     # DragVideo-style: supervision on a disc around the handle point, not on the painted region.
     rewritten = VARIANTS["dragvideo"].rewrite(instruction).regions[0]
@@ -210,7 +211,7 @@ def test_released_and_baselines_change_what_they_name(tiny_session):
     assert box.sum() == (np.ptp(xs) + 1) * (np.ptp(ys) + 1)
     records, _ = drag_records(tiny_session, "sg_i2v", instruction)
     last = records[-1]["z"]
-    z_init = tiny_session.blocks[-1].step_latents[TOY_DRAG_CONFIG.optimize_step][None]
+    z_init = tiny_session.blocks[-1].step_latents[TOY_DRAG_CONFIG.for_edits().optimize_step][None]
     out = lowpass_change(z_init, last, 0.5)
     assert torch.allclose(out - z_init, lowpass_spatial(last - z_init, 0.5), atol=1e-5)
     assert not torch.allclose(out, last, atol=1e-4)

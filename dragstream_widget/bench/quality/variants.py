@@ -29,14 +29,23 @@ class Variant:
 
 def released_like(base: DragConfig) -> DragConfig:
     """The released code's options, at the base configuration's step T' and with its step size and
-    iteration count scaled as the base scales the paper's (lr 4e-2 -> 2e-2, 4 -> 5 iterations)."""
+    iteration count scaled as the base scales the paper's (lr 4e-2 -> 2e-2, 4 -> 5 iterations); the
+    base's edit settings, where it has them, are kept and scaled the same way."""
     paper, released = DragConfig(), released_code_config()
+    lr_scale = released.learning_rate / paper.learning_rate
+
+    def scaled_iterations(iterations: int) -> int:
+        return max(1, round(iterations * released.iterations / paper.iterations))
+
     return replace(
         released,
         optimize_step=base.optimize_step,
-        learning_rate=base.learning_rate * released.learning_rate / paper.learning_rate,
-        iterations=max(1, round(base.iterations * released.iterations / paper.iterations)),
+        learning_rate=base.learning_rate * lr_scale,
+        iterations=scaled_iterations(base.iterations),
         feature_layers=base.feature_layers,
+        edit_optimize_step=base.edit_optimize_step,
+        edit_iterations=None if base.edit_iterations is None else scaled_iterations(base.edit_iterations),
+        edit_learning_rate=None if base.edit_learning_rate is None else base.edit_learning_rate * lr_scale,
     )
 
 
