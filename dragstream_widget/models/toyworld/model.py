@@ -28,16 +28,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # paper's step size moves objects about half a pixel. Optimising one step later (sigma 0.75 rather
 # than 0.9) with a much larger step moves them all the way in four iterations; measured in the model
 # card (drag sweep), where eight iterations at 0.1 land about twice as far off in 1.5x the time.
-# Edits optimise one step later still (sigma 0.5), in three iterations: they land as close, with one
-# pass fewer after the drag (about 0.7x the time); animations need the earlier step to follow within 3 px.
-TOY_DRAG_CONFIG = DragConfig(
-    optimize_step=2,
-    learning_rate=0.6,
-    iterations=4,
-    edit_optimize_step=3,
-    edit_iterations=3,
-    edit_learning_rate=0.8,
-)
+TOY_DRAG_CONFIG = DragConfig(optimize_step=2, learning_rate=0.6, iterations=4)
 
 
 @dataclass(frozen=True)
