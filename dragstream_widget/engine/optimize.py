@@ -10,7 +10,7 @@ cutoff switched at random each iteration (SFS); after each iteration z is re-sta
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -78,7 +78,7 @@ class ReferenceFeatures(Mapping[float, torch.Tensor]):
         """The cutoffs whose features exist so far."""
         return tuple(self._features)
 
-    def compute(self, cutoffs=None) -> None:
+    def compute(self, cutoffs: Sequence[float] | None = None) -> None:
         """Compute the missing features among ``cutoffs`` (all by default) in one batched pass."""
         wanted = self.cutoffs if cutoffs is None else tuple(float(c) for c in cutoffs)
         missing = tuple(c for c in wanted if c not in self._features)

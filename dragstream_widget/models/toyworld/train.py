@@ -466,8 +466,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.init is not None and args.codec_from is not None:
         parser.error("--init already keeps the codec of the weights it fine-tunes")
     model_config = replace(model_config, **{k: v for k, v in shape.items() if v is not None})
-    if args.codec_from is not None:
-        model_config = replace(model_config, codec=ToyWorldModel.load(args.codec_from).config.codec)
+    codec_source = None if args.codec_from is None else ToyWorldModel.load(args.codec_from)
+    if codec_source is not None:
+        model_config = replace(model_config, codec=codec_source.config.codec)
     if args.init is not None:
         model_config = ToyWorldModel.load(args.init).config
     if args.commit_sigma is not None:
@@ -497,9 +498,9 @@ def main(argv: list[str] | None = None) -> dict:
         model.config = model_config
         report["init"] = str(args.init)
         state = {}
-    elif args.codec_from is not None:
+    elif codec_source is not None:
         model = ToyWorldModel.untrained(model_config, config.seed)
-        model.codec = ToyWorldModel.load(args.codec_from).codec
+        model.codec = codec_source.codec
         model = model.to(device)
         report["codec_from"] = str(args.codec_from)
         state = {}
