@@ -117,6 +117,12 @@ def mask_centroid(mask: np.ndarray | torch.Tensor) -> Point:
     return float(xs.mean()), float(ys.mean())
 
 
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
 def shifted(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """``mask`` moved by the rounded ``(dx, dy)``, filled with False where it enters."""
     h, w = mask.shape

@@ -10,6 +10,9 @@ def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0) -
     return {
         "edit_error_px_median": 0.8,
         "edit_within_2px": edit_within,
+        "long_edit_px": 14.0,
+        "long_edit_error_px_median": 1.5,
+        "long_edit_ghost_fraction_median": 0.1,
         "animation_error_px_mean": animation,
         "rotation_turned_degrees_mod_90": list(rotations),
         "psnr_non_editable_db_median": psnr,
@@ -28,7 +31,7 @@ def test_targets_met_by_hand():
     assert missed == {"edit": False, "animation": False, "rotation": False, "psnr": False}
     assert not meets(summary(animation=None, rotations=(None, 45.0)))["rotation"]
     row = table_row({"name": "c", **summary(), "edit_seconds": 0.5, "meets": meets(summary())})
-    assert row.startswith("c ") and "met 4/4" in row
+    assert row.startswith("c ") and "met 4/4" in row and "14 px edit  1.50 px ghost 0.10" in row
 
 
 def test_a_case_whose_object_is_hidden_is_skipped_and_other_errors_still_raise():

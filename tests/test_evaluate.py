@@ -52,6 +52,18 @@ def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_
     assert disc_iou(disc) > 0.95 and square_fit(disc, math.sqrt(disc.sum() / 2))[1] < 0.92
 
 
+def test_the_ghost_of_an_edit_is_the_share_of_the_vacated_area_still_covered():
+    from dragstream_widget.models.toyworld.drag_checks import ghost_fraction
+
+    before = shape_template("circle", 8.0, 0.0, 64, (24.0, 32.0)) >= 0.5
+    moved = np.roll(before, 14, axis=1)
+    assert ghost_fraction(before, moved, 14) == 0.0
+    assert ghost_fraction(before, before, 14) == 1.0
+    smeared = ghost_fraction(before, moved | np.roll(before, 7, axis=1), 14)
+    assert 0.2 < smeared < 0.8
+    assert ghost_fraction(before, moved, 0) is None  # nothing vacated
+
+
 def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():
     apart = Scene(
         (

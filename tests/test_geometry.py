@@ -183,3 +183,14 @@ def test_grow_dilates_by_a_square_and_does_not_wrap_at_the_borders():
     assert not grown[-2:].any()  # nothing leaks to the bottom rows
     moved = g.shifted(mask, 0, -1)
     assert not moved.any()  # moved off the frame, not rolled to the bottom
+
+
+def test_mask_iou_of_overlapping_identical_disjoint_and_empty_masks():
+    a = np.zeros((8, 8), bool)
+    a[2:6, 2:6] = True  # 16 pixels
+    b = g.shifted(a, 2, 0)  # overlaps a on 8 of 24 pixels
+    assert g.mask_iou(a, b) == pytest.approx(8 / 24)
+    assert g.mask_iou(a, a) == 1.0
+    assert g.mask_iou(a, g.shifted(a, 4, 0)) == 0.0
+    empty = np.zeros_like(a)
+    assert g.mask_iou(empty, empty) == 0.0

@@ -34,7 +34,7 @@ def drag_setup(config: DragConfig):
     plan = edit_plan(
         instruction, TINY.frames_per_block, config.edit_frames, backend.layout.latent_size, "cpu"
     )
-    reference = session._reference_of(last, config)
+    reference = session.reference_of(last, config)
     z = last.step_latents[config.optimize_step].unsqueeze(0)
     return backend, session, cache, plan, reference, z
 

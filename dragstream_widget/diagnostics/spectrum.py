@@ -18,7 +18,7 @@ import torch
 
 from .. import geometry
 from ..engine.frequency import PAPER_CUTOFFS, radial_frequency
-from ..engine.optimize import reference_features, token_grid
+from ..engine.optimize import token_grid
 from ..engine.session import StreamSession
 
 
@@ -47,19 +47,11 @@ def frequency_contribution(
 ) -> dict[float, float]:
     """Relative change of the dragged tokens' features when the context is low-passed, per cutoff,
     at the step T' an edit of the block on screen would optimise at."""
-    block = session.blocks[-1]
-    if block.cache_before is None:
-        raise ValueError("the block on screen has no cache snapshot (beyond the undo depth)")
-    backend, config = session.backend, session.config.for_edits()
-    context = backend.new_cache()
-    context.restore(block.cache_before)
-    step = config.optimize_step
-    z = block.step_latents[step].unsqueeze(0)
-    layers = config.feature_layers or backend.feature_layers
     every_cutoff = sorted({float(c) for c in cutoffs} | {1.0})
-    features = reference_features(backend, z, step, context, session.prompt_embeds, layers, every_cutoff, scope)
-    weight = geometry.resize_mask(handle_mask, backend.layout.latent_size)
-    return cutoff_contribution(features, weight)
+    reference = session.reference_of(session.blocks[-1], session.config.for_edits(), every_cutoff, scope)
+    reference.compute()
+    weight = geometry.resize_mask(handle_mask, session.backend.layout.latent_size)
+    return cutoff_contribution(dict(reference), weight)
 
 
 def band_energy(

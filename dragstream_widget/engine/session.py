@@ -8,7 +8,7 @@ Instructions may be submitted from any thread; they are applied at the next bloc
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -220,7 +220,7 @@ class StreamSession:
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
         config = self.config.for_edits()
-        reference = self._reference_of(last, config)
+        reference = self.reference_of(last, config)
         self._announce_drag(last.index, instruction, reference)
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the
         # optimisation then starts from the reference latent itself.
@@ -240,7 +240,7 @@ class StreamSession:
         if not self._blocks:
             raise InvalidInstruction("there is no frame on screen to drag yet: generate a block first")
         self._push("animate")
-        reference = self._reference_of(self._blocks[-1], self.config)
+        reference = self.reference_of(self._blocks[-1], self.config)
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}
@@ -260,23 +260,31 @@ class StreamSession:
             },
         )
 
-    def _reference_of(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
+    def reference_of(
+        self,
+        block: BlockRecord,
+        cfg: DragConfig,
+        cutoffs: Sequence[float] | None = None,
+        scope: str | None = None,
+    ) -> ReferenceFeatures:
         """Reference features of a committed block at step T' of ``cfg`` against the context it saw,
-        computed per cutoff when first read."""
+        computed per cutoff when first read; ``cutoffs`` and ``scope`` default to those of ``cfg``."""
+        if block.cache_before is None:
+            raise ValueError(f"block {block.index} has no cache snapshot left (it is beyond the undo depth)")
         context = self.backend.new_cache()
         context.restore(block.cache_before)
         z_ref = block.step_latents[cfg.optimize_step].unsqueeze(0)
-        cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
-        layers = cfg.feature_layers or self.backend.feature_layers
+        if cutoffs is None:
+            cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
         return ReferenceFeatures(
             self.backend,
             z_ref,
             cfg.optimize_step,
             context,
             self.prompt_embeds,
-            layers,
+            cfg.feature_layers or self.backend.feature_layers,
             cutoffs,
-            cfg.sfs_scope,
+            cfg.sfs_scope if scope is None else scope,
         )
 
     def _drag_request(

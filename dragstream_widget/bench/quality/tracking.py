@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...geometry import mask_iou
 from ...models.toyworld.world import segment_object
 
 
@@ -69,7 +70,7 @@ def mask_rotation(
     best, best_iou = 0.0, -1.0
     for angle in around + np.radians(np.arange(-degrees, degrees + step / 2, step)):
         turned = _rotate_mask(centred, center, angle)
-        iou = (turned & current).sum() / max((turned | current).sum(), 1)
+        iou = mask_iou(turned, current)
         if iou > best_iou + 1e-9 or (
             abs(iou - best_iou) <= 1e-9 and abs(angle - around) < abs(best - around)
         ):

@@ -16,7 +16,7 @@ from ...bench import report
 from ...demo import ObjectNotVisible, centroid, curved_path, object_region, opening_frames, psnr
 from ...engine.config import DragConfig
 from ...engine.session import StreamSession
-from ...geometry import grow
+from ...geometry import grow, mask_iou, shifted
 from ...ops import DragInstruction, HandleRegion, Mode, Operation
 from .model import TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
 from .world import segment_object, shape_template
@@ -28,6 +28,7 @@ EDIT_PROMPTS = (
     "a cyan triangle on a checkered background",
 )
 ROTATION_PROMPT = "a red square on a plain background"
+LONG_EDIT_PX = 14.0  # two trajectory segments of the toy model's 8 px tokens
 
 
 def stream(backend, prompt: str, seed: int, config: DragConfig, blocks: int = 2) -> StreamSession:
@@ -39,7 +40,8 @@ def stream(backend, prompt: str, seed: int, config: DragConfig, blocks: int = 2)
 
 
 def edit_check(backend, prompt: str, seed: int, config: DragConfig, shift: float = 8.0) -> dict:
-    """Move the first object ``shift`` px to the right (or left near the edge) with an edit."""
+    """Move the first object ``shift`` px to the right (or left near the edge) with an edit. Besides where
+    it lands, measure the ghost it leaves: the share of the area it vacated that still has its colour."""
     color = prompt.split()[1]
     session, reference = stream(backend, prompt, seed, config), stream(backend, prompt, seed, config)
     mask, center = object_region(session.frames()[-1], color)
@@ -52,17 +54,28 @@ def edit_check(backend, prompt: str, seed: int, config: DragConfig, shift: float
             (HandleRegion(mask, Operation.TRANSLATE, center, (target,)),),
         )
     )
-    landed = centroid(segment_object(session.frames()[-1], color))
-    moved = mask | np.roll(mask, round(target[0] - center[0]), axis=1)
+    after = segment_object(session.frames()[-1], color)
+    landed = centroid(after)
+    dx = round(target[0] - center[0])
+    moved = mask | shifted(mask, dx, 0)
     keep = ~grow(moved, 3)
     fpb = backend.layout.frames_per_block
     frames, plain = session.frames()[-fpb:], reference.frames()[-fpb:]
     return {
         "prompt": prompt,
         "seed": seed,
+        "shift_px": shift,
         "error_px": None if landed is None else math.dist(landed, target),
+        "ghost_fraction": ghost_fraction(mask, after, dx),
         "psnr_non_editable_db": psnr(frames, plain, np.broadcast_to(keep, frames.shape[:3])),
     }
+
+
+def ghost_fraction(before: np.ndarray, after: np.ndarray, dx: int) -> float | None:
+    """Share of the area an object moved ``dx`` px sideways vacated (its old mask, away from the new one
+    by more than a pixel) that its mask ``after`` the move still covers: 0 for a clean move, 1 for none."""
+    vacated = before & ~grow(shifted(before, dx, 0), 1)
+    return float((after & vacated).sum() / vacated.sum()) if vacated.any() else None
 
 
 def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames: int = 12) -> dict:
@@ -98,7 +111,7 @@ def square_fit(mask: np.ndarray, radius: float) -> tuple[float, float]:
     best, angle = -1.0, 0.0
     for degrees in np.arange(0, 90, 0.5):
         template = shape_template("square", radius, math.radians(degrees), mask.shape, center) >= 0.5
-        iou = (template & mask).sum() / max((template | mask).sum(), 1)
+        iou = mask_iou(template, mask)
         if iou > best:
             best, angle = float(iou), float(degrees)
     return angle, best
@@ -110,7 +123,7 @@ def disc_iou(mask: np.ndarray) -> float:
     best = 0.0
     for radius in np.arange(1.0, max(mask.shape) / 2, 0.25):
         disc = shape_template("circle", radius, 0.0, mask.shape, center) >= 0.5
-        best = max(best, float((disc & mask).sum() / max((disc | mask).sum(), 1)))
+        best = max(best, mask_iou(disc, mask))
     return best
 
 
@@ -158,9 +171,29 @@ def unless_hidden(check, *args) -> dict:
         return {"skipped": str(error)}
 
 
-def run_checks(backend, config: DragConfig, seeds: range) -> dict:
+def edit_summary(edits: list[dict]) -> dict:
+    """Median landing error, share within 2 px, median ghost and median PSNR of the edits that ran."""
+    errors = [e["error_px"] for e in edits if e.get("error_px") is not None]
+    ghosts = [e["ghost_fraction"] for e in edits if e.get("ghost_fraction") is not None]
+    psnrs = [e["psnr_non_editable_db"] for e in edits if "psnr_non_editable_db" in e]
+    return {
+        "psnr_non_editable_db_median": float(np.median(psnrs)) if psnrs else None,
+        "error_px_median": float(np.median(errors)) if errors else None,
+        "within_2px": float(np.mean(np.array(errors) <= 2)) if errors else 0.0,
+        "ghost_fraction_median": float(np.median(ghosts)) if ghosts else None,
+    }
+
+
+def run_checks(backend, config: DragConfig, seeds: range, long_shift: float = LONG_EDIT_PX) -> dict:
+    """Edits of 8 px (one trajectory segment) and of ``long_shift`` px (several), curved animations and
+    45-degree rotations, over ``seeds``."""
     edits = [
         unless_hidden(edit_check, backend, p, s, config) for p in tqdm(EDIT_PROMPTS, desc="edits") for s in seeds
+    ]
+    long_edits = [
+        unless_hidden(edit_check, backend, p, s, config, long_shift)
+        for p in tqdm(EDIT_PROMPTS, desc="long edits")
+        for s in seeds
     ]
     animations = [
         unless_hidden(animation_check, backend, p, s, config)
@@ -168,18 +201,24 @@ def run_checks(backend, config: DragConfig, seeds: range) -> dict:
         for s in seeds
     ]
     rotations = rotation_checks(backend, config, seeds)
-    edit_errors = [e["error_px"] for e in edits if e.get("error_px") is not None]
+    short, long = edit_summary(edits), edit_summary(long_edits)
     anim_errors = [a["mean_error_px"] for a in animations if a.get("mean_error_px") is not None]
-    edit_psnr = [e["psnr_non_editable_db"] for e in edits if "psnr_non_editable_db" in e]
     return {
-        "edit_error_px_median": float(np.median(edit_errors)) if edit_errors else None,
-        "edit_within_2px": float(np.mean(np.array(edit_errors) <= 2)) if edit_errors else 0.0,
-        "psnr_non_editable_db_median": float(np.median(edit_psnr)) if edit_psnr else None,
+        "edit_error_px_median": short["error_px_median"],
+        "edit_within_2px": short["within_2px"],
+        "edit_ghost_fraction_median": short["ghost_fraction_median"],
+        "long_edit_px": long_shift,
+        "long_edit_error_px_median": long["error_px_median"],
+        "long_edit_within_2px": long["within_2px"],
+        "long_edit_ghost_fraction_median": long["ghost_fraction_median"],
+        "psnr_non_editable_db_median": short["psnr_non_editable_db_median"],
+        "long_edit_psnr_non_editable_db_median": long["psnr_non_editable_db_median"],
         "animation_error_px_mean": float(np.mean(anim_errors)) if anim_errors else None,
         "rotation_turned_degrees_mod_90": [r.get("turned_degrees_mod_90") for r in rotations if "skipped" not in r],
         "rotations": rotations,
-        "skipped": sum("skipped" in r for r in edits + animations + rotations),
+        "skipped": sum("skipped" in r for r in edits + long_edits + animations + rotations),
         "edits": edits,
+        "long_edits": long_edits,
         "animations": animations,
     }
 

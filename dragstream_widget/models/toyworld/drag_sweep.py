@@ -190,8 +190,11 @@ def table_row(result: dict[str, Any]) -> str:
     animation = result["animation_error_px_mean"]
     seconds = result["edit_seconds"]
     psnr = result["psnr_non_editable_db_median"]
+    long, ghost = result["long_edit_error_px_median"], result["long_edit_ghost_fraction_median"]
     return (
         f"{result['name']:<22} edit {result['edit_error_px_median']:5.2f} px {result['edit_within_2px']:4.2f}"
+        f" | {result['long_edit_px']:.0f} px edit {'-' if long is None else f'{long:5.2f}'} px"
+        f" ghost {'-' if ghost is None else f'{ghost:4.2f}'}"
         f" | anim {'-' if animation is None else f'{animation:5.2f}'} px | rot {rotations:<11}"
         f" | psnr {'-' if psnr is None else f'{psnr:5.1f}'} | edit {'-' if seconds is None else f'{seconds:5.2f}'} s"
         f" | met {sum(result['meets'].values())}/4"

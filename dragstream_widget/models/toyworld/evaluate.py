@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
-from ...geometry import grow, mask_centroid
+from ...geometry import grow, mask_centroid, mask_iou
 from .. import base
 from .model import WEIGHTS_DIR, ToyWorldModel
 from .world import SHAPES, render_clip, sample_scene, segment_object, shape_template
@@ -47,8 +47,7 @@ def best_template_iou(mask: np.ndarray, shape: str, radius: float) -> float:
     for scale in SCALES:
         for angle in angles:
             template = shape_template(shape, radius * scale, angle, mask.shape, center) >= 0.5
-            union = (template | mask).sum()
-            best = max(best, (template & mask).sum() / union if union else 0.0)
+            best = max(best, mask_iou(template, mask))
     return float(best)
 
 
