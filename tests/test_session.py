@@ -6,6 +6,7 @@ import torch
 
 from dragstream_widget.engine.config import DragConfig, released_code_config
 from dragstream_widget.engine.events import EventBus
+from dragstream_widget.engine.optimize import trajectory_segments
 from dragstream_widget.engine.rollout import block_noise, generate_block
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.engine.targets import edit_plan
@@ -145,6 +146,29 @@ def test_edits_can_run_with_settings_of_their_own():
     s.apply(translate(Mode.ANIMATE, [(12.0 + 2 * i, 12.0) for i in range(1, 3)]))
     animated = s.step()
     assert {r["iteration"] for r in animated.losses} == {0, 1, 2}  # animations keep the shared settings
+
+
+def test_edit_settings_can_be_kept_to_short_edits():
+    config = DragConfig(iterations=3, edit_optimize_step=2, edit_iterations=2, edit_max_segments=1)
+    assert config.for_edits(1).iterations == 2 and config.for_edits(2).iterations == 3
+    assert config.for_edits(2).optimize_step == config.optimize_step
+    assert not config.for_edits(2).has_edit_settings() and config.for_edits(2).edit_max_segments is None
+    with pytest.raises(ValueError, match="edit_max_segments must be None or >= 1"):
+        DragConfig(edit_max_segments=0)
+    s = session(config=config)
+    for _ in range(2):
+        s.step()
+    last = s.blocks[-1]
+    for target, segments, iterations in (((14.0, 12.0), 1, 2), ((24.0, 12.0), 2, 3)):
+        instruction = translate(targets=(target,))
+        plan = edit_plan(instruction, TINY.frames_per_block, "all", s.backend.layout.latent_size, "cpu")
+        assert trajectory_segments(s.backend, plan, config) == segments
+        record = s.edit(instruction)
+        assert len(record.losses) == segments * iterations
+        assert {r["segment"] for r in record.losses} == set(range(1, segments + 1))
+        steps_kept = 2 if iterations == 2 else config.optimize_step  # the undragged block's steps before T'
+        torch.testing.assert_close(record.step_latents[:steps_kept], last.step_latents[:steps_kept])
+        s.undo()
 
 
 def edit_with_reference(all_cutoffs_first: bool):

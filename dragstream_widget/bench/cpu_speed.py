@@ -1,4 +1,4 @@
-"""Speed of the embedded toy model on this machine's CPU: streaming, an edit drag, an animated block.
+"""Speed of the embedded toy model on this machine's CPU: streaming, edit drags, an animated block.
 
     python -m dragstream_widget.bench.cpu_speed --out speed.json
 
@@ -12,6 +12,7 @@ import argparse
 import platform
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,6 +25,17 @@ from ..models.toyworld.model import TOY_DRAG_CONFIG
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
 from . import report
 
+# The toy settings the timings depend on: the shared ones, then an edit's own (one-segment edits).
+TOY_SETTINGS = (
+    "optimize_step",
+    "iterations",
+    "learning_rate",
+    "edit_optimize_step",
+    "edit_iterations",
+    "edit_learning_rate",
+    "edit_max_segments",
+)
+
 
 def seconds(fn) -> float:
     start = time.perf_counter()
@@ -31,24 +43,24 @@ def seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def edit_session(backend, config: DragConfig) -> tuple[StreamSession, DragInstruction]:
-    """A session two blocks in, and an edit moving its red circle 6 px right."""
+def edit_session(backend, config: DragConfig, shift: float = 6.0) -> tuple[StreamSession, DragInstruction]:
+    """A session two blocks in, and an edit moving its red circle ``shift`` px right."""
     session = StreamSession(
         backend, DEFAULT_PROMPT, 0, config, start_frames=opening_frames(DEFAULT_PROMPT, 0, 3)
     )
     session.step()
     session.step()
     mask, center = object_region(session.frames()[-1], "red")
-    target = (min(center[0] + 6, 63.0), center[1])
+    target = (min(center[0] + shift, 63.0), center[1])
     edit = DragInstruction(
         Mode.EDIT, backend.layout.pixel_size, (HandleRegion(mask, Operation.TRANSLATE, center, (target,)),)
     )
     return session, edit
 
 
-def edit_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
-    """Time of one edit drag (re-denoising the block on screen), undone between repeats."""
-    session, edit = edit_session(backend, config)
+def edit_seconds(backend, config: DragConfig, repeats: int, shift: float = 6.0) -> list[float]:
+    """Time of one edit drag of ``shift`` px (re-denoising the block on screen), undone between repeats."""
+    session, edit = edit_session(backend, config, shift)
     times = []
     for _ in range(repeats):
         times.append(seconds(lambda: session.apply(edit)))
@@ -113,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     backend = load_model()
     fpb = backend.layout.frames_per_block
+    shared = replace(TOY_DRAG_CONFIG, edit_optimize_step=None, edit_iterations=None, edit_learning_rate=None)
     session = StreamSession(
         backend, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb)
     )
@@ -134,6 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_block_no_drag": statistics.median(block_times),
         "frames_per_second_no_drag": fpb / statistics.median(block_times),
         "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
+        "edit_seconds_toy_shared_settings": statistics.median(edit_seconds(backend, shared, args.repeats)),
+        "edit_seconds_toy_config_14px": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, 14.0)),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
         "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),
         "edit_seconds_by_reference_mode": {
@@ -141,11 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
             for name, times in reference_modes_seconds(backend, TOY_DRAG_CONFIG, args.repeats).items()
         },
         "seconds_per_animated_block_toy_config": statistics.median(animated),
-        "toy_config": {
-            "optimize_step": TOY_DRAG_CONFIG.optimize_step,
-            "iterations": TOY_DRAG_CONFIG.iterations,
-            "learning_rate": TOY_DRAG_CONFIG.learning_rate,
-        },
+        "toy_config": {name: getattr(TOY_DRAG_CONFIG, name) for name in TOY_SETTINGS},
         "blocks": args.blocks,
         "finite": bool(np.isfinite(session.latents().numpy()).all()),
     }

@@ -50,10 +50,13 @@ class DragConfig:
     latent_lowpass: float | None = None
     # Edits of the frame on screen only (None: the shared value above). An edit has a single target and
     # nothing after it to follow, so it may optimise later, with fewer iterations and larger steps,
-    # than an animation (see :meth:`for_edits`).
+    # than an animation (see :meth:`for_edits`). ``edit_max_segments`` limits them to edits of at most
+    # that many trajectory segments: a longer move must also clear the place the object leaves, which
+    # needs the freedom of a noisier step (None: every edit).
     edit_optimize_step: int | None = None
     edit_iterations: int | None = None
     edit_learning_rate: float | None = None
+    edit_max_segments: int | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -74,6 +77,10 @@ class DragConfig:
             (self.segment_tokens > 0 and self.segment_degrees > 0, "segment lengths must be positive"),
             (self.optimize_step >= 0, f"optimize_step must be >= 0, got {self.optimize_step}"),
             (
+                self.edit_max_segments is None or self.edit_max_segments >= 1,
+                f"edit_max_segments must be None or >= 1, got {self.edit_max_segments}",
+            ),
+            (
                 self.reconstruction_weight in ("mask", "gaussian"),
                 f"unknown reconstruction_weight {self.reconstruction_weight!r}",
             ),
@@ -92,21 +99,25 @@ class DragConfig:
         """Whether an edit runs with settings of its own (any ``edit_*`` value set)."""
         return any(v is not None for v in (self.edit_optimize_step, self.edit_iterations, self.edit_learning_rate))
 
-    def for_edits(self) -> DragConfig:
-        """The settings an edit runs with: the ``edit_*`` values, where set, in place of the shared ones."""
+    def for_edits(self, segments: int = 1) -> DragConfig:
+        """The settings an edit of ``segments`` trajectory segments runs with: the ``edit_*`` values, where
+        set and the edit is no longer than ``edit_max_segments``, in place of the shared ones."""
         if not self.has_edit_settings():
             return self
-        chosen = {
-            "optimize_step": self.edit_optimize_step,
-            "iterations": self.edit_iterations,
-            "learning_rate": self.edit_learning_rate,
-        }
+        chosen = {}
+        if self.edit_max_segments is None or segments <= self.edit_max_segments:
+            chosen = {
+                "optimize_step": self.edit_optimize_step,
+                "iterations": self.edit_iterations,
+                "learning_rate": self.edit_learning_rate,
+            }
         return replace(
             self,
             **{k: v for k, v in chosen.items() if v is not None},
             edit_optimize_step=None,
             edit_iterations=None,
             edit_learning_rate=None,
+            edit_max_segments=None,
         )
 
     def without(self, *components: str) -> DragConfig:

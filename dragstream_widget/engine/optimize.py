@@ -218,8 +218,7 @@ def optimize_block(
     switch = CutoffSwitch(config.cutoffs if config.sfs else (1.0,), generator)
     z = z_init.detach().clone().requires_grad_(True)
     optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
-    token_px = layout.pixel_width / layout.width * backend_patch(backend)[1]
-    segments = plan.segments(config.segment_tokens * token_px, config.segment_degrees)
+    segments = trajectory_segments(backend, plan, config)
     losses: list[dict[str, float]] = []
     for segment in range(1, segments + 1):
         goals = plan.goals(segment / segments, layout.pixel_size, layout.latent_size)
@@ -297,6 +296,13 @@ def optimize_block(
 def lowpass_change(z_init: torch.Tensor, z: torch.Tensor, cutoff: float) -> torch.Tensor:
     """SG-I2V-style post-processing: low frequencies of the optimised latent, high ones of the initial."""
     return lowpass_spatial(z, cutoff) + z_init - lowpass_spatial(z_init, cutoff)
+
+
+def trajectory_segments(backend: VideoBackend, plan: BlockPlan, config: DragConfig) -> int:
+    """How many segments the optimisation walks ``plan``'s motion in (each ``config.segment_tokens``
+    token widths or ``config.segment_degrees`` long at most), each with ``config.iterations`` iterations."""
+    token_px = backend.layout.pixel_width / backend.layout.width * backend_patch(backend)[1]
+    return plan.segments(config.segment_tokens * token_px, config.segment_degrees)
 
 
 def backend_patch(backend: VideoBackend) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from ..models.sampler import add_noise
 from ..ops import DragInstruction, InvalidInstruction, Mode
 from .config import DragConfig
 from .events import EventBus
-from .optimize import ReferenceFeatures, token_grid
+from .optimize import ReferenceFeatures, token_grid, trajectory_segments
 from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
 from .targets import animation_plan, edit_plan
 
@@ -219,7 +219,7 @@ class StreamSession:
         )
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
-        config = self.config.for_edits()
+        config = self.config.for_edits(trajectory_segments(self.backend, plan, self.config))
         reference = self.reference_of(last, config)
         self._announce_drag(last.index, instruction, reference)
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the

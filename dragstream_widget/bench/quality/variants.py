@@ -46,6 +46,7 @@ def released_like(base: DragConfig) -> DragConfig:
         edit_optimize_step=base.edit_optimize_step,
         edit_iterations=None if base.edit_iterations is None else scaled_iterations(base.edit_iterations),
         edit_learning_rate=None if base.edit_learning_rate is None else base.edit_learning_rate * lr_scale,
+        edit_max_segments=base.edit_max_segments,
     )
 
 

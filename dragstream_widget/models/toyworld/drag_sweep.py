@@ -41,29 +41,38 @@ ROTATION_DEGREES, ROTATION_TOLERANCE = 45.0, 7.0
 PSNR_FLOOR_DB = 30.0
 
 
+# Overrides that make every drag, short edits included, run the shared step, iterations and step size.
+SHARED_ONLY = {"edit_optimize_step": None, "edit_iterations": None, "edit_learning_rate": None, "edit_max_segments": None}
+
+
 def built_in_grid() -> list[dict[str, Any]]:
-    """Candidates around ``TOY_DRAG_CONFIG``: the step and its size against the iterations, then one
-    knob at a time, then the knobs that make an edit cheaper."""
-    grid: list[dict[str, Any]] = [{"name": "toy", "overrides": {}}]
-    toy = (TOY_DRAG_CONFIG.optimize_step, TOY_DRAG_CONFIG.iterations, TOY_DRAG_CONFIG.learning_rate)
+    """Candidates around ``TOY_DRAG_CONFIG``: the step and its size against the iterations (for every
+    drag), then one knob at a time, then the knobs that make an edit cheaper."""
+    grid: list[dict[str, Any]] = [
+        {"name": "toy", "overrides": {}},
+        {"name": "toy_shared", "overrides": SHARED_ONLY},
+    ]
     for step in (2, 3):
         for iterations in (2, 3, 4, 6, 8):
             for travel in (0.8, 1.2, 1.6):
                 lr = round(travel / iterations, 3)
-                if (step, iterations, lr) != toy:
-                    grid.append(
-                        {
-                            "name": f"s{step}_i{iterations}_lr{lr}",
-                            "overrides": {
-                                "optimize_step": step,
-                                "iterations": iterations,
-                                "learning_rate": lr,
-                            },
-                        }
-                    )
+                grid.append(
+                    {
+                        "name": f"s{step}_i{iterations}_lr{lr}",
+                        "overrides": {
+                            "optimize_step": step,
+                            "iterations": iterations,
+                            "learning_rate": lr,
+                            **SHARED_ONLY,
+                        },
+                    }
+                )
     for lr in (0.2, 0.3):
         grid.append(
-            {"name": f"s1_i8_lr{lr}", "overrides": {"optimize_step": 1, "iterations": 8, "learning_rate": lr}}
+            {
+                "name": f"s1_i8_lr{lr}",
+                "overrides": {"optimize_step": 1, "iterations": 8, "learning_rate": lr, **SHARED_ONLY},
+            }
         )
     one_knob = {
         "mse": {"reconstruction_loss": "mse"},
