@@ -1,12 +1,18 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from dragstream_widget import load_model
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.models.toyworld import train
-from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
+from dragstream_widget.models.toyworld.model import (
+    TOY_DRAG_CONFIG,
+    TOY_FAST_EDIT_CONFIG,
+    WEIGHTS_DIR,
+    ToyWorldModel,
+)
 from dragstream_widget.models.toyworld.world import render_clip, scene_from_prompt, segment_object
 from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 
@@ -25,10 +31,11 @@ def test_training_smoke_run_writes_loadable_weights_and_resumes(tmp_path):
     assert again["world_steps"] == report["world_steps"]
 
 
-def test_shipped_model_streams_from_given_frames_and_a_drag_moves_the_object():
+@pytest.mark.parametrize("config", [TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG], ids=["toy", "fast_edits"])
+def test_shipped_model_streams_from_given_frames_and_a_drag_moves_the_object(config):
     backend = load_model()
     clip = render_clip(scene_from_prompt(PROMPT, np.random.default_rng(1)), 3)
-    session = StreamSession(backend, PROMPT, seed=0, start_frames=clip.frames, config=TOY_DRAG_CONFIG)
+    session = StreamSession(backend, PROMPT, seed=0, start_frames=clip.frames, config=config)
     assert np.abs(session.frames().astype(int) - clip.frames.astype(int)).mean() < 8  # codec round trip
     session.step()
     red = segment_object(session.frames()[-1], "red", 90)
@@ -37,7 +44,8 @@ def test_shipped_model_streams_from_given_frames_and_a_drag_moves_the_object():
     handle = (float(xs.mean()), float(ys.mean()))
     target = (min(63.0, handle[0] + 8), handle[1])
     region = HandleRegion(red, Operation.TRANSLATE, handle, (target,))
-    session.edit(DragInstruction(Mode.EDIT, (64, 64), (region,)))
+    edited = session.edit(DragInstruction(Mode.EDIT, (64, 64), (region,)))
+    assert len(edited.losses) == config.for_edits(1).iterations  # one segment, the edit's own settings
     ys, xs = np.nonzero(segment_object(session.frames()[-1], "red", 90))
     moved = xs.mean() - handle[0]
     assert moved > 3.0, f"the edit moved the circle by {moved:.1f} px of 8"

@@ -52,12 +52,15 @@ def variants(base: DragConfig) -> dict[str, DragConfig | None]:
 
 
 def shuttle_edit(frame: np.ndarray, color: str, k: int) -> DragInstruction | None:
-    """The k-th drag: move the object ``SHIFT_PX`` right on even k, left on odd k (None: not visible)."""
+    """The k-th drag: move the object ``SHIFT_PX`` right on even k, left on odd k, the other way where
+    that would leave the frame (None: not visible)."""
     try:
         mask, center = object_region(frame, color)
     except RuntimeError:
         return None
     direction = 1.0 if k % 2 == 0 else -1.0
+    if not 0 <= center[0] + direction * SHIFT_PX <= frame.shape[1] - 1:
+        direction = -direction
     target = (center[0] + direction * SHIFT_PX, center[1])
     region = HandleRegion(mask, Operation.TRANSLATE, center, (target,))
     return DragInstruction(Mode.EDIT, frame.shape[:2], (region,))

@@ -30,9 +30,11 @@ from tqdm import tqdm
 from ...bench.cpu_speed import edit_seconds
 from ...engine.config import DragConfig
 from .drag_checks import run_checks
-from .model import TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
+from .model import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG, WEIGHTS_DIR, ToyWorldModel
 
 TUPLE_FIELDS = ("feature_layers", "cutoffs")
+EDIT_FIELDS = ("edit_optimize_step", "edit_iterations", "edit_learning_rate", "edit_max_segments")
+FAST_EDITS = {name: getattr(TOY_FAST_EDIT_CONFIG, name) for name in EDIT_FIELDS}
 
 # The targets of the toy model's drags (model card, "Drags").
 EDIT_WITHIN_PX = 2.0
@@ -41,16 +43,12 @@ ROTATION_DEGREES, ROTATION_TOLERANCE = 45.0, 7.0
 PSNR_FLOOR_DB = 30.0
 
 
-# Overrides that make every drag, short edits included, run the shared step, iterations and step size.
-SHARED_ONLY = {"edit_optimize_step": None, "edit_iterations": None, "edit_learning_rate": None, "edit_max_segments": None}
-
-
 def built_in_grid() -> list[dict[str, Any]]:
-    """Candidates around ``TOY_DRAG_CONFIG``: the step and its size against the iterations (for every
-    drag), then one knob at a time, then the knobs that make an edit cheaper."""
+    """Candidates around ``TOY_DRAG_CONFIG``: its faster edits, the step and its size against the
+    iterations, then one knob at a time, then the knobs that make an edit cheaper."""
     grid: list[dict[str, Any]] = [
         {"name": "toy", "overrides": {}},
-        {"name": "toy_shared", "overrides": SHARED_ONLY},
+        {"name": "toy_fast_edits", "overrides": FAST_EDITS},
     ]
     for step in (2, 3):
         for iterations in (2, 3, 4, 6, 8):
@@ -63,7 +61,6 @@ def built_in_grid() -> list[dict[str, Any]]:
                             "optimize_step": step,
                             "iterations": iterations,
                             "learning_rate": lr,
-                            **SHARED_ONLY,
                         },
                     }
                 )
@@ -71,7 +68,7 @@ def built_in_grid() -> list[dict[str, Any]]:
         grid.append(
             {
                 "name": f"s1_i8_lr{lr}",
-                "overrides": {"optimize_step": 1, "iterations": 8, "learning_rate": lr, **SHARED_ONLY},
+                "overrides": {"optimize_step": 1, "iterations": 8, "learning_rate": lr},
             }
         )
     one_knob = {
