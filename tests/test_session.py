@@ -194,6 +194,7 @@ def test_an_edit_computes_reference_features_only_for_the_cutoffs_it_draws():
     assert len(drawn) < len(reference.cutoffs)  # the seeded switch leaves a cutoff out: something saved
     # The unfiltered reference comes free from the first iteration, which starts at the reference latent.
     assert set(reference.computed) == drawn | {1.0}
+    assert reference.passes == 1  # the drawn filtered cutoffs in one batched pass, before the iterations
     eager, everything = edit_with_reference(all_cutoffs_first=True)
     assert set(everything.computed) == set(everything.cutoffs)
     for cutoff in reference.computed:

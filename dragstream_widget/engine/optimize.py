@@ -61,9 +61,10 @@ class ReferenceFeatures(Mapping[float, torch.Tensor]):
     """:func:`reference_features` of a committed block, each cutoff computed the first time it is read.
 
     An edit reads only the cutoffs its switch draws (4 iterations over the paper's 4 cutoffs draw 2.7
-    on average), so it pays for those alone. :meth:`compute` fills the missing ones in one batched
-    pass (an animation, which draws from all of them over its blocks). ``cache`` must hold the context
-    the block saw and stay unchanged while this object is in use.
+    on average), so it pays for those alone, computed together before its first iteration.
+    :meth:`compute` fills the missing ones in one batched pass (an animation, which draws from all of
+    them over its blocks, asks for every one). ``cache`` must hold the context the block saw and stay
+    unchanged while this object is in use.
     """
 
     def __init__(self, backend: VideoBackend, z_ref, step, cache, prompt_embeds, layers, cutoffs, scope):
@@ -72,6 +73,7 @@ class ReferenceFeatures(Mapping[float, torch.Tensor]):
         self.scope = scope
         self._features: dict[float, torch.Tensor] = {}
         self.seconds = 0.0  # spent computing so far
+        self.passes = 0  # model passes run so far
 
     @property
     def computed(self) -> tuple[float, ...]:
@@ -86,6 +88,7 @@ class ReferenceFeatures(Mapping[float, torch.Tensor]):
             started = time.perf_counter()
             self._features.update(reference_features(*self._pass, missing, self.scope))
             self.seconds += time.perf_counter() - started
+            self.passes += 1
 
     def adopt_unfiltered(self, features: torch.Tensor) -> None:
         """Take ``features`` ``[D, F, h, w]`` as the unfiltered reference: the features of the reference
@@ -219,6 +222,7 @@ def optimize_block(
     z = z_init.detach().clone().requires_grad_(True)
     optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
     segments = trajectory_segments(backend, plan, config)
+    draws = iter(drawn_cutoffs(switch, segments * config.iterations, reference, starts_at_reference))
     losses: list[dict[str, float]] = []
     for segment in range(1, segments + 1):
         goals = plan.goals(segment / segments, layout.pixel_size, layout.latent_size)
@@ -231,7 +235,7 @@ def optimize_block(
         for iteration in range(config.iterations):
             if should_stop is not None and should_stop():
                 return OptimizationResult(z.detach(), losses)
-            cutoff = switch.draw()
+            cutoff = next(draws)
             current, x0 = record_features(backend, z, step, cache, prompt_embeds, layers, need_x0=need_x0)
             current = current.squeeze(0)
             if initial_features is None:
@@ -291,6 +295,18 @@ def optimize_block(
     if config.latent_lowpass is not None:
         z = lowpass_change(z_init, z.detach(), config.latent_lowpass)
     return OptimizationResult(z.detach(), losses)
+
+
+def drawn_cutoffs(
+    switch: CutoffSwitch, count: int, reference: Mapping[float, torch.Tensor], starts_at_reference: bool
+) -> list[float]:
+    """The switch's next ``count`` cutoffs (SFS, one per iteration), drawn up front so that lazy
+    reference features compute all the drawn ones in one batched pass; the unfiltered one is left to
+    the first iteration where that iteration's pass is the reference itself."""
+    draws = [switch.draw() for _ in range(count)]
+    if isinstance(reference, ReferenceFeatures):
+        reference.compute(sorted({c for c in draws if not (starts_at_reference and c == 1.0)}))
+    return draws
 
 
 def lowpass_change(z_init: torch.Tensor, z: torch.Tensor, cutoff: float) -> torch.Tensor:
