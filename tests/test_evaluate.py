@@ -1,11 +1,13 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from dragstream_widget.models.toyworld.evaluate import (
     apart_at_opening,
     best_template_iou,
     opening_scene,
+    ratio_per_block,
     summarize,
     track_objects,
 )
@@ -34,8 +36,16 @@ def test_tracking_on_real_frames_keeps_every_object():
     assert summary["survival"] == 1.0 and summary["shape_iou"] > 0.8
     assert summary["shape_recognized"] == 1.0 and set(summary["shape_iou_per_class"]) == {"square", "circle"}
     assert summary["size_within_20_percent"] == 1.0
+    assert len(summary["size_ratio_median_per_block"]) == 4  # 12 frames, blocks of 3
+    assert all(abs(r - 1.0) < 0.1 for r in summary["size_ratio_median_per_block"])
     blank = np.zeros_like(clip.frames)
     assert summarize([track_objects(blank, scene, areas)])["survival"] == 0.0
+
+
+def test_size_ratios_are_summarised_per_block_in_frame_order():
+    ratios = [(0, 1.0), (1, 0.8), (7, 0.5), (8, 0.7)]
+    assert ratio_per_block(ratios, 3) == [pytest.approx(0.9), None, pytest.approx(0.6)]
+    assert ratio_per_block([], 3) == []
 
 
 def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_discs():
@@ -90,4 +100,6 @@ def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
     report = main(args + ["--steps", "1000,500", "--sampler-update", "renoise"])
     assert report["sampler"] == {"steps": [1000, 500], "update": "renoise"}
     assert report["frames"] == 6 and report["long_run"]["finite"]
+    # The real clips through the codec alone: what the model's own numbers are to be read against.
+    assert report["codec_round_trip"]["survival"] > 0.5 and len(report["generated"]["size_ratio_median_per_block"]) == 1
     assert (tmp_path / "evaluation.json").exists() and (tmp_path / "rollouts_vs_real.png").exists()

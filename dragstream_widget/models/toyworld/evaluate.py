@@ -9,7 +9,8 @@ Metrics (each compared with the same metric on real world clips where that makes
   (searched over angle and scale, centred on the blob), for surviving objects, also per class: a
   round blob scores well against a circle and a square, so the mean alone flatters melted shapes;
 * shape recognised: how often the best-fitting class is the object's own class (every 4th frame);
-* size: |area / opening area - 1| for surviving objects;
+* size: |area / opening area - 1| for surviving objects, and the median area ratio per block (does
+  the object shrink or grow as the stream goes on?);
 * long run: a 300-frame rollout's latent mean/std per block and objects still present at the end;
 * speed: generated frames per second on this machine (decode included).
 """
@@ -59,7 +60,7 @@ def recognized_shape(mask: np.ndarray, radius: float) -> str:
 def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recognize_every: int = 4) -> dict:
     """Per object and frame: survival flag, area ratio, the shape IoU of surviving objects (per class), and
     every ``recognize_every`` frames whether the blob is recognised as its own shape class."""
-    survived, sizes, ious, recognized = [], [], [], []
+    survived, sizes, ratios, ious, recognized = [], [], [], [], []
     per_shape: dict[str, list[float]] = {}
     for i, obj in enumerate(scene.objects):
         last = None
@@ -75,6 +76,7 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
             survived.append(alive)
             if alive:
                 sizes.append(abs(ratio - 1.0))
+                ratios.append((t, ratio))
                 ious.append(best_template_iou(mask, obj.shape, obj.radius))
                 per_shape.setdefault(obj.shape, []).append(ious[-1])
                 if t % recognize_every == 0:
@@ -82,13 +84,14 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
     return {
         "survived": survived,
         "sizes": sizes,
+        "ratios": ratios,
         "ious": ious,
         "per_shape": per_shape,
         "recognized": recognized,
     }
 
 
-def summarize(tracks: list[dict]) -> dict:
+def summarize(tracks: list[dict], frames_per_block: int = 3) -> dict:
     survived = [s for t in tracks for s in t["survived"]]
     sizes = [s for t in tracks for s in t["sizes"]]
     ious = [s for t in tracks for s in t["ious"]]
@@ -104,7 +107,21 @@ def summarize(tracks: list[dict]) -> dict:
         "shape_iou": float(np.mean(ious)) if ious else 0.0,
         "size_error_median": float(np.median(sizes)) if sizes else None,
         "size_within_20_percent": float(np.mean(np.array(sizes) <= 0.2)) if sizes else 0.0,
+        "size_ratio_median_per_block": ratio_per_block(
+            [r for t in tracks for r in t["ratios"]], frames_per_block
+        ),
     }
+
+
+def ratio_per_block(ratios: list[tuple[int, float]], frames_per_block: int) -> list[float | None]:
+    """Median of (frame, area ratio) pairs per block of frames, in frame order (None: no object)."""
+    if not ratios:
+        return []
+    blocks = max(t for t, _ in ratios) // frames_per_block + 1
+    grouped: list[list[float]] = [[] for _ in range(blocks)]
+    for t, ratio in ratios:
+        grouped[t // frames_per_block].append(ratio)
+    return [float(np.median(g)) if g else None for g in grouped]
 
 
 def apart_at_opening(clip, frames: int, gap: int = 2) -> bool:
@@ -132,7 +149,7 @@ def opening_scene(rng: np.random.Generator, frames: int, clip_frames: int, tries
 def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, out: Path) -> dict:
     fpb = backend.layout.frames_per_block
     rng = np.random.default_rng(seed)
-    generated_tracks, real_tracks, sheets, seconds, made = [], [], [], 0.0, 0
+    generated_tracks, real_tracks, codec_tracks, sheets, seconds, made = [], [], [], [], 0.0, 0
     for index in tqdm(range(scenes), desc="rollouts"):
         # Objects whole and apart in the opening frames, so the opening areas mean something.
         scene, real = opening_scene(rng, fpb, frames)
@@ -146,13 +163,16 @@ def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, ou
         video = session.frames()[:frames]
         generated_tracks.append(track_objects(video[fpb:], scene, opening))
         real_tracks.append(track_objects(real.frames[fpb:], scene, opening))
+        round_trip = backend.new_decoder().decode(backend.encode_frames(real.frames))
+        codec_tracks.append(track_objects(round_trip[fpb:], scene, opening))
         if index < 6:
             sheets += [real.frames[::4], video[::4]]
     report = {
         "scenes": scenes,
         "frames": frames,
-        "generated": summarize(generated_tracks),
-        "real": summarize(real_tracks),
+        "generated": summarize(generated_tracks, fpb),
+        "real": summarize(real_tracks, fpb),
+        "codec_round_trip": summarize(codec_tracks, fpb),  # the real clips encoded and decoded
         "frames_per_second": made / seconds,
         "threads": torch.get_num_threads(),
     }
