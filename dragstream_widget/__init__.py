@@ -22,11 +22,12 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def load_model(path=None, device="cpu"):
-    """The embedded toy world model as a streaming backend (see ``models/toyworld``)."""
+def load_model(path=None, device="cpu", **streaming):
+    """The embedded toy world model as a streaming backend (see ``models/toyworld``); ``streaming``
+    overrides its saved streaming settings (``steps``, ``commit_sigma``, ``commit_at_last_step``...)."""
     from .models.toyworld.model import load_model as load_toyworld
 
-    return load_toyworld(path, device)
+    return load_toyworld(path, device, **streaming)
 
 
 def __getattr__(name: str):

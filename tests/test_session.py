@@ -339,6 +339,39 @@ def test_context_noise_commits_each_block_noised_to_its_level():
         random_backend(TINY, commit_sigma=1.0)
 
 
+def test_the_last_denoising_pass_can_write_the_cache_and_edits_stay_exact():
+    s = session(commit_at_last_step=True)
+    sampler = s.backend.sampler
+    last_sigma = sampler.sigma(sampler.num_steps - 1)
+    assert s.backend.commit_sigma == last_sigma  # given frames are committed at the same level
+    passes = []
+    s.backend.transformer.register_forward_hook(lambda *_: passes.append(1))
+    s.step()
+    assert len(passes) == sampler.num_steps  # no pass of its own for the commit
+    record = s.step()
+    # The cache holds the keys/values of the last step's input, at the last step's timestep.
+    expected = s.backend.new_cache()
+    expected.restore(record.cache_before)
+    with torch.no_grad():
+        s.backend.transformer(
+            record.step_latents[-1][None],
+            torch.full((1,), sampler.timestep(sampler.num_steps - 1)),
+            s.prompt_embeds,
+            cache=expected,
+            commit=True,
+        )
+    torch.testing.assert_close(s.cache.context(0)[0], expected.context(0)[0])
+    # Edits regenerate the block with its cache write; undo restores the cache exactly.
+    before = s.cache.snapshot()
+    edited = s.edit(translate())
+    assert edited.losses and s.cache.next_frame == before.next_frame
+    assert not torch.equal(s.cache.context(0)[0], expected.context(0)[0])
+    s.undo()
+    torch.testing.assert_close(s.cache.context(0)[0], expected.context(0)[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="leave commit_sigma at 0"):
+        random_backend(TINY, commit_sigma=0.1, commit_at_last_step=True)
+
+
 def test_sessions_with_context_noise_are_reproducible_and_differ_from_clean_commits():
     videos = []
     for sigma in (0.1, 0.1, 0.0):

@@ -99,3 +99,19 @@ def test_a_new_transformer_shape_trains_on_the_codec_of_trained_weights(tmp_path
     session = StreamSession(trained.backend(), PROMPT, seed=0)
     session.step()
     assert np.isfinite(session.latents().numpy()).all()
+
+
+def test_the_toy_model_streams_with_the_commit_folded_into_the_last_step():
+    from dragstream_widget.models.toyworld.model import FOLDED_COMMIT
+
+    backend = load_model(**FOLDED_COMMIT)
+    assert backend.commit_at_last_step and backend.sampler.steps == (1000, 750, 500, 100)
+    assert backend.commit_sigma == backend.sampler.sigma(3) < 0.3  # within the trained context noise
+    clip = render_clip(scene_from_prompt(PROMPT, np.random.default_rng(1)), 3)
+    session = StreamSession(backend, PROMPT, seed=0, start_frames=clip.frames, config=TOY_DRAG_CONFIG)
+    passes = []
+    backend.transformer.register_forward_hook(lambda *_: passes.append(1))
+    for _ in range(2):
+        session.step()
+    assert len(passes) == 2 * 4 and session.cache.num_cached_frames == 9
+    assert segment_object(session.frames()[-1], "red", 90).sum() > 10  # the circle is still there

@@ -67,7 +67,8 @@ def generate_block(
     should_stop: Callable[[], bool] | None = None,
     known_steps: torch.Tensor | None = None,
 ) -> BlockOutput:
-    """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache``.
+    """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache`` (by a pass of
+    its own, or by the last denoising pass for a backend with ``commit_at_last_step``).
 
     ``known_steps`` ``[k, C, F, h, w]``: the latents this very block entered its first ``k + 1`` steps with
     (same noise, same context, no drag before step ``k``); denoising resumes at step ``k`` from the last.
@@ -101,8 +102,9 @@ def generate_block(
             )
             z = optimization.z
         step_latents.append(z[0])
+        writes_cache = backend.commit_at_last_step and step == sampler.num_steps - 1
         with torch.no_grad():
-            x0 = backend.denoise(z, step, cache, prompt_embeds).x0
+            x0 = backend.denoise(z, step, cache, prompt_embeds, commit=writes_cache).x0
         if x0_rectify:
             x0 = rectify_x0(x0, previous_clean)
         if events is not None:
@@ -119,7 +121,8 @@ def generate_block(
             fresh = noise[step + 1].unsqueeze(0).to(device)
             implied = next_noise(z, x0, sampler.sigma(step), fresh, sampler.update)
             z = add_noise(x0, implied, sampler.sigma(step + 1))
-    backend.commit(x0, cache, prompt_embeds, noise[-1:])
+    if not backend.commit_at_last_step:
+        backend.commit(x0, cache, prompt_embeds, noise[-1:])
     return BlockOutput(x0.detach(), torch.stack(step_latents).detach(), optimization)
 
 

@@ -40,7 +40,9 @@ class TransformerBackend:
     ``text_encoder`` maps a prompt to ``[1, tokens, text_dim]``; ``decoder_factory`` makes a fresh
     :class:`StreamDecoder`; ``frame_encoder`` (optional) encodes given frames to latents.
     ``commit_sigma`` > 0 writes the cache from the block noised to that level (context noise, for
-    models trained with noisy context); 0 is the clean t=0 pass of Self-Forcing.
+    models trained with noisy context); 0 is the clean t=0 pass of Self-Forcing. With
+    ``commit_at_last_step`` the last denoising pass writes the cache itself, from the block at the last
+    step's noise level, which saves a pass per block (for models trained with context at that level).
     """
 
     def __init__(
@@ -55,9 +57,14 @@ class TransformerBackend:
         cache_max_frames: int | None = None,
         cache_sink_frames: int = 0,
         commit_sigma: float = 0.0,
+        commit_at_last_step: bool = False,
     ):
         if not 0.0 <= commit_sigma < 1.0:
             raise ValueError(f"commit_sigma must lie in [0, 1), got {commit_sigma}")
+        if commit_at_last_step and commit_sigma:
+            raise ValueError(
+                "commit_at_last_step commits at the last step's noise level; leave commit_sigma at 0"
+            )
         self.transformer = transformer.eval().requires_grad_(False)
         self.layout = layout
         self.sampler = sampler
@@ -71,7 +78,8 @@ class TransformerBackend:
             raise ValueError(f"feature layers {bad} do not exist in a {self.num_layers}-layer model")
         self.cache_max_frames = cache_max_frames
         self.cache_sink_frames = cache_sink_frames
-        self.commit_sigma = commit_sigma
+        self.commit_at_last_step = commit_at_last_step
+        self.commit_sigma = sampler.sigma(sampler.num_steps - 1) if commit_at_last_step else commit_sigma
         self._prompt_memo: dict[str, torch.Tensor] = {}
 
     @property
@@ -108,6 +116,7 @@ class TransformerBackend:
         record_layers: tuple[int, ...] = (),
         kv_filter: KVFilter | None = None,
         features_only: bool = False,
+        commit: bool = False,
     ) -> DenoiseResult:
         records: dict[int, torch.Tensor] = {}
         if prompt_embeds.shape[0] != z_t.shape[0]:  # one prompt for a batch of variants of the block
@@ -121,6 +130,7 @@ class TransformerBackend:
             record_layers=record_layers,
             records=records,
             features_only=features_only,
+            commit=commit,
         ).sample
         x0 = None if features_only else x0_from_flow(z_t, flow.to(z_t.dtype), self.sampler.sigma(step_index))
         p_t, p_h, p_w = self.transformer.config.patch_size

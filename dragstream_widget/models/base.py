@@ -74,6 +74,7 @@ class VideoBackend(Protocol):
     sampler: FlowSampler
     feature_layers: tuple[int, ...]
     num_layers: int
+    commit_at_last_step: bool  # the last denoising pass writes the cache; no separate commit pass
 
     @property
     def device(self) -> torch.device: ...
@@ -96,18 +97,21 @@ class VideoBackend(Protocol):
         record_layers: tuple[int, ...] = (),
         kv_filter=None,
         features_only: bool = False,
+        commit: bool = False,
     ) -> DenoiseResult:
-        """x0 prediction of the block ``z_t`` at sampler step ``step_index``, reading (never writing) ``cache``.
+        """x0 prediction of the block ``z_t`` at sampler step ``step_index``, reading ``cache``.
 
         ``features_only=True`` asks for the recorded features alone (x0 is None): the model may stop after
-        the deepest recorded layer.
+        the deepest recorded layer. ``commit=True`` (the last step of a backend with
+        ``commit_at_last_step``) also writes the pass's keys/values to ``cache``.
         """
 
     def commit(
         self, z0: torch.Tensor, cache: KVCache, prompt_embeds: torch.Tensor, noise: torch.Tensor | None = None
     ) -> None:
         """The pass that writes the block's keys/values to ``cache``: clean (t=0), or ``z0`` noised with
-        ``noise`` to the backend's context-noise level where it has one."""
+        ``noise`` to the backend's context-noise level where it has one (the last step's, for a backend
+        with ``commit_at_last_step``; streaming then needs it only for given frames)."""
 
     def new_decoder(self) -> StreamDecoder: ...
 

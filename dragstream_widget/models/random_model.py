@@ -76,6 +76,7 @@ def random_backend(
     cache_max_frames: int | None = None,
     cache_sink_frames: int = 0,
     commit_sigma: float = 0.0,
+    commit_at_last_step: bool = False,
 ) -> TransformerBackend:
     """A backend with random weights: real code paths, meaningless pictures."""
     transformer = cast_keeping_fp32(random_transformer(spec, seed).to(device), dtype)
@@ -92,4 +93,5 @@ def random_backend(
         cache_max_frames=cache_max_frames,
         cache_sink_frames=cache_sink_frames,
         commit_sigma=commit_sigma,
+        commit_at_last_step=commit_at_last_step,
     )
