@@ -20,3 +20,19 @@ def test_reference_modes_time_the_same_edit_on_demand_and_with_every_cutoff_up_f
     times = reference_modes_seconds(load_model(), config, repeats=2)
     assert set(times) == {"on_demand", "all_cutoffs_up_front"}
     assert all(len(t) == 2 and min(t) > 0 for t in times.values())
+
+
+def test_streaming_settings_are_timed_block_by_block_in_turn():
+    from dragstream_widget.bench.cpu_speed import interleaved_block_seconds
+    from dragstream_widget.engine.session import StreamSession
+    from dragstream_widget.models.toyworld.model import FOLDED_COMMIT
+
+    order = []
+    sessions = {}
+    for name, backend in (("saved", load_model()), ("folded", load_model(**FOLDED_COMMIT))):
+        sessions[name] = StreamSession(backend, "a red circle on a plain background", 0)
+        sessions[name].events.subscribe("block", lambda _, n=name: order.append(n))
+    times = interleaved_block_seconds(sessions, blocks=2)
+    assert {name: len(t) for name, t in times.items()} == {"saved": 2, "folded": 2}
+    assert all(t > 0 for ts in times.values() for t in ts)
+    assert order == ["saved", "folded"] * 3  # a warm-up block each, then turns

@@ -1,5 +1,8 @@
 """Speed of the embedded toy model on this machine's CPU: streaming, edit drags, an animated block.
 
+Streaming is timed with the saved settings and with the commit folded into the last step, block by
+block in turn.
+
     python -m dragstream_widget.bench.cpu_speed --out speed.json
 
 Frames per second count generated frames including decoding; every number is a median of repeats
@@ -20,7 +23,7 @@ from .. import load_model
 from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession
-from ..models.toyworld.model import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+from ..models.toyworld.model import FOLDED_COMMIT, TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
 from . import report
 
@@ -116,6 +119,18 @@ def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
     return medians
 
 
+def interleaved_block_seconds(sessions: dict[str, StreamSession], blocks: int) -> dict[str, list[float]]:
+    """Seconds per generated block of each session (after one warm-up block), the sessions taking turns
+    block by block so that a change in the machine's speed hits them alike."""
+    for session in sessions.values():
+        session.step()
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(blocks):
+        for name, session in sessions.items():
+            times[name].append(seconds(session.step))
+    return times
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=20)
@@ -124,11 +139,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     backend = load_model()
     fpb = backend.layout.frames_per_block
-    session = StreamSession(
-        backend, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb)
-    )
-    session.step()  # warm-up
-    block_times = [seconds(session.step) for _ in range(args.blocks)]
+    sessions = {
+        name: StreamSession(b, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb))
+        for name, b in (("saved", backend), ("folded_commit", load_model(**FOLDED_COMMIT)))
+    }
+    block_times = interleaved_block_seconds(sessions, args.blocks)
+    session = sessions["saved"]
     mask, center = object_region(session.frames()[-1], "blue")
     path = curved_path(center, 10.0, 4 * fpb, backend.layout.pixel_width)
     session.apply(
@@ -142,8 +158,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
-        "seconds_per_block_no_drag": statistics.median(block_times),
-        "frames_per_second_no_drag": fpb / statistics.median(block_times),
+        "seconds_per_block_no_drag": statistics.median(block_times["saved"]),
+        "frames_per_second_no_drag": fpb / statistics.median(block_times["saved"]),
+        "frames_per_second_folded_commit": fpb / statistics.median(block_times["folded_commit"]),
         "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
         "edit_seconds_toy_fast_edit_config": statistics.median(
             edit_seconds(backend, TOY_FAST_EDIT_CONFIG, args.repeats)
