@@ -21,22 +21,14 @@ import torch
 
 from .. import load_model
 from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
-from ..engine.config import DragConfig
+from ..engine.config import EDIT_SETTINGS, DragConfig
 from ..engine.session import StreamSession
 from ..models.toyworld.model import FOLDED_COMMIT, TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
 from . import report
 
 # The toy settings the timings depend on: the shared ones, then an edit's own (if any).
-TOY_SETTINGS = (
-    "optimize_step",
-    "iterations",
-    "learning_rate",
-    "edit_optimize_step",
-    "edit_iterations",
-    "edit_learning_rate",
-    "edit_max_segments",
-)
+TOY_SETTINGS = ("optimize_step", "iterations", "learning_rate", *EDIT_SETTINGS)
 
 
 def seconds(fn) -> float:

@@ -12,6 +12,9 @@ from typing import Literal
 from .frequency import BUTTERWORTH_ORDER, PAPER_CUTOFFS
 from .rectify import STAT_MODES
 
+# The fields that give edits settings of their own (see DragConfig.for_edits).
+EDIT_SETTINGS = ("edit_optimize_step", "edit_iterations", "edit_learning_rate", "edit_max_segments")
+
 
 @dataclass(frozen=True)
 class DragConfig:
@@ -111,14 +114,7 @@ class DragConfig:
                 "iterations": self.edit_iterations,
                 "learning_rate": self.edit_learning_rate,
             }
-        return replace(
-            self,
-            **{k: v for k, v in chosen.items() if v is not None},
-            edit_optimize_step=None,
-            edit_iterations=None,
-            edit_learning_rate=None,
-            edit_max_segments=None,
-        )
+        return replace(self, **{k: v for k, v in chosen.items() if v is not None}, **dict.fromkeys(EDIT_SETTINGS))
 
     def without(self, *components: str) -> DragConfig:
         """A copy with components switched off: any of "adsr", "sfs", "css", "sfso" (= sfs + css)."""

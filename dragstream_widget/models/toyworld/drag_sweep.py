@@ -28,13 +28,12 @@ import torch
 from tqdm import tqdm
 
 from ...bench.cpu_speed import edit_seconds
-from ...engine.config import DragConfig
+from ...engine.config import EDIT_SETTINGS, DragConfig
 from .drag_checks import run_checks
 from .model import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG, WEIGHTS_DIR, ToyWorldModel
 
 TUPLE_FIELDS = ("feature_layers", "cutoffs")
-EDIT_FIELDS = ("edit_optimize_step", "edit_iterations", "edit_learning_rate", "edit_max_segments")
-FAST_EDITS = {name: getattr(TOY_FAST_EDIT_CONFIG, name) for name in EDIT_FIELDS}
+FAST_EDITS = {name: getattr(TOY_FAST_EDIT_CONFIG, name) for name in EDIT_SETTINGS}
 
 # The targets of the toy model's drags (model card, "Drags").
 EDIT_WITHIN_PX = 2.0

@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid, mask_iou
 from .. import base
-from .model import WEIGHTS_DIR, ToyWorldModel
+from .model import WEIGHTS_DIR, load_model
 from .world import SHAPES, render_clip, sample_scene, segment_object, shape_template
 
 SURVIVAL_DISTANCE = 16.0
@@ -60,7 +59,7 @@ def recognized_shape(mask: np.ndarray, radius: float) -> str:
 def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recognize_every: int = 4) -> dict:
     """Per object and frame: survival flag, area ratio, the shape IoU of surviving objects (per class), and
     every ``recognize_every`` frames whether the blob is recognised as its own shape class."""
-    survived, sizes, ratios, ious, recognized = [], [], [], [], []
+    survived, ratios, ious, recognized = [], [], [], []
     per_shape: dict[str, list[float]] = {}
     for i, obj in enumerate(scene.objects):
         last = None
@@ -75,7 +74,6 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
                 last = center
             survived.append(alive)
             if alive:
-                sizes.append(abs(ratio - 1.0))
                 ratios.append((t, ratio))
                 ious.append(best_template_iou(mask, obj.shape, obj.radius))
                 per_shape.setdefault(obj.shape, []).append(ious[-1])
@@ -83,8 +81,7 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
                     recognized.append(recognized_shape(mask, obj.radius) == obj.shape)
     return {
         "survived": survived,
-        "sizes": sizes,
-        "ratios": ratios,
+        "ratios": ratios,  # (frame, area / opening area) of surviving objects
         "ious": ious,
         "per_shape": per_shape,
         "recognized": recognized,
@@ -93,7 +90,8 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
 
 def summarize(tracks: list[dict], frames_per_block: int = 3) -> dict:
     survived = [s for t in tracks for s in t["survived"]]
-    sizes = [s for t in tracks for s in t["sizes"]]
+    ratios = [r for t in tracks for r in t["ratios"]]
+    sizes = [abs(ratio - 1.0) for _, ratio in ratios]
     ious = [s for t in tracks for s in t["ious"]]
     recognized = [r for t in tracks for r in t["recognized"]]
     shapes = {k for t in tracks for k in t["per_shape"]}
@@ -107,9 +105,7 @@ def summarize(tracks: list[dict], frames_per_block: int = 3) -> dict:
         "shape_iou": float(np.mean(ious)) if ious else 0.0,
         "size_error_median": float(np.median(sizes)) if sizes else None,
         "size_within_20_percent": float(np.mean(np.array(sizes) <= 0.2)) if sizes else 0.0,
-        "size_ratio_median_per_block": ratio_per_block(
-            [r for t in tracks for r in t["ratios"]], frames_per_block
-        ),
+        "size_ratio_median_per_block": ratio_per_block(ratios, frames_per_block),
     }
 
 
@@ -218,17 +214,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = ToyWorldModel.load(args.weights)
     sampling = {
         "steps": None if args.steps is None else tuple(int(s) for s in args.steps.split(",")),
         "sampler_update": args.sampler_update,
     }
-    model.config = replace(model.config, **{k: v for k, v in sampling.items() if v is not None})
-    backend = model.backend()
+    backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
     report = evaluate(backend, args.scenes, args.frames, args.seed, out)
     report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
     report["shapes"] = list(SHAPES)
-    report["sampler"] = {"steps": list(model.config.steps), "update": model.config.sampler_update}
+    report["sampler"] = {"steps": list(backend.sampler.steps), "update": backend.sampler.update}
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return report
