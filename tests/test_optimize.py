@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -150,3 +152,22 @@ def test_reference_features_compute_each_cutoff_once_when_first_read():
     reference.compute()
     assert sorted(reference.computed) == sorted(config.cutoffs) and reference[0.4] is first
     assert sorted(reference) == sorted(config.cutoffs) and len(reference) == len(config.cutoffs)
+
+
+def test_adsr_restores_statistics_only_at_steps_at_least_as_noisy_as_adsr_min_sigma():
+    config = DragConfig(iterations=3, sfs=False)
+    backend, *_, z_init = drag_setup(config)
+    sigma = backend.sampler.sigma(config.optimize_step)
+    restored, _ = run(replace(config, adsr_min_sigma=sigma))
+    skipped, _ = run(replace(config, adsr_min_sigma=min(1.0, sigma + 0.05)))
+    without, _ = run(replace(config, adsr=False))
+    # Without neighbours ADSR restores the latent's own statistics from before the optimisation.
+    assert restored.z.std().item() == pytest.approx(z_init.std().item(), rel=1e-4)
+    assert restored.z.mean().item() == pytest.approx(z_init.mean().item(), abs=1e-4)
+    assert not torch.equal(restored.z, without.z)
+    assert torch.equal(skipped.z, without.z)  # above the step's noise level ADSR stays off
+
+
+def test_adsr_min_sigma_must_be_a_noise_level():
+    with pytest.raises(ValueError, match="adsr_min_sigma"):
+        DragConfig(adsr_min_sigma=1.5)

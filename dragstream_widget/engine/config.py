@@ -36,6 +36,9 @@ class DragConfig:
     adsr_frames: int = 6  # L_n, previous frames whose statistics the latent is restored to
     adsr_reference: Literal["neighbours", "own"] = "neighbours"  # released: "own" pre-optimisation latent
     adsr_stats: Literal["global", "frame_channel"] = "global"  # released: "frame_channel"
+    # ADSR only where the optimised step is at least this noisy (0: always). Near the clean end the
+    # latent is mostly content, and restoring the neighbours' statistics moves the content itself.
+    adsr_min_sigma: float = 0.0
     # SFS (Eq. 5-8)
     sfs: bool = True
     cutoffs: tuple[float, ...] = PAPER_CUTOFFS
@@ -74,6 +77,7 @@ class DragConfig:
             (self.adsr_frames >= 1, f"adsr_frames must be >= 1, got {self.adsr_frames}"),
             (self.adsr_reference in ("neighbours", "own"), f"unknown adsr_reference {self.adsr_reference!r}"),
             (self.adsr_stats in STAT_MODES, f"unknown adsr_stats {self.adsr_stats!r}"),
+            (0.0 <= self.adsr_min_sigma <= 1.0, f"adsr_min_sigma must lie in [0, 1], got {self.adsr_min_sigma}"),
             (self.sfs_scope in ("context", "window"), f"unknown sfs_scope {self.sfs_scope!r}"),
             (len(self.cutoffs) > 0 and all(c > 0 for c in self.cutoffs), f"bad cutoffs {self.cutoffs}"),
             (self.css_alpha > 0, f"css_alpha must be positive, got {self.css_alpha}"),

@@ -217,6 +217,7 @@ def optimize_block(
     norm = config.reconstruction_loss
     need_x0 = config.constraint == "x0"
     initial_features = x0_initial = None  # F(z_init) and its x0: those of the first iteration's pass
+    restores_statistics = config.adsr and backend.sampler.sigma(step) >= config.adsr_min_sigma
     rectify_to = neighbours if (config.adsr_reference == "neighbours" and neighbours is not None) else z_init
     switch = CutoffSwitch(config.cutoffs if config.sfs else (1.0,), generator)
     z = z_init.detach().clone().requires_grad_(True)
@@ -264,7 +265,7 @@ def optimize_block(
                     "the drag produced a non-finite gradient; the block was left unchanged"
                 )
             optimizer.step()
-            if config.adsr:
+            if restores_statistics:
                 with torch.no_grad():
                     z.copy_(self_rectify(z, rectify_to, config.adsr_stats))
             if config.reset_optimizer_each_iteration:
