@@ -103,3 +103,13 @@ def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
     # The real clips through the codec alone: what the model's own numbers are to be read against.
     assert report["codec_round_trip"]["survival"] > 0.5 and len(report["generated"]["size_ratio_median_per_block"]) == 1
     assert (tmp_path / "evaluation.json").exists() and (tmp_path / "rollouts_vs_real.png").exists()
+
+
+def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
+    from dragstream_widget.models.toyworld.evaluate import main
+
+    args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6"]
+    report = main(args + ["--long-frames", "0"])
+    assert "long_run" not in report and report["generated"]["survival"] >= 0
+    with pytest.raises(SystemExit):  # one block has no first-to-last change to report
+        main(args + ["--long-frames", "3"])

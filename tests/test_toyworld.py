@@ -115,3 +115,14 @@ def test_the_toy_model_streams_with_the_commit_folded_into_the_last_step():
         session.step()
     assert len(passes) == 2 * 4 and session.cache.num_cached_frames == 9
     assert segment_object(session.frames()[-1], "red", 90).sum() > 10  # the circle is still there
+
+
+def test_backends_with_other_streaming_settings_share_one_set_of_weights():
+    from dragstream_widget.models.toyworld.model import FOLDED_COMMIT
+
+    model = ToyWorldModel.load(WEIGHTS_DIR)
+    saved, folded = model.backend(), model.backend(**FOLDED_COMMIT)
+    assert saved.transformer is folded.transformer
+    assert saved.sampler.steps == (1000, 750, 500, 250) and not saved.commit_at_last_step
+    assert folded.sampler.steps == (1000, 750, 500, 100) and folded.commit_at_last_step
+    assert model.config.steps == (1000, 750, 500, 250)  # the model's own config is left as it was

@@ -19,11 +19,16 @@ import time
 import numpy as np
 import torch
 
-from .. import load_model
 from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
 from ..engine.config import EDIT_SETTINGS, DragConfig
 from ..engine.session import StreamSession
-from ..models.toyworld.model import FOLDED_COMMIT, TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+from ..models.toyworld.model import (
+    FOLDED_COMMIT,
+    TOY_DRAG_CONFIG,
+    TOY_FAST_EDIT_CONFIG,
+    WEIGHTS_DIR,
+    ToyWorldModel,
+)
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
 from . import report
 
@@ -129,11 +134,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    backend = load_model()
+    model = ToyWorldModel.load(WEIGHTS_DIR)
+    backend = model.backend()
     fpb = backend.layout.frames_per_block
     sessions = {
         name: StreamSession(b, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb))
-        for name, b in (("saved", backend), ("folded_commit", load_model(**FOLDED_COMMIT)))
+        for name, b in (("saved", backend), ("folded_commit", model.backend(**FOLDED_COMMIT)))
     }
     block_times = interleaved_block_seconds(sessions, args.blocks)
     session = sessions["saved"]

@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--scenes", type=int, default=16)
     parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--long-frames", type=int, default=300)
+    parser.add_argument("--long-frames", type=int, default=300, help="frames of the long free stream (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
     parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
@@ -219,8 +219,12 @@ def main(argv: list[str] | None = None) -> dict:
         "sampler_update": args.sampler_update,
     }
     backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
+    fpb = backend.layout.frames_per_block
+    if args.long_frames and args.long_frames < 2 * fpb:
+        parser.error(f"--long-frames must be 0 (no long run) or at least two blocks ({2 * fpb} frames)")
     report = evaluate(backend, args.scenes, args.frames, args.seed, out)
-    report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
+    if args.long_frames:
+        report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
     report["shapes"] = list(SHAPES)
     report["sampler"] = {"steps": list(backend.sampler.steps), "update": backend.sampler.update}
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))

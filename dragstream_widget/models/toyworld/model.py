@@ -153,8 +153,10 @@ class ToyWorldModel:
             part.to(device).eval().requires_grad_(False)
         return self
 
-    def backend(self) -> TransformerBackend:
-        config = self.config
+    def backend(self, **streaming) -> TransformerBackend:
+        """A streaming backend on these weights; ``streaming`` overrides fields of the config for it
+        alone (e.g. ``**FOLDED_COMMIT``), so backends with other settings share one set of weights."""
+        config = replace(self.config, **streaming)
         return TransformerBackend(
             self.transformer,
             config.layout(),
@@ -180,6 +182,4 @@ def load_model(
 ) -> TransformerBackend:
     """The embedded toy world model as a ready backend (weights shipped in the package by default);
     ``streaming`` overrides fields of its saved :class:`ToyWorldConfig`, e.g. ``**FOLDED_COMMIT``."""
-    model = ToyWorldModel.load(path or WEIGHTS_DIR, device)
-    model.config = replace(model.config, **streaming)
-    return model.backend()
+    return ToyWorldModel.load(path or WEIGHTS_DIR, device).backend(**streaming)
