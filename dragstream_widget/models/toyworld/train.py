@@ -19,6 +19,9 @@ Recipe (what makes autoregressive rollouts hold their objects):
    from noise, as streaming makes it (``sampled``).
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
+6. Adversarial fine-tuning (``adversarial_weight`` > 0, usually with ``--init``): a discriminator on
+   single latent frames (``adversarial.py``) scores the x0 predictions against real frames, and its loss
+   joins the flow-matching loss, to make the few-step predictions commit to sharp shapes.
 Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
 ``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase); ``--codec-from``
 trains a new text encoder and transformer (of the shape ``--layers``/``--heads``/``--ffn`` give) on the
@@ -43,6 +46,7 @@ from tqdm import tqdm
 
 from ..causal_wan import clean_noisy_mask
 from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
+from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
 from .codec import CodecConfig
 from .model import ToyWorldConfig, ToyWorldModel
 from .world import WorldConfig, render_clip, sample_scene
@@ -64,6 +68,11 @@ class TrainConfig:
     object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
     context_noise: float = 0.0  # highest noise level of the context (0: clean context only)
     context_noise_probability: float = 0.75  # share of clips whose context is noised
+    # Adversarial fine-tuning (adversarial.py): weight of the generator loss on the x0 predictions
+    # (0: flow matching alone), the discriminator's learning rate and the frames it sees per step.
+    adversarial_weight: float = 0.0
+    discriminator_lr: float = 2e-4
+    adversarial_frames: int = 128
     warmup_steps: int = 500
     ema: float = 0.999
     minutes: float = 20.0  # wall-clock budget for the world model
@@ -224,9 +233,9 @@ def world_loss(
     config: TrainConfig,
     recovery: bool,
     cells: torch.Tensor | None = None,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]`` (``cells``: ``[B, F, h, w]``
-    object cells for the object weighting)."""
+    object cells for the object weighting), and the x0 the transformer predicts for each noisy frame."""
     cfg = model.config
     transformer = model.transformer
     batch, _, frames = latents.shape[:3]
@@ -272,11 +281,12 @@ def world_loss(
     flow = transformer(
         torch.cat([clean, noisy], 2), steps, text, frame_positions=positions, attention_mask=mask
     ).sample[:, :, frames:]
+    x0 = noisy.float() - s * flow.float()
     if cells is None or config.object_weight == 1.0:
-        return F.mse_loss(flow.float(), (noise - latents).float())
+        return F.mse_loss(flow.float(), (noise - latents).float()), x0
     error = (flow.float() - (noise - latents).float()).square().mean(dim=1)  # [B, F, h, w]
     weights = loss_weights(cells, config.object_weight)
-    return (error * weights).sum() / weights.sum()
+    return (error * weights).sum() / weights.sum(), x0
 
 
 def save_checkpoint(model: ToyWorldModel, ema, optimizer, state: dict, out: Path) -> None:
@@ -319,6 +329,7 @@ def train_world(
     if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
         transformer.load_state_dict(state["raw_transformer"])
+    critic = Critic.start(model.config.codec.latent_channels, config, device, state)
     frames = latents.shape[2]
     tpf = transformer.tokens_per_frame(*latents.shape[3:])
     mask = clean_noisy_mask(frames, model.config.frames_per_block, tpf, device)
@@ -337,9 +348,10 @@ def train_world(
         batch_cells = None if cells is None else cells[index.to(device)]
         recovery = elapsed >= config.recovery_start * budget
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = world_loss(model, batch, batch_prompts, mask, config, recovery, batch_cells)
+            loss, x0 = world_loss(model, batch, batch_prompts, mask, config, recovery, batch_cells)
+            adversarial = critic.generator_term(x0) if critic else None
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if adversarial is None else loss + config.adversarial_weight * adversarial).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         lr_scale = min(1.0, (step + 1) / config.warmup_steps) * (
             0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
@@ -351,6 +363,9 @@ def train_world(
             decay = min(config.ema, (1 + step) / (10 + step))
             for e, p in zip(ema.parameters(), transformer.parameters()):
                 e.lerp_(p, 1 - decay)
+        if critic:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                critic.learn(batch, x0)
         step += 1
         losses.append(loss.item())
         elapsed += time.time() - started
@@ -363,19 +378,74 @@ def train_world(
                     "seconds": round(elapsed, 1),
                     "loss": float(np.mean(losses[-100:])),
                     "recovery": recovery,
+                    **(critic.recent() if critic else {}),
                 }
             )
         if time.time() - last_checkpoint > config.checkpoint_seconds:
-            save_checkpoint(
-                model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out
-            )
+            progress_state = {"world_seconds": elapsed, "world_step": step, "losses": losses}
+            save_checkpoint(model, ema, optimizer, {**progress_state, **critic.state()}, out)
             last_checkpoint = time.time()
     progress.close()
     model.transformer, model.text_encoder = ema, text.eval().requires_grad_(False)
-    save_checkpoint(
-        model, ema, optimizer, {"world_seconds": elapsed, "world_step": step, "losses": losses}, out
-    )
-    return {"world_steps": step, "world_seconds": elapsed, "final_loss": float(np.mean(losses[-200:]))}
+    progress_state = {"world_seconds": elapsed, "world_step": step, "losses": losses}
+    save_checkpoint(model, ema, optimizer, {**progress_state, **critic.state()}, out)
+    return {
+        "world_steps": step,
+        "world_seconds": elapsed,
+        "final_loss": float(np.mean(losses[-200:])),
+        **(critic.recent() if critic else {}),
+    }
+
+
+class Critic:
+    """The discriminator of adversarial fine-tuning and its optimiser (falsy when the weight is 0)."""
+
+    def __init__(self, discriminator: LatentFrameDiscriminator | None, optimizer, frames: int):
+        self.discriminator, self.optimizer, self.frames = discriminator, optimizer, frames
+        self.losses: dict[str, list[float]] = {"discriminator_loss": [], "generator_loss": []}
+
+    @classmethod
+    def start(cls, channels: int, config: TrainConfig, device, state: dict) -> Critic:
+        if config.adversarial_weight <= 0:
+            return cls(None, None, 0)
+        discriminator = LatentFrameDiscriminator(channels).to(device)
+        optimizer = torch.optim.AdamW(discriminator.parameters(), lr=config.discriminator_lr, betas=(0.0, 0.99))
+        if "discriminator" in state:
+            discriminator.load_state_dict(state["discriminator"])
+            optimizer.load_state_dict(state["discriminator_optimizer"])
+        return cls(discriminator, optimizer, config.adversarial_frames)
+
+    def __bool__(self) -> bool:
+        return self.discriminator is not None
+
+    def generator_term(self, x0: torch.Tensor) -> torch.Tensor:
+        """The generator loss on a random draw of the predicted frames (the discriminator held still)."""
+        self.discriminator.requires_grad_(False)
+        loss = generator_loss(self.discriminator, latent_frames(x0, self.frames))
+        self.discriminator.requires_grad_(True)
+        self.losses["generator_loss"].append(loss.item())
+        return loss
+
+    def learn(self, real: torch.Tensor, x0: torch.Tensor) -> None:
+        """One discriminator step: real frames of the batch against predicted ones."""
+        loss = discriminator_loss(
+            self.discriminator, latent_frames(real, self.frames), latent_frames(x0.detach(), self.frames)
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.losses["discriminator_loss"].append(loss.item())
+
+    def recent(self) -> dict[str, float]:
+        return {name: float(np.mean(values[-100:])) for name, values in self.losses.items() if values}
+
+    def state(self) -> dict:
+        if not self:
+            return {}
+        return {
+            "discriminator": self.discriminator.state_dict(),
+            "discriminator_optimizer": self.optimizer.state_dict(),
+        }
 
 
 def save_loss_curves(log_path: Path, image_path: Path) -> None:
@@ -423,6 +493,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--commit-sigma", type=float, default=None, help="context noise of streaming's commit pass, saved"
     )
+    parser.add_argument(
+        "--adversarial-weight", type=float, default=None, help="weight of the discriminator's loss (0: none)"
+    )
+    parser.add_argument("--discriminator-lr", type=float, default=None)
+    parser.add_argument("--ema", type=float, default=None, help="decay of the weights' moving average that ships")
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else TrainConfig()
     overrides = {
@@ -437,6 +512,9 @@ def main(argv: list[str] | None = None) -> dict:
         "warmup_steps": args.warmup_steps,
         "codec_steps": args.codec_steps,
         "context_noise": args.context_noise,
+        "adversarial_weight": args.adversarial_weight,
+        "discriminator_lr": args.discriminator_lr,
+        "ema": args.ema,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out)

@@ -1,0 +1,74 @@
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dragstream_widget.models.toyworld import train
+from dragstream_widget.models.toyworld.adversarial import (
+    LatentFrameDiscriminator,
+    discriminator_loss,
+    generator_loss,
+    latent_frames,
+)
+from dragstream_widget.models.toyworld.model import WEIGHTS_DIR
+
+
+def sharp_and_blurred(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent frames ``[count, 8, 16, 16]`` holding a hard-edged square, and the same frames blurred."""
+    generator = torch.Generator().manual_seed(seed)
+    sharp = torch.zeros(count, 8, 16, 16)
+    for frame in sharp:
+        top, left = torch.randint(2, 9, (2,), generator=generator).tolist()
+        frame[:, top : top + 6, left : left + 6] = torch.randn(8, 1, 1, generator=generator).abs() + 1
+    kernel = torch.ones(8, 1, 5, 5) / 25
+    return sharp, F.conv2d(sharp, kernel, padding=2, groups=8)
+
+
+def test_the_discriminator_learns_to_tell_sharp_frames_from_blurred_ones():
+    torch.manual_seed(0)
+    discriminator = LatentFrameDiscriminator(8, width=16)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.0, 0.99))
+    losses = []
+    for step in range(60):
+        real, fake = sharp_and_blurred(32, step)
+        loss = discriminator_loss(discriminator, real, fake)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    real, fake = sharp_and_blurred(64, 1000)  # frames it has not seen
+    with torch.no_grad():
+        assert (discriminator(real) > discriminator(fake)).float().mean() > 0.9
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])  # hinge loss: 2 at chance
+
+
+def test_the_generator_loss_moves_generated_frames_towards_a_higher_score():
+    torch.manual_seed(0)
+    discriminator = LatentFrameDiscriminator(8, width=16)
+    fake = torch.randn(16, 8, 16, 16, requires_grad=True)
+    before = discriminator(fake).mean().item()
+    generator_loss(discriminator, fake).backward()
+    with torch.no_grad():
+        moved = fake - 0.1 * fake.grad / fake.grad.norm() * fake.norm()
+        assert discriminator(moved).mean().item() > before
+
+
+def test_latent_frames_draws_single_frames_from_clips():
+    clips = torch.arange(2 * 3 * 4 * 2 * 2, dtype=torch.float32).reshape(2, 3, 4, 2, 2)  # [B, C, F, h, w]
+    frames = latent_frames(clips, 5, torch.Generator().manual_seed(0))
+    assert frames.shape == (5, 3, 2, 2)
+    every = {tuple(clips[b, :, f].flatten().tolist()) for b in range(2) for f in range(4)}
+    assert all(tuple(frame.flatten().tolist()) in every for frame in frames)
+    assert len({tuple(frame.flatten().tolist()) for frame in frames}) == 5  # without repeats
+
+
+def test_adversarial_fine_tuning_runs_logs_both_losses_and_resumes(tmp_path):
+    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
+    args += ["--adversarial-weight", "0.1", "--ema", "0.9"]
+    report = train.main(args)
+    assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    assert np.isfinite(report["discriminator_loss"]) and np.isfinite(report["generator_loss"])
+    assert report["train_config"]["adversarial_weight"] == 0.1 and report["train_config"]["ema"] == 0.9
+    saved = torch.load(tmp_path / "resume.pt")
+    assert "discriminator" in saved and "discriminator_optimizer" in saved
+    again = train.main(args)  # resumes with the discriminator's state: the budget is already spent
+    assert again["world_steps"] == report["world_steps"]
