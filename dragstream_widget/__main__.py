@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .arguments import at_least
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dragstream_widget")
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--out", required=True, help="folder for demo.mp4, demo.gif, images and metrics.json")
     demo.add_argument("--prompt", default=None)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--blocks", type=int, default=10)
+    demo.add_argument("--blocks", type=at_least(1), default=10)
     demo.add_argument("--weights", default=None, help="toy world weights folder (default: the shipped ones)")
     labels = commands.add_parser("labels", help="convert the reference implementation's saved drag labels")
     direction = labels.add_subparsers(dest="direction", required=True)

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from ..arguments import at_least
 from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
 from ..engine.config import EDIT_SETTINGS, DragConfig
 from ..engine.session import StreamSession
@@ -130,8 +131,8 @@ def interleaved_block_seconds(sessions: dict[str, StreamSession], blocks: int) -
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--blocks", type=at_least(1), default=20)
+    parser.add_argument("--repeats", type=at_least(1), default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     model = ToyWorldModel.load(WEIGHTS_DIR)

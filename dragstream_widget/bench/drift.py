@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..arguments import at_least
 from ..demo import object_region, opening_frames
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession, latent_statistics
@@ -238,20 +239,18 @@ def run(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for drift.json and drift.png")
-    parser.add_argument("--drags", type=int, default=8, help="drags in a row, one per block")
-    parser.add_argument("--runs", type=int, default=8, help="prompt and seed pairs")
+    parser.add_argument("--drags", type=at_least(1), default=8, help="drags in a row, one per block")
+    parser.add_argument("--runs", type=at_least(1), default=8, help="prompt and seed pairs")
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (one thread each) for the runs")
+    parser.add_argument("--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the runs")
 
 
 def main(args: argparse.Namespace) -> dict:
     from .. import load_model
     from ..models.toyworld.model import TOY_DRAG_CONFIG
 
-    if min(args.drags, args.runs, args.jobs) < 1:
-        raise SystemExit("--drags, --runs and --jobs must be >= 1")
     backend = load_model(args.weights)
     results = run(backend, TOY_DRAG_CONFIG, args.out, args.drags, args.runs, args.jobs, args.weights)
     print(json.dumps(results["summary"], indent=1))

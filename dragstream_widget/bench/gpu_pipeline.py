@@ -21,6 +21,7 @@ import torch
 from diffusers import AutoencoderKLWan
 from transformers import UMT5Config, UMT5EncoderModel
 
+from ..arguments import at_least
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession
 from ..geometry import scale_point
@@ -126,7 +127,7 @@ def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, words: list[str]
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for a CPU")
-    parser.add_argument("--blocks", type=int, default=3, help="blocks streamed before the drag")
+    parser.add_argument("--blocks", type=at_least(1), default=3, help="blocks streamed before the drag")
     parser.add_argument(
         "--labels",
         default=str(REFERENCE_LABELS / "animation-monster"),

@@ -13,6 +13,7 @@ import argparse
 import numpy as np
 import torch
 
+from ..arguments import at_least
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession
 from ..models.random_model import WAN_1_3B_480P, random_backend
@@ -33,7 +34,7 @@ def curved_animation(height: int, width: int, frames: int) -> DragInstruction:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=3, help="blocks streamed before the drag")
+    parser.add_argument("--blocks", type=at_least(1), default=3, help="blocks streamed before the drag")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--out", default=None, help="write the numbers to this JSON file")
     args = parser.parse_args(argv)

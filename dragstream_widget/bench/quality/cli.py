@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from ...arguments import at_least
+
 DEFAULT_CASES = Path(__file__).parent / "revel_toyworld.json"
 
 
@@ -24,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"variants to run (default: all): {', '.join(VARIANTS)}",
     )
-    parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
+    parser.add_argument("--limit", type=at_least(1), default=None, help="run only the first N cases")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
@@ -38,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracker-checkpoint", default=None, help="local CoTracker checkpoint file")
     parser.add_argument("--frechet", default="proxy", choices=("proxy", "inception", "i3d"))
     parser.add_argument("--frechet-weights", default=None, help="local TorchScript file for inception/i3d")
-    parser.add_argument("--dai-radius", type=int, default=3, help="DAI patch radius r in model pixels")
-    parser.add_argument("--images", type=int, default=4, help="comparison images for the first N cases")
+    parser.add_argument("--dai-radius", type=at_least(0), default=3, help="DAI patch radius r in model pixels")
+    parser.add_argument("--images", type=at_least(0), default=4, help="comparison images for the first N cases")
     parser.add_argument(
-        "--jobs", type=int, default=1, help="worker processes (one thread each) for the cases"
+        "--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the cases"
     )
 
 

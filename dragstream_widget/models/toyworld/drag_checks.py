@@ -12,6 +12,7 @@ import math
 import numpy as np
 from tqdm import tqdm
 
+from ...arguments import at_least
 from ...bench import report
 from ...demo import ObjectNotVisible, centroid, curved_path, object_region, opening_frames, psnr
 from ...engine.config import DragConfig
@@ -226,11 +227,11 @@ def run_checks(backend, config: DragConfig, seeds: range, long_shift: float = LO
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Measure drags on the toy world model (CPU).")
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--rotations-after",
-        type=int,
+        type=at_least(1),
         default=None,
         help="only the rotations of TOY_DRAG_CONFIG, dragging the last of this many generated blocks",
     )

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ...arguments import at_least, positive_number
 from ...bench.cpu_speed import edit_seconds
 from ...engine.config import EDIT_SETTINGS, DragConfig
 from .drag_checks import run_checks
@@ -210,11 +211,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--configs", default=None, help="JSON list of {name, overrides}")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="timed edits per candidate (0: none)")
-    parser.add_argument("--deadline", type=float, default=None, help="seconds after which none starts")
+    parser.add_argument("--workers", type=at_least(1), default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--seeds", type=at_least(1), default=2)
+    parser.add_argument("--repeats", type=at_least(0), default=3, help="timed edits per candidate (0: none)")
+    parser.add_argument("--deadline", type=positive_number, default=None, help="seconds after which none starts")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.configs:

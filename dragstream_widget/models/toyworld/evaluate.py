@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ...arguments import at_least
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid, mask_iou
@@ -205,9 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Measure the toy world model's rollouts on the CPU.")
     parser.add_argument("--out", required=True)
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
-    parser.add_argument("--scenes", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--long-frames", type=int, default=300, help="frames of the long free stream (0: none)")
+    parser.add_argument("--scenes", type=at_least(1), default=16)
+    parser.add_argument("--frames", type=at_least(1), default=48)
+    parser.add_argument("--long-frames", type=at_least(0), default=300, help="frames of the long free stream (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
     parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
     fpb = backend.layout.frames_per_block
+    if args.frames < 2 * fpb:
+        parser.error(f"--frames must cover the opening block and one generated block ({2 * fpb} frames or more)")
     if args.long_frames and args.long_frames < 2 * fpb:
         parser.error(f"--long-frames must be 0 (no long run) or at least two blocks ({2 * fpb} frames)")
     report = evaluate(backend, args.scenes, args.frames, args.seed, out)

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ...arguments import at_least, positive_number
 from ..causal_wan import clean_noisy_mask
 from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
@@ -471,24 +472,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--out", required=True, help="run folder (checkpoints, weights/, log.jsonl, report.json)"
     )
-    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of the world model")
-    parser.add_argument("--clips", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=8, help="processes rendering the world")
+    parser.add_argument("--minutes", type=positive_number, default=None, help="wall-clock budget of the world model")
+    parser.add_argument("--clips", type=at_least(1), default=None)
+    parser.add_argument("--workers", type=at_least(1), default=8, help="processes rendering the world")
     parser.add_argument("--smoke", action="store_true", help="a tiny CPU run that checks the whole pipeline")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--init", default=None, help="fine-tune these trained weights (no codec phase)")
     parser.add_argument("--codec-from", default=None, help="take the codec of these weights (no codec phase)")
-    parser.add_argument("--layers", type=int, default=None, help="transformer layers")
-    parser.add_argument("--heads", type=int, default=None, help="attention heads (64 channels each)")
-    parser.add_argument("--ffn", type=int, default=None, help="feed-forward width")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate of the world model")
-    parser.add_argument("--batch", type=int, default=None, help="world model batch size")
+    parser.add_argument("--layers", type=at_least(1), default=None, help="transformer layers")
+    parser.add_argument("--heads", type=at_least(1), default=None, help="attention heads (64 channels each)")
+    parser.add_argument("--ffn", type=at_least(1), default=None, help="feed-forward width")
+    parser.add_argument("--lr", type=positive_number, default=None, help="peak learning rate of the world model")
+    parser.add_argument("--batch", type=at_least(1), default=None, help="world model batch size")
     parser.add_argument("--seed", type=int, default=None, help="seed of the rendered clips and training")
     parser.add_argument("--object-weight", type=float, default=None, help="loss weight of object cells")
     parser.add_argument("--recovery-start", type=float, default=None, help="budget fraction, 0..1")
     parser.add_argument("--recovery-context", choices=("last_step", "sampled"), default=None)
-    parser.add_argument("--warmup-steps", type=int, default=None)
-    parser.add_argument("--codec-steps", type=int, default=None)
+    parser.add_argument("--warmup-steps", type=at_least(1), default=None)
+    parser.add_argument("--codec-steps", type=at_least(1), default=None)
     parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
     parser.add_argument(
         "--commit-sigma", type=float, default=None, help="context noise of streaming's commit pass, saved"
@@ -496,7 +497,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--adversarial-weight", type=float, default=None, help="weight of the discriminator's loss (0: none)"
     )
-    parser.add_argument("--discriminator-lr", type=float, default=None)
+    parser.add_argument("--discriminator-lr", type=positive_number, default=None)
     parser.add_argument("--ema", type=float, default=None, help="decay of the weights' moving average that ships")
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else TrainConfig()
