@@ -109,7 +109,7 @@ def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
     from dragstream_widget.models.toyworld.evaluate import main
 
     args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6"]
-    report = main(args + ["--long-frames", "0"])
-    assert "long_run" not in report and report["generated"]["survival"] >= 0
+    report = main(args + ["--long-frames", "0", "--float-streaming"])
+    assert "long_run" not in report and report["generated"]["survival"] >= 0 and not report["int8_streaming"]
     with pytest.raises(SystemExit):  # one block has no first-to-last change to report
         main(args + ["--long-frames", "3"])

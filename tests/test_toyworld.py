@@ -110,7 +110,7 @@ def test_the_toy_model_streams_with_the_commit_folded_into_the_last_step():
     clip = render_clip(scene_from_prompt(PROMPT, np.random.default_rng(1)), 3)
     session = StreamSession(backend, PROMPT, seed=0, start_frames=clip.frames, config=TOY_DRAG_CONFIG)
     passes = []
-    backend.transformer.register_forward_hook(lambda *_: passes.append(1))
+    (backend.streaming_transformer or backend.transformer).register_forward_hook(lambda *_: passes.append(1))
     for _ in range(2):
         session.step()
     assert len(passes) == 2 * 4 and session.cache.num_cached_frames == 9

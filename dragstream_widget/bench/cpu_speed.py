@@ -1,7 +1,7 @@
 """Speed of the embedded toy model on this machine's CPU: streaming, edit drags, an animated block.
 
-Streaming is timed with the saved settings and with the commit folded into the last step, block by
-block in turn.
+Streaming is timed with the saved settings (plain passes in int8), with every pass on the float model
+and with the commit folded into the last step, block by block in turn.
 
     python -m dragstream_widget.bench.cpu_speed --out speed.json
 
@@ -24,6 +24,7 @@ from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
 from ..engine.config import EDIT_SETTINGS, DragConfig
 from ..engine.session import StreamSession
 from ..models.toyworld.model import (
+    FLOAT_STREAMING,
     FOLDED_COMMIT,
     TOY_DRAG_CONFIG,
     TOY_FAST_EDIT_CONFIG,
@@ -136,11 +137,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     model = ToyWorldModel.load(WEIGHTS_DIR)
-    backend = model.backend()
+    backend, float_backend = model.backend(), model.backend(**FLOAT_STREAMING)
     fpb = backend.layout.frames_per_block
+    streaming = {"saved": backend, "float_streaming": float_backend, "folded_commit": model.backend(**FOLDED_COMMIT)}
     sessions = {
         name: StreamSession(b, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb))
-        for name, b in (("saved", backend), ("folded_commit", model.backend(**FOLDED_COMMIT)))
+        for name, b in streaming.items()
     }
     block_times = interleaved_block_seconds(sessions, args.blocks)
     session = sessions["saved"]
@@ -160,9 +162,13 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_block_no_drag": statistics.median(block_times["saved"]),
         "frames_per_second_no_drag": fpb / statistics.median(block_times["saved"]),
         "frames_per_second_folded_commit": fpb / statistics.median(block_times["folded_commit"]),
+        "frames_per_second_float_streaming": fpb / statistics.median(block_times["float_streaming"]),
         "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
         "edit_seconds_toy_fast_edit_config": statistics.median(
             edit_seconds(backend, TOY_FAST_EDIT_CONFIG, args.repeats)
+        ),
+        "edit_seconds_toy_config_float_streaming": statistics.median(
+            edit_seconds(float_backend, TOY_DRAG_CONFIG, args.repeats)
         ),
         "edit_seconds_toy_config_14px": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, 14.0)),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),

@@ -183,13 +183,13 @@ def run_streams(backend: VideoBackend, prompt: str, seed: int, base: DragConfig,
 _worker: dict = {}
 
 
-def _start_worker(weights: str | None) -> None:
+def _start_worker(weights: str | None, streaming: dict) -> None:
     import torch
 
     from .. import load_model
 
     torch.set_num_threads(1)
-    _worker["backend"] = load_model(weights)
+    _worker["backend"] = load_model(weights, **streaming)
 
 
 def _worker_streams(prompt: str, seed: int, base: DragConfig, drags: int) -> dict:
@@ -204,9 +204,11 @@ def run(
     runs: int,
     jobs: int = 1,
     weights: str | None = None,
+    streaming: dict | None = None,
 ) -> dict:
     """Every prompt and seed pair; with ``jobs`` > 1, in that many worker processes of one thread
-    each, each loading the toy world model from ``weights`` (None: the shipped ones)."""
+    each, each loading the toy world model from ``weights`` (None: the shipped ones) with the ``streaming``
+    overrides of ``backend``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = [(PROMPTS[k % len(PROMPTS)], k // len(PROMPTS)) for k in range(runs)]
@@ -219,7 +221,7 @@ def run(
     else:
         tasks = [(prompt, seed, base, drags) for prompt, seed in plan]
         records = map_in_workers(
-            _worker_streams, tasks, jobs, _start_worker, (weights,), "repeated drags", "run"
+            _worker_streams, tasks, jobs, _start_worker, (weights, streaming or {}), "repeated drags", "run"
         )
     results = {
         "settings": {
@@ -227,6 +229,7 @@ def run(
             "runs": runs,
             "shift_px": SHIFT_PX,
             "device": str(backend.device),
+            "streaming": streaming or {},
             "seconds": round(time.perf_counter() - start, 1),
         },
         "runs": records,
@@ -244,15 +247,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )
+    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
     parser.add_argument("--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the runs")
 
 
 def main(args: argparse.Namespace) -> dict:
     from .. import load_model
-    from ..models.toyworld.model import TOY_DRAG_CONFIG
+    from ..models.toyworld.model import FLOAT_STREAMING, TOY_DRAG_CONFIG
 
-    backend = load_model(args.weights)
-    results = run(backend, TOY_DRAG_CONFIG, args.out, args.drags, args.runs, args.jobs, args.weights)
+    streaming = FLOAT_STREAMING if args.float_streaming else {}
+    backend = load_model(args.weights, **streaming)
+    results = run(backend, TOY_DRAG_CONFIG, args.out, args.drags, args.runs, args.jobs, args.weights, streaming)
     print(json.dumps(results["summary"], indent=1))
     print(f"wrote {args.out}/drift.json, {args.out}/drift.png")
     return results

@@ -43,6 +43,9 @@ class TransformerBackend:
     models trained with noisy context); 0 is the clean t=0 pass of Self-Forcing. With
     ``commit_at_last_step`` the last denoising pass writes the cache itself, from the block at the last
     step's noise level, which saves a pass per block (for models trained with context at that level).
+    ``streaming_transformer`` (optional, e.g. :func:`~.quantize.int8_blocks_copy`) is a faster copy of the
+    transformer for the passes that record no features and need no gradient: plain denoising steps and
+    the commit pass. Drags optimise and compare features with the transformer itself.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class TransformerBackend:
         cache_sink_frames: int = 0,
         commit_sigma: float = 0.0,
         commit_at_last_step: bool = False,
+        streaming_transformer: CausalWanTransformer3DModel | None = None,
     ):
         if not 0.0 <= commit_sigma < 1.0:
             raise ValueError(f"commit_sigma must lie in [0, 1), got {commit_sigma}")
@@ -66,6 +70,7 @@ class TransformerBackend:
                 "commit_at_last_step commits at the last step's noise level; leave commit_sigma at 0"
             )
         self.transformer = transformer.eval().requires_grad_(False)
+        self.streaming_transformer = streaming_transformer
         self.layout = layout
         self.sampler = sampler
         self.text_encoder = text_encoder
@@ -121,7 +126,9 @@ class TransformerBackend:
         records: dict[int, torch.Tensor] = {}
         if prompt_embeds.shape[0] != z_t.shape[0]:  # one prompt for a batch of variants of the block
             prompt_embeds = prompt_embeds.expand(z_t.shape[0], -1, -1)
-        flow = self.transformer(
+        plain = not record_layers and kv_filter is None and not (torch.is_grad_enabled() and z_t.requires_grad)
+        model = self.streaming_transformer if plain and self.streaming_transformer is not None else self.transformer
+        flow = model(
             z_t.to(self.dtype),
             self._timesteps(self.sampler.timestep(step_index), z_t.shape[0]),
             prompt_embeds,
@@ -146,7 +153,7 @@ class TransformerBackend:
             if noise is None:
                 raise ValueError("this backend commits noisy context (commit_sigma > 0) and needs the noise")
             z0 = add_noise(z0, noise.to(z0), self.commit_sigma)
-        self.transformer(
+        (self.streaming_transformer or self.transformer)(
             z0.to(self.dtype),
             self._timesteps(self.commit_sigma * 1000, z0.shape[0]),
             prompt_embeds,

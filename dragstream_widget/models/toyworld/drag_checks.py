@@ -19,7 +19,7 @@ from ...engine.config import DragConfig
 from ...engine.session import StreamSession
 from ...geometry import grow, mask_iou, shifted
 from ...ops import DragInstruction, HandleRegion, Mode, Operation
-from .model import TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
+from .model import FLOAT_STREAMING, TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
 from .world import segment_object, shape_template
 
 EDIT_PROMPTS = (
@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="only the rotations of TOY_DRAG_CONFIG, dragging the last of this many generated blocks",
     )
+    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
     args = parser.parse_args(argv)
-    backend = ToyWorldModel.load(args.weights).backend()
+    backend = ToyWorldModel.load(args.weights).backend(**(FLOAT_STREAMING if args.float_streaming else {}))
     seeds = range(args.seeds)
     if args.rotations_after is not None:
         return report({"rotations": rotation_checks(backend, TOY_DRAG_CONFIG, seeds, args.rotations_after)}, args.out)

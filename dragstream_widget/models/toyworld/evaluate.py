@@ -212,12 +212,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
     parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
+    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sampling = {
         "steps": None if args.steps is None else tuple(int(s) for s in args.steps.split(",")),
         "sampler_update": args.sampler_update,
+        "int8_streaming": False if args.float_streaming else None,
     }
     backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
     fpb = backend.layout.frames_per_block
@@ -230,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
         report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
     report["shapes"] = list(SHAPES)
     report["sampler"] = {"steps": list(backend.sampler.steps), "update": backend.sampler.update}
+    report["int8_streaming"] = backend.streaming_transformer is not None
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return report

@@ -18,6 +18,7 @@ from ...engine.config import DragConfig
 from ..backend import TransformerBackend
 from ..base import LatentLayout
 from ..causal_wan import CausalWanTransformer3DModel, wan_config
+from ..quantize import int8_blocks_copy
 from ..sampler import FlowSampler
 from .codec import CodecConfig, ToyCodec
 from .text import ToyTextEncoder
@@ -63,6 +64,9 @@ class ToyWorldConfig:
     # Let the last denoising pass write the cache, from the block at the last step's noise level, instead
     # of a commit pass of its own (one pass fewer per block; commit_sigma must then stay 0).
     commit_at_last_step: bool = False
+    # Plain denoising steps and commits on an int8 copy of the transformer blocks, on the CPU; drags keep
+    # the float model (model card: "Int8 streaming"). The shipped weights turn it on.
+    int8_streaming: bool = False
 
     def transformer_kwargs(self) -> dict:
         return wan_config(
@@ -168,6 +172,7 @@ class ToyWorldModel:
             cache_sink_frames=config.sink_frames,
             commit_sigma=config.commit_sigma,
             commit_at_last_step=config.commit_at_last_step,
+            streaming_transformer=int8_blocks_copy(self.transformer) if config.int8_streaming else None,
         )
 
 
@@ -175,6 +180,9 @@ class ToyWorldModel:
 # the context noise the model was trained with) and the separate commit pass goes, 4 passes a block
 # instead of 5 (model card: "Tried: the commit folded into the last step").
 FOLDED_COMMIT = {"steps": (1000, 750, 500, 100), "commit_sigma": 0.0, "commit_at_last_step": True}
+
+# The float model for every pass (the shipped weights stream plain passes on an int8 copy on the CPU).
+FLOAT_STREAMING = {"int8_streaming": False}
 
 
 def load_model(
