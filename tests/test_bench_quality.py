@@ -396,3 +396,11 @@ def test_worker_processes_give_the_same_scores(tmp_path, one_torch_thread):
             for key in ("objmc", "dai", "latent_drift"):
                 assert b["scores"][variant][key] == pytest.approx(a["scores"][variant][key], rel=1e-3, abs=1e-5)
     assert two["frechet"]["full"]["frechet_distance"] == pytest.approx(one["frechet"]["full"]["frechet_distance"], rel=1e-3)
+    # Every pass in float, in the workers too: equal to one process, and not the int8 scores.
+    main([*args, "--out", str(tmp_path / "float_one"), "--float-streaming"])
+    main([*args, "--out", str(tmp_path / "float_two"), "--float-streaming", "--jobs", "2"])
+    float_one, float_two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("float_one", "float_two"))
+    assert one["settings"]["int8_streaming"] and not float_two["settings"]["int8_streaming"]
+    for a, b, int8 in zip(float_one["cases"], float_two["cases"], one["cases"]):
+        assert b["scores"]["full"]["latent_drift"] == pytest.approx(a["scores"]["full"]["latent_drift"], rel=1e-3)
+        assert b["scores"]["full"]["latent_drift"] != pytest.approx(int8["scores"]["full"]["latent_drift"], rel=1e-3)

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=at_least(1), default=None, help="run only the first N cases")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from ... import load_model
-    from ...models.toyworld.model import TOY_DRAG_CONFIG
+    from ...models.toyworld.model import FLOAT_STREAMING, TOY_DRAG_CONFIG
     from .cases import load_cases
     from .features import make_extractor
     from .parallel import WorkerSetup, run_cases_in_workers
@@ -58,15 +59,12 @@ def run(args: argparse.Namespace) -> dict:
     from .tracking import make_tracker
     from .variants import pick_variants
 
-    if args.limit is not None and args.limit < 1:
-        raise SystemExit(f"--limit must be >= 1, got {args.limit}")
-    if args.jobs < 1:
-        raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
     variants = pick_variants(args.variants)
     cases = load_cases(args.cases)[: args.limit]
     tracker = make_tracker(args.tracker, args.tracker_checkpoint, args.device)
     extractor = make_extractor(args.frechet, args.frechet_weights, args.device)
-    backend = load_model(args.weights, args.device)
+    streaming = FLOAT_STREAMING if args.float_streaming else {}
+    backend = load_model(args.weights, args.device, **streaming)
     start = time.perf_counter()
     if args.jobs == 1:
         runs, frechet = run_bench(
@@ -83,6 +81,7 @@ def run(args: argparse.Namespace) -> dict:
             tuple(v.name for v in variants),
             TOY_DRAG_CONFIG,
             args.dai_radius,
+            streaming,
         )
         results = run_cases_in_workers(setup, cases, args.images, args.jobs)
         runs, frechet = [run for run, _ in results], frechet_table([f for _, f in results], extractor)
@@ -92,6 +91,7 @@ def run(args: argparse.Namespace) -> dict:
         "device": args.device,
         "tracker": f"toy-world ground truth where cases name objects, else {tracker.name}",
         "dai_radius": args.dai_radius,
+        "int8_streaming": backend.streaming_transformer is not None,
         "base_config": "TOY_DRAG_CONFIG",
         "seconds": round(time.perf_counter() - start, 1),
     }

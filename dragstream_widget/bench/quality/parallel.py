@@ -26,6 +26,7 @@ class WorkerSetup:
     variants: tuple[str, ...]
     base: DragConfig
     dai_radius: int
+    streaming: dict  # overrides of the toy model's saved streaming settings
 
 
 _tools: dict = {}
@@ -42,7 +43,7 @@ def _start(setup: WorkerSetup) -> None:
     torch.set_num_threads(1)
     _tools.update(
         setup=setup,
-        backend=load_model(setup.weights, setup.device),
+        backend=load_model(setup.weights, setup.device, **setup.streaming),
         tracker=make_tracker(setup.tracker, setup.tracker_checkpoint, setup.device),
         extractor=make_extractor(setup.frechet, setup.frechet_weights, setup.device),
         variants=pick_variants(list(setup.variants)),
