@@ -31,3 +31,12 @@ def positive_number(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def add_float_streaming_flag(parser: argparse.ArgumentParser) -> None:
+    """``--float-streaming``: the toy model streams every pass on the float model (``FLOAT_STREAMING``)."""
+    parser.add_argument(
+        "--float-streaming",
+        action="store_true",
+        help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)",
+    )

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..arguments import at_least
+from ..arguments import add_float_streaming_flag, at_least
 from ..demo import object_region, opening_frames
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession, latent_statistics
@@ -247,7 +247,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )
-    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
+    add_float_streaming_flag(parser)
     parser.add_argument("--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the runs")
 
 

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ...arguments import at_least
+from ...arguments import add_float_streaming_flag, at_least
 
 DEFAULT_CASES = Path(__file__).parent / "revel_toyworld.json"
 
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=at_least(1), default=None, help="run only the first N cases")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
+    add_float_streaming_flag(parser)
     parser.add_argument(
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )

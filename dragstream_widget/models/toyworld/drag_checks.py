@@ -12,7 +12,7 @@ import math
 import numpy as np
 from tqdm import tqdm
 
-from ...arguments import at_least
+from ...arguments import add_float_streaming_flag, at_least
 from ...bench import report
 from ...demo import ObjectNotVisible, centroid, curved_path, object_region, opening_frames, psnr
 from ...engine.config import DragConfig
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="only the rotations of TOY_DRAG_CONFIG, dragging the last of this many generated blocks",
     )
-    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
+    add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
     backend = ToyWorldModel.load(args.weights).backend(**(FLOAT_STREAMING if args.float_streaming else {}))
     seeds = range(args.seeds)

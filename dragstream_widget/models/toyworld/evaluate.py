@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...arguments import at_least
+from ...arguments import add_float_streaming_flag, at_least
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid, mask_iou
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
     parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
-    parser.add_argument("--float-streaming", action="store_true", help="every pass on the float model (the saved setting streams plain passes in int8 on the CPU)")
+    add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -379,23 +379,26 @@ def train_world(
                     "seconds": round(elapsed, 1),
                     "loss": float(np.mean(losses[-100:])),
                     "recovery": recovery,
-                    **(critic.recent() if critic else {}),
+                    **critic.recent(),
                 }
             )
         if time.time() - last_checkpoint > config.checkpoint_seconds:
-            progress_state = {"world_seconds": elapsed, "world_step": step, "losses": losses}
-            save_checkpoint(model, ema, optimizer, {**progress_state, **critic.state()}, out)
+            save_checkpoint(model, ema, optimizer, training_state(elapsed, step, losses, critic), out)
             last_checkpoint = time.time()
     progress.close()
     model.transformer, model.text_encoder = ema, text.eval().requires_grad_(False)
-    progress_state = {"world_seconds": elapsed, "world_step": step, "losses": losses}
-    save_checkpoint(model, ema, optimizer, {**progress_state, **critic.state()}, out)
+    save_checkpoint(model, ema, optimizer, training_state(elapsed, step, losses, critic), out)
     return {
         "world_steps": step,
         "world_seconds": elapsed,
         "final_loss": float(np.mean(losses[-200:])),
-        **(critic.recent() if critic else {}),
+        **critic.recent(),
     }
+
+
+def training_state(elapsed: float, step: int, losses: list[float], critic: Critic) -> dict:
+    """What a checkpoint keeps besides the weights and the optimiser, for resuming."""
+    return {"world_seconds": elapsed, "world_step": step, "losses": losses, **critic.state()}
 
 
 class Critic:
@@ -438,6 +441,7 @@ class Critic:
         self.losses["discriminator_loss"].append(loss.item())
 
     def recent(self) -> dict[str, float]:
+        """Mean of each loss over the last 100 steps (nothing without a discriminator)."""
         return {name: float(np.mean(values[-100:])) for name, values in self.losses.items() if values}
 
     def state(self) -> dict:
