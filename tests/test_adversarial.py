@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -52,13 +53,59 @@ def test_the_generator_loss_moves_generated_frames_towards_a_higher_score():
         assert discriminator(moved).mean().item() > before
 
 
-def test_latent_frames_draws_single_frames_from_clips():
+def test_latent_frames_draws_single_frames_from_clips_with_their_opening_frames():
     clips = torch.arange(2 * 3 * 4 * 2 * 2, dtype=torch.float32).reshape(2, 3, 4, 2, 2)  # [B, C, F, h, w]
-    frames = latent_frames(clips, 5, torch.Generator().manual_seed(0))
-    assert frames.shape == (5, 3, 2, 2)
-    every = {tuple(clips[b, :, f].flatten().tolist()) for b in range(2) for f in range(4)}
-    assert all(tuple(frame.flatten().tolist()) in every for frame in frames)
-    assert len({tuple(frame.flatten().tolist()) for frame in frames}) == 5  # without repeats
+    frames, openings = latent_frames(clips, 5, torch.Generator().manual_seed(0), first=1)
+    assert frames.shape == openings.shape == (5, 3, 2, 2)
+    drawn = {tuple(clips[b, :, f].flatten().tolist()): b for b in range(2) for f in range(1, 4)}
+    keys = [tuple(frame.flatten().tolist()) for frame in frames]
+    assert all(key in drawn for key in keys)  # frames from ``first`` on only
+    assert len(set(keys)) == 5  # without repeats
+    for key, opening in zip(keys, openings):
+        assert torch.equal(opening, clips[drawn[key], :, 0])  # the opening frame of the same clip
+
+
+def squares(sizes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Latent frames ``[N, 8, 16, 16]``, each a hard-edged square of the given side at a random place."""
+    frames = torch.zeros(len(sizes), 8, 16, 16)
+    for frame, size in zip(frames, sizes.tolist()):
+        top, left = torch.randint(0, 16 - size + 1, (2,), generator=generator).tolist()
+        frame[:, top : top + size, left : left + size] = 1.0
+    return frames
+
+
+def size_pairs(count: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Opening frames, later frames that keep the opening square's size (real) and ones whose square has
+    another size, at least two cells apart (fake); real and fake frames alone have the same sizes."""
+    generator = torch.Generator().manual_seed(seed)
+    opening_sizes = torch.randint(5, 10, (count,), generator=generator)
+    changed = 5 + (opening_sizes - 5 + torch.randint(2, 4, (count,), generator=generator)) % 5
+    return squares(opening_sizes, generator), squares(opening_sizes, generator), squares(changed, generator)
+
+
+def trained_on_size_pairs(conditioned: bool) -> LatentFrameDiscriminator:
+    torch.manual_seed(0)
+    discriminator = LatentFrameDiscriminator(8, width=16, conditioned=conditioned)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.0, 0.99))
+    for step in range(400):
+        openings, real, fake = size_pairs(32, step)
+        loss = discriminator_loss(discriminator, real, fake, openings, openings)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return discriminator
+
+
+def test_a_conditioned_discriminator_tells_a_changed_size_from_the_opening_frame():
+    """Only the opening frame tells a square that kept its size from one that changed: the conditioned
+    discriminator learns it, the plain one stays near chance."""
+    conditioned, plain = trained_on_size_pairs(conditioned=True), trained_on_size_pairs(conditioned=False)
+    openings, real, fake = size_pairs(128, 1000)  # frames neither has seen
+    with torch.no_grad():
+        assert (conditioned(real, openings) > conditioned(fake, openings)).float().mean() > 0.75
+        assert (plain(real) > plain(fake)).float().mean() < 0.65
+    with pytest.raises(ValueError, match="reference"):
+        conditioned(real)
 
 
 def test_adversarial_fine_tuning_runs_logs_both_losses_and_resumes(tmp_path):
@@ -72,3 +119,14 @@ def test_adversarial_fine_tuning_runs_logs_both_losses_and_resumes(tmp_path):
     assert "discriminator" in saved and "discriminator_optimizer" in saved
     again = train.main(args)  # resumes with the discriminator's state: the budget is already spent
     assert again["world_steps"] == report["world_steps"]
+
+
+def test_adversarial_fine_tuning_on_own_rollouts_runs_with_a_conditioned_discriminator(tmp_path):
+    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
+    args += ["--adversarial-weight", "0.1", "--adversarial-on", "rollouts", "--rollout-batch", "2"]
+    report = train.main(args)
+    assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    assert np.isfinite(report["discriminator_loss"]) and np.isfinite(report["generator_loss"])
+    discriminator = torch.load(tmp_path / "resume.pt")["discriminator"]
+    first_conv = next(v for k, v in discriminator.items() if k.endswith("original"))
+    assert first_conv.shape[1] == 2 * 8  # generated frame and opening frame, 8 latent channels each

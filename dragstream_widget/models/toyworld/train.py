@@ -20,8 +20,11 @@ Recipe (what makes autoregressive rollouts hold their objects):
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 6. Adversarial fine-tuning (``adversarial_weight`` > 0, usually with ``--init``): a discriminator on
-   single latent frames (``adversarial.py``) scores the x0 predictions against real frames, and its loss
-   joins the flow-matching loss, to make the few-step predictions commit to sharp shapes.
+   single latent frames (``adversarial.py``) scores generated frames against real ones, and its loss
+   joins the flow-matching loss, to make the few-step predictions commit to sharp shapes. The generated
+   frames are the teacher-forced x0 predictions (``adversarial_on="predictions"``) or the blocks of the
+   model's own rollouts from the clip's real opening block (``"rollouts"``, ``own_rollout``: self forcing
+   with a discriminator, conditioned on the opening frame, in place of distribution matching).
 Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
 ``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase); ``--codec-from``
 trains a new text encoder and transformer (of the shape ``--layers``/``--heads``/``--ffn`` give) on the
@@ -45,7 +48,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ...arguments import at_least, positive_number
-from ..causal_wan import clean_noisy_mask
+from ..causal_wan import block_causal_mask, clean_noisy_mask
 from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
 from .codec import CodecConfig
@@ -69,10 +72,14 @@ class TrainConfig:
     object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
     context_noise: float = 0.0  # highest noise level of the context (0: clean context only)
     context_noise_probability: float = 0.75  # share of clips whose context is noised
-    # Adversarial fine-tuning (adversarial.py): weight of the generator loss on the x0 predictions
-    # (0: flow matching alone), the discriminator's learning rate and the frames it sees per step.
+    # Adversarial fine-tuning (adversarial.py): weight of the generator loss (0: flow matching alone), on
+    # what it acts ("predictions": teacher-forced x0; "rollouts": own_rollout's blocks, a batch of
+    # rollout_batch clips), the discriminator's learning rate and the frames it sees per step.
     adversarial_weight: float = 0.0
+    adversarial_on: str = "predictions"
+    rollout_batch: int = 16
     discriminator_lr: float = 2e-4
+    discriminator_warmup: int = 0  # steps the discriminator learns before its loss reaches the generator
     adversarial_frames: int = 128
     warmup_steps: int = 500
     ema: float = 0.999
@@ -226,6 +233,42 @@ def sampled_context(transformer, latents, text, positions, mask, sampler: FlowSa
     return x0.to(latents.dtype)
 
 
+def own_rollout(
+    transformer, latents: torch.Tensor, text: torch.Tensor, config: ToyWorldConfig, exit_step: int
+) -> torch.Tensor:
+    """Self forcing: the blocks after a clip's real opening block, generated one at a time as streaming
+    makes them (the few-step sampler over the blocks before, each committed at ``commit_sigma``);
+    ``[B, C, F - frames_per_block, h, w]``. A block is its x0 prediction at sampler step ``exit_step``,
+    so that a random exit trains every step; that pass alone keeps its gradient, and the context is
+    committed from the detached block."""
+    per_block, commit = config.frames_per_block, config.commit_sigma
+    sampler = FlowSampler(config.steps, config.shift, config.sampler_update)
+    frames = latents.shape[2]
+    tokens_per_frame = transformer.tokens_per_frame(*latents.shape[3:])
+    opening = latents[:, :, :per_block]
+    context = add_noise(opening, torch.randn_like(opening), commit)
+    blocks = []
+    for start in range(per_block, frames, per_block):
+        length = start + per_block
+        mask = block_causal_mask(length, per_block, tokens_per_frame, latents.device)
+        positions = torch.arange(length, device=latents.device)
+        z = torch.randn_like(opening)
+        for i, sigma in enumerate(sampler.sigmas[: exit_step + 1]):
+            steps = torch.full((latents.shape[0], length), commit * 1000, device=latents.device)
+            steps[:, start:] = sigma * 1000
+            with torch.set_grad_enabled(i == exit_step and torch.is_grad_enabled()):
+                flow = transformer(
+                    torch.cat([context, z], 2), steps, text, frame_positions=positions, attention_mask=mask
+                ).sample[:, :, start:]
+                x0 = z - sigma * flow.to(z.dtype)
+            if i < exit_step:
+                implied = next_noise(z, x0, sigma, torch.randn_like(z), sampler.update)
+                z = add_noise(x0, implied, sampler.sigmas[i + 1])
+        blocks.append(x0)
+        context = torch.cat([context, add_noise(x0.detach(), torch.randn_like(x0), commit)], dim=2)
+    return torch.cat(blocks, dim=2)
+
+
 def world_loss(
     model: ToyWorldModel,
     latents: torch.Tensor,
@@ -330,7 +373,9 @@ def train_world(
     if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
         transformer.load_state_dict(state["raw_transformer"])
-    critic = Critic.start(model.config.codec.latent_channels, config, device, state)
+    critic = Critic.start(
+        model.config.codec.latent_channels, config, device, state, model.config.frames_per_block
+    )
     frames = latents.shape[2]
     tpf = transformer.tokens_per_frame(*latents.shape[3:])
     mask = clean_noisy_mask(frames, model.config.frames_per_block, tpf, device)
@@ -350,7 +395,11 @@ def train_world(
         recovery = elapsed >= config.recovery_start * budget
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             loss, x0 = world_loss(model, batch, batch_prompts, mask, config, recovery, batch_cells)
-            adversarial = critic.generator_term(x0) if critic else None
+            if critic.on_rollouts:
+                x0 = rollout_of(model, batch, batch_prompts, config)
+            adversarial = (
+                critic.generator_term(x0) if critic and step >= config.discriminator_warmup else None
+            )
         optimizer.zero_grad(set_to_none=True)
         (loss if adversarial is None else loss + config.adversarial_weight * adversarial).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -396,6 +445,19 @@ def train_world(
     }
 
 
+def rollout_of(
+    model: ToyWorldModel, batch: torch.Tensor, prompts: list[str], config: TrainConfig
+) -> torch.Tensor:
+    """``own_rollout`` of the first ``rollout_batch`` clips of a batch from a random exit step, after the
+    clips' real opening block (``[B', C, F, h, w]``: the discriminator reads the opening frame there)."""
+    clips, count = batch[: config.rollout_batch], min(config.rollout_batch, len(prompts))
+    text = model.text_encoder(model.text_encoder.token_ids(prompts[:count]))
+    exit_step = int(torch.randint(len(model.config.steps), ()).item())
+    generated = own_rollout(model.transformer, clips, text, model.config, exit_step)
+    per_block = model.config.frames_per_block
+    return torch.cat([clips[:, :, :per_block], generated.to(clips.dtype)], dim=2)
+
+
 def training_state(elapsed: float, step: int, losses: list[float], critic: Critic) -> dict:
     """What a checkpoint keeps besides the weights and the optimiser, for resuming."""
     return {"world_seconds": elapsed, "world_step": step, "losses": losses, **critic.state()}
@@ -404,37 +466,50 @@ def training_state(elapsed: float, step: int, losses: list[float], critic: Criti
 class Critic:
     """The discriminator of adversarial fine-tuning and its optimiser (falsy when the weight is 0)."""
 
-    def __init__(self, discriminator: LatentFrameDiscriminator | None, optimizer, frames: int):
+    def __init__(
+        self, discriminator: LatentFrameDiscriminator | None, optimizer, frames: int, first_frame: int = 0
+    ):
         self.discriminator, self.optimizer, self.frames = discriminator, optimizer, frames
+        self.first_frame = first_frame  # real and generated frames are drawn from this frame on
         self.losses: dict[str, list[float]] = {"discriminator_loss": [], "generator_loss": []}
 
     @classmethod
-    def start(cls, channels: int, config: TrainConfig, device, state: dict) -> Critic:
+    def start(cls, channels: int, config: TrainConfig, device, state: dict, first_frame: int) -> Critic:
+        """``first_frame``: where generated frames begin in the clips of ``adversarial_on="rollouts"``."""
         if config.adversarial_weight <= 0:
             return cls(None, None, 0)
-        discriminator = LatentFrameDiscriminator(channels).to(device)
-        optimizer = torch.optim.AdamW(discriminator.parameters(), lr=config.discriminator_lr, betas=(0.0, 0.99))
+        on_rollouts = config.adversarial_on == "rollouts"
+        discriminator = LatentFrameDiscriminator(channels, conditioned=on_rollouts).to(device)
+        optimizer = torch.optim.AdamW(
+            discriminator.parameters(), lr=config.discriminator_lr, betas=(0.0, 0.99)
+        )
         if "discriminator" in state:
             discriminator.load_state_dict(state["discriminator"])
             optimizer.load_state_dict(state["discriminator_optimizer"])
-        return cls(discriminator, optimizer, config.adversarial_frames)
+        return cls(discriminator, optimizer, config.adversarial_frames, first_frame if on_rollouts else 0)
 
     def __bool__(self) -> bool:
         return self.discriminator is not None
 
-    def generator_term(self, x0: torch.Tensor) -> torch.Tensor:
-        """The generator loss on a random draw of the predicted frames (the discriminator held still)."""
+    @property
+    def on_rollouts(self) -> bool:
+        return bool(self) and self.discriminator.conditioned
+
+    def generator_term(self, generated: torch.Tensor) -> torch.Tensor:
+        """The generator loss on a random draw of the generated frames (the discriminator held still)."""
         self.discriminator.requires_grad_(False)
-        loss = generator_loss(self.discriminator, latent_frames(x0, self.frames))
+        loss = generator_loss(
+            self.discriminator, *latent_frames(generated, self.frames, first=self.first_frame)
+        )
         self.discriminator.requires_grad_(True)
         self.losses["generator_loss"].append(loss.item())
         return loss
 
-    def learn(self, real: torch.Tensor, x0: torch.Tensor) -> None:
-        """One discriminator step: real frames of the batch against predicted ones."""
-        loss = discriminator_loss(
-            self.discriminator, latent_frames(real, self.frames), latent_frames(x0.detach(), self.frames)
-        )
+    def learn(self, real: torch.Tensor, generated: torch.Tensor) -> None:
+        """One discriminator step: real frames of the batch against generated ones."""
+        real_frames, real_openings = latent_frames(real, self.frames, first=self.first_frame)
+        fake_frames, fake_openings = latent_frames(generated.detach(), self.frames, first=self.first_frame)
+        loss = discriminator_loss(self.discriminator, real_frames, fake_frames, real_openings, fake_openings)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -476,7 +551,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--out", required=True, help="run folder (checkpoints, weights/, log.jsonl, report.json)"
     )
-    parser.add_argument("--minutes", type=positive_number, default=None, help="wall-clock budget of the world model")
+    parser.add_argument(
+        "--minutes", type=positive_number, default=None, help="wall-clock budget of the world model"
+    )
     parser.add_argument("--clips", type=at_least(1), default=None)
     parser.add_argument("--workers", type=at_least(1), default=8, help="processes rendering the world")
     parser.add_argument("--smoke", action="store_true", help="a tiny CPU run that checks the whole pipeline")
@@ -486,7 +563,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--layers", type=at_least(1), default=None, help="transformer layers")
     parser.add_argument("--heads", type=at_least(1), default=None, help="attention heads (64 channels each)")
     parser.add_argument("--ffn", type=at_least(1), default=None, help="feed-forward width")
-    parser.add_argument("--lr", type=positive_number, default=None, help="peak learning rate of the world model")
+    parser.add_argument(
+        "--lr", type=positive_number, default=None, help="peak learning rate of the world model"
+    )
     parser.add_argument("--batch", type=at_least(1), default=None, help="world model batch size")
     parser.add_argument("--seed", type=int, default=None, help="seed of the rendered clips and training")
     parser.add_argument("--object-weight", type=float, default=None, help="loss weight of object cells")
@@ -501,8 +580,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--adversarial-weight", type=float, default=None, help="weight of the discriminator's loss (0: none)"
     )
+    parser.add_argument(
+        "--adversarial-on",
+        choices=("predictions", "rollouts"),
+        default=None,
+        help="what the discriminator judges: teacher-forced x0 predictions, or the model's own rollouts",
+    )
+    parser.add_argument("--rollout-batch", type=at_least(1), default=None, help="clips rolled out per step")
     parser.add_argument("--discriminator-lr", type=positive_number, default=None)
-    parser.add_argument("--ema", type=float, default=None, help="decay of the weights' moving average that ships")
+    parser.add_argument(
+        "--discriminator-warmup",
+        type=at_least(0),
+        default=None,
+        help="steps the discriminator learns alone before its loss reaches the generator",
+    )
+    parser.add_argument(
+        "--ema", type=float, default=None, help="decay of the weights' moving average that ships"
+    )
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else TrainConfig()
     overrides = {
@@ -519,6 +613,9 @@ def main(argv: list[str] | None = None) -> dict:
         "context_noise": args.context_noise,
         "adversarial_weight": args.adversarial_weight,
         "discriminator_lr": args.discriminator_lr,
+        "discriminator_warmup": args.discriminator_warmup,
+        "adversarial_on": args.adversarial_on,
+        "rollout_batch": args.rollout_batch,
         "ema": args.ema,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
