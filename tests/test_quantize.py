@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from dragstream_widget.engine.session import StreamSession
@@ -64,3 +65,18 @@ def test_int8_streaming_uses_the_copy_for_plain_passes_and_the_float_model_for_d
 def test_off_the_cpu_the_float_model_streams_alone():
     model = ToyWorldModel.load(WEIGHTS_DIR)
     assert int8_blocks_copy(model.transformer.to("meta")) is None
+
+
+def test_a_torch_without_eager_quantisation_streams_the_float_model_with_a_warning(monkeypatch):
+    monkeypatch.delattr(torch.ao.quantization, "quantize_dynamic")
+    model = ToyWorldModel.load(WEIGHTS_DIR)
+    with pytest.warns(UserWarning, match="no eager int8 quantisation"):
+        fallback = model.backend()
+    assert fallback.streaming_transformer is None
+    opening = render_clip(scene_from_prompt(PROMPT, np.random.default_rng(1)), 3).frames
+    streams = []
+    for backend in (fallback, model.backend(**FLOAT_STREAMING)):
+        session = StreamSession(backend, PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening)
+        session.step()
+        streams.append(session.frames())
+    assert np.array_equal(*streams)  # the same stream as float streaming
