@@ -7,6 +7,7 @@ from dragstream_widget.models.toyworld.evaluate import (
     apart_at_opening,
     best_template_iou,
     opening_scene,
+    path_errors,
     ratio_per_block,
     summarize,
     track_objects,
@@ -40,6 +41,26 @@ def test_tracking_on_real_frames_keeps_every_object():
     assert all(abs(r - 1.0) < 0.1 for r in summary["size_ratio_median_per_block"])
     blank = np.zeros_like(clip.frames)
     assert summarize([track_objects(blank, scene, areas)])["survival"] == 0.0
+
+
+def test_motion_is_the_speed_of_surviving_objects_and_their_distance_from_the_real_path():
+    moving = ObjectSpec("square", "red", 8.0, (16.0, 30.0), (2.0, 0.0), 0.0, 0.0)  # 2 px a frame to the right
+    background = Background("plain", ((88, 92, 104), (116, 120, 132)))
+    real = render_clip(Scene((moving,), background), 12)
+    still = render_clip(Scene((replace(moving, velocity=(0.0, 0.0)),), background), 12)
+    areas = [float(real.visible_masks[0][0].sum())]
+    real_track, still_track = track_objects(real.frames, real.scene, areas), track_objects(still.frames, still.scene, areas)
+    assert summarize([real_track])["speed_median_px_per_frame"] == pytest.approx(2.0, abs=0.1)
+    assert summarize([still_track])["speed_median_px_per_frame"] == pytest.approx(0.0, abs=0.1)
+    assert summarize([still_track])["survival"] == 1.0  # survival alone cannot tell a stopped object
+    same = path_errors([real_track], [real_track], 3)
+    assert same["path_error_median_px"] == 0.0 and same["path_error_median_px_per_block"] == [0.0] * 4
+    stopped = path_errors([still_track], [real_track], 3)["path_error_median_px_per_block"]
+    assert stopped == pytest.approx([2.0, 8.0, 14.0, 20.0], abs=0.3)  # the median frame of each block, 2 px each
+    assert path_errors([track_objects(np.zeros_like(real.frames), real.scene, areas)], [real_track], 3) == {
+        "path_error_median_px": None,
+        "path_error_median_px_per_block": [],
+    }
 
 
 def test_size_ratios_are_summarised_per_block_in_frame_order():
@@ -111,5 +132,10 @@ def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
     args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6"]
     report = main(args + ["--long-frames", "0", "--float-streaming"])
     assert "long_run" not in report and report["generated"]["survival"] >= 0 and not report["int8_streaming"]
+    assert report["generated"]["path_error_median_px"] >= 0 and report["generated"]["speed_median_px_per_frame"] >= 0
+    sinks = main(args + ["--long-frames", "0", "--cache-frames", "6", "--sink-frames", "3"])
+    assert sinks["kv_window"] == {"cache_frames": 6, "sink_frames": 3}
+    with pytest.raises(SystemExit):  # a window no larger than its sinks
+        main(args + ["--long-frames", "0", "--sink-frames", "9"])
     with pytest.raises(SystemExit):  # one block has no first-to-last change to report
         main(args + ["--long-frames", "3"])

@@ -383,3 +383,8 @@ def test_sessions_with_context_noise_are_reproducible_and_differ_from_clean_comm
     n = TINY.frames_per_block
     torch.testing.assert_close(videos[0][:, :, :n], videos[2][:, :, :n], rtol=0, atol=0)  # no context yet
     assert not torch.allclose(videos[0][:, :, n:], videos[2][:, :, n:])
+
+
+def test_a_backend_refuses_a_kv_window_no_larger_than_its_sinks():
+    with pytest.raises(ValueError, match="sink frames"):
+        session(cache_max_frames=2, cache_sink_frames=2)

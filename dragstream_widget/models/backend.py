@@ -69,6 +69,10 @@ class TransformerBackend:
             raise ValueError(
                 "commit_at_last_step commits at the last step's noise level; leave commit_sigma at 0"
             )
+        if cache_sink_frames < 0 or (cache_max_frames is not None and cache_max_frames <= cache_sink_frames):
+            raise ValueError(
+                f"the KV window of {cache_max_frames} frames must hold more than its {cache_sink_frames} sink frames"
+            )
         self.transformer = transformer.eval().requires_grad_(False)
         self.streaming_transformer = streaming_transformer
         self.layout = layout

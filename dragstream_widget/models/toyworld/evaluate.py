@@ -11,6 +11,10 @@ Metrics (each compared with the same metric on real world clips where that makes
 * shape recognised: how often the best-fitting class is the object's own class (every 4th frame);
 * size: |area / opening area - 1| for surviving objects, and the median area ratio per block (does
   the object shrink or grow as the stream goes on?);
+* motion: how far surviving objects move per frame (median), and how far each one's centre lies from
+  the same object's in the real clip, per block (the world is deterministic from its opening frames,
+  so a rollout that follows it stays close; objects that stop or snap back score high survival but
+  move less and drift from the real path);
 * long run: a 300-frame rollout's latent mean/std per block and objects still present at the end;
 * speed: generated frames per second on this machine (decode included).
 """
@@ -60,10 +64,11 @@ def recognized_shape(mask: np.ndarray, radius: float) -> str:
 def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recognize_every: int = 4) -> dict:
     """Per object and frame: survival flag, area ratio, the shape IoU of surviving objects (per class), and
     every ``recognize_every`` frames whether the blob is recognised as its own shape class."""
-    survived, ratios, ious, recognized = [], [], [], []
+    survived, ratios, ious, recognized, centers = [], [], [], [], []
     per_shape: dict[str, list[float]] = {}
     for i, obj in enumerate(scene.objects):
         last = None
+        centers.append({})
         for t, frame in enumerate(frames):
             mask = segment_object(frame, obj.color)
             area = float(mask.sum())
@@ -75,6 +80,7 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
                 last = center
             survived.append(alive)
             if alive:
+                centers[-1][t] = last
                 ratios.append((t, ratio))
                 ious.append(best_template_iou(mask, obj.shape, obj.radius))
                 per_shape.setdefault(obj.shape, []).append(ious[-1])
@@ -86,6 +92,7 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
         "ious": ious,
         "per_shape": per_shape,
         "recognized": recognized,
+        "centers": centers,  # per object: frame -> centroid (x, y) where it survives
     }
 
 
@@ -107,6 +114,41 @@ def summarize(tracks: list[dict], frames_per_block: int = 3) -> dict:
         "size_error_median": float(np.median(sizes)) if sizes else None,
         "size_within_20_percent": float(np.mean(np.array(sizes) <= 0.2)) if sizes else 0.0,
         "size_ratio_median_per_block": ratio_per_block(ratios, frames_per_block),
+        "speed_median_px_per_frame": median_speed(tracks),
+    }
+
+
+def median_speed(tracks: list[dict]) -> float | None:
+    """Median distance a surviving object's centre moves from one frame to the next (None: no pairs)."""
+    steps = [
+        math.dist(centers[t], centers[t - 1])
+        for track in tracks
+        for centers in track["centers"]
+        for t in centers
+        if t - 1 in centers
+    ]
+    return float(np.median(steps)) if steps else None
+
+
+def path_errors(generated: list[dict], real: list[dict], frames_per_block: int) -> dict:
+    """Distance between each object's centre in the rollout and in the real clip, in the frames where it
+    survives in both: the median overall and per block of frames (None: no such frame)."""
+    pairs = [
+        (t, math.dist(ours[t], theirs[t]))
+        for gen_track, real_track in zip(generated, real)
+        for ours, theirs in zip(gen_track["centers"], real_track["centers"])
+        for t in ours
+        if t in theirs
+    ]
+    if not pairs:
+        return {"path_error_median_px": None, "path_error_median_px_per_block": []}
+    blocks = max(t for t, _ in pairs) // frames_per_block + 1
+    grouped: list[list[float]] = [[] for _ in range(blocks)]
+    for t, distance in pairs:
+        grouped[t // frames_per_block].append(distance)
+    return {
+        "path_error_median_px": float(np.median([d for _, d in pairs])),
+        "path_error_median_px_per_block": [float(np.median(g)) if g else None for g in grouped],
     }
 
 
@@ -174,6 +216,7 @@ def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, ou
         "threads": torch.get_num_threads(),
     }
     report["survival_vs_real"] = report["generated"]["survival"] / max(report["real"]["survival"], 1e-9)
+    report["generated"].update(path_errors(generated_tracks, real_tracks, fpb))
     save_image(side_by_side(sheets, columns=12, scale=2), out / "rollouts_vs_real.png")
     return report
 
@@ -212,6 +255,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
     parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
+    parser.add_argument("--cache-frames", type=at_least(1), default=None, help="KV window, instead of the saved one")
+    parser.add_argument(
+        "--sink-frames", type=at_least(0), default=None, help="first frames kept in the KV window (attention sinks)"
+    )
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -220,8 +267,13 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": None if args.steps is None else tuple(int(s) for s in args.steps.split(",")),
         "sampler_update": args.sampler_update,
         "int8_streaming": False if args.float_streaming else None,
+        "cache_frames": args.cache_frames,
+        "sink_frames": args.sink_frames,
     }
-    backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
+    try:
+        backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
+    except ValueError as error:
+        parser.error(str(error))
     fpb = backend.layout.frames_per_block
     if args.frames < 2 * fpb:
         parser.error(f"--frames must cover the opening block and one generated block ({2 * fpb} frames or more)")
@@ -233,6 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
     report["shapes"] = list(SHAPES)
     report["sampler"] = {"steps": list(backend.sampler.steps), "update": backend.sampler.update}
     report["int8_streaming"] = backend.streaming_transformer is not None
+    report["kv_window"] = {"cache_frames": backend.cache_max_frames, "sink_frames": backend.cache_sink_frames}
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return report
