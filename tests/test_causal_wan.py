@@ -5,6 +5,7 @@ from dragstream_widget.models.causal_wan import (
     CausalWanTransformer3DModel,
     block_causal_mask,
     clean_noisy_mask,
+    visible_blocks,
 )
 from dragstream_widget.models.random_model import TINY, RandomModelSpec, random_transformer
 
@@ -84,6 +85,62 @@ def test_clean_noisy_training_pass_equals_cached_denoising(model):
             out = model(noisy[:, :, 2 * b : 2 * b + 2], torch.full((1,), t), text, cache=cache).sample
             assert (full[:, :, 6 + 2 * b : 8 + 2 * b] - out).abs().max() <= 1e-5
             model(z[:, :, 2 * b : 2 * b + 2], torch.zeros(1), text, cache=cache, commit=True)
+
+
+@pytest.mark.parametrize("window, sinks", [(None, 0), (3, 0), (3, 1), (4, 2), (2, 1)])
+def test_visible_blocks_are_the_blocks_a_rolling_cache_holds(window, sinks):
+    from dragstream_widget.models.kv_cache import KVCache
+
+    per_block, blocks = 2, 9
+    max_frames = None if window is None else window * per_block
+    cache = KVCache(1, 1, max_frames, sinks * per_block)
+    visible = visible_blocks(blocks, window, sinks)
+    for i in range(blocks):
+        held = sorted({frame // per_block for frame in cache.cached_frame_indices})
+        assert held == visible[i].nonzero().flatten().tolist(), i
+        keys = [torch.zeros(1, per_block, 1, 1)]
+        cache.append(i * per_block, per_block, keys, keys)
+    with pytest.raises(ValueError, match="sink blocks"):
+        visible_blocks(4, 2, 2)
+
+
+def test_windowed_training_pass_equals_streaming_over_a_rolling_cache_with_sinks(model):
+    """With clips longer than the KV window, the training masks reproduce the rolling cache and its
+    sinks: the clean/noisy pass and the own-rollout layout see what streaming sees, block by block."""
+    z, text = _inputs(10)
+    noisy = torch.randn_like(z)
+    tpf = model.tokens_per_frame(SPEC.latent_height, SPEC.latent_width)
+    levels = [900.0, 700.0, 500.0, 300.0, 100.0]
+    steps = torch.tensor([[0.0] * 10 + [t for t in levels for _ in range(2)]])
+    window = {"window_blocks": 3, "sink_blocks": 1}
+    with torch.no_grad():
+        full = model(
+            torch.cat([z, noisy], 2),
+            steps,
+            text,
+            frame_positions=torch.arange(10).repeat(2),
+            attention_mask=clean_noisy_mask(10, 2, tpf, **window),
+        ).sample
+        unwindowed = model(
+            torch.cat([z, noisy], 2),
+            steps,
+            text,
+            frame_positions=torch.arange(10).repeat(2),
+            attention_mask=clean_noisy_mask(10, 2, tpf),
+        ).sample
+        cache = model.new_cache(SPEC.latent_height, SPEC.latent_width, max_frames=6, sink_frames=2)
+        for b, t in enumerate(levels):
+            out = model(noisy[:, :, 2 * b : 2 * b + 2], torch.full((1,), t), text, cache=cache).sample
+            assert (full[:, :, 10 + 2 * b : 12 + 2 * b] - out).abs().max() <= 1e-5
+            model(z[:, :, 2 * b : 2 * b + 2], torch.zeros(1), text, cache=cache, commit=True)
+        # the last block, made over the context as one sequence (own_rollout's layout)
+        sequence = torch.cat([z[:, :, :8], noisy[:, :, 8:]], 2)
+        rollout_steps = torch.tensor([[0.0] * 8 + [levels[-1]] * 2])
+        rollout = model(
+            sequence, rollout_steps, text, attention_mask=block_causal_mask(10, 2, tpf, **window)
+        ).sample
+        assert (rollout[:, :, 8:] - out).abs().max() <= 1e-5
+    assert (unwindowed[:, :, 18:] - out).abs().max() > 1e-3  # the window changes what the last block sees
 
 
 def test_diffusers_save_and_load_round_trip(model, tmp_path):

@@ -55,3 +55,14 @@ def test_the_rollout_continues_its_own_clip(model_and_clips):
     assert error[:, :3].mean() < 0.25 * other_clip[:, :3].mean()
     assert error[:, 3:].mean() > error[:, :3].mean()
     assert torch.isfinite(generated).all() and 0.8 < generated.std() < 1.2  # latents are normalised
+
+
+def test_training_on_clips_longer_than_the_window_saves_its_sinks(tmp_path):
+    args = ["--out", str(tmp_path), "--smoke", "--clips", "2", "--init", str(WEIGHTS_DIR), "--clip-frames", "12"]
+    report = train.main(args + ["--sink-frames", "3"])
+    assert report["train_config"]["clip_frames"] == 12 and report["world_steps"] > 0
+    saved = ToyWorldModel.load(tmp_path / "weights").config
+    assert (saved.cache_frames, saved.sink_frames) == (9, 3) and saved.window_blocks() == (3, 1)
+    for bad in (["--sink-frames", "9"], ["--sink-frames", "2"], ["--clip-frames", "7"]):
+        with pytest.raises(SystemExit):
+            train.main(["--out", str(tmp_path / "refused"), "--smoke", "--init", str(WEIGHTS_DIR), *bad])

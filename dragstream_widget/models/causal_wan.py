@@ -112,30 +112,74 @@ class CausalSelfAttnProcessor:
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def block_causal_mask(
-    num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None
+def visible_blocks(
+    num_blocks: int, window_blocks: int | None = None, sink_blocks: int = 0, device=None
 ) -> torch.Tensor:
-    """Boolean ``[L, L]`` mask: a token sees every token of its own block and of earlier blocks."""
-    block_of_frame = torch.arange(num_frames, device=device) // frames_per_block
-    block_of_token = block_of_frame.repeat_interleave(tokens_per_frame)
-    return block_of_token[:, None] >= block_of_token[None, :]
+    """Boolean ``[num_blocks, num_blocks]``: which earlier blocks the KV cache holds when block i is made.
+
+    Without a window, every earlier block. With one (``KVCache(max_frames, sink_frames)`` in blocks), the
+    first ``sink_blocks`` blocks and the ``window_blocks - sink_blocks`` latest ones before block i.
+    """
+    block = torch.arange(num_blocks, device=device)
+    earlier = block[:, None] > block[None, :]
+    if window_blocks is None:
+        return earlier
+    if not 0 <= sink_blocks < window_blocks:
+        raise ValueError(
+            f"a window of {window_blocks} blocks must hold more than its {sink_blocks} sink blocks"
+        )
+    recent = block[:, None] - block[None, :] <= window_blocks - sink_blocks
+    return earlier & (recent | (block[None, :] < sink_blocks))
+
+
+def _token_mask(blocks: torch.Tensor, frames_per_block: int, tokens_per_frame: int) -> torch.Tensor:
+    """A ``[blocks, blocks]`` mask spread to tokens."""
+    per_block = frames_per_block * tokens_per_frame
+    return blocks.repeat_interleave(per_block, dim=0).repeat_interleave(per_block, dim=1)
+
+
+def block_causal_mask(
+    num_frames: int,
+    frames_per_block: int,
+    tokens_per_frame: int,
+    device=None,
+    window_blocks: int | None = None,
+    sink_blocks: int = 0,
+) -> torch.Tensor:
+    """Boolean ``[L, L]`` mask: a token sees every token of its own block and of the earlier blocks that a
+    KV cache of ``window_blocks`` blocks with ``sink_blocks`` sinks holds (all earlier blocks without one),
+    as when each block is generated and committed over that cache."""
+    num_blocks = -(-num_frames // frames_per_block)
+    own = torch.eye(num_blocks, dtype=torch.bool, device=device)
+    blocks = own | visible_blocks(num_blocks, window_blocks, sink_blocks, device)
+    return _token_mask(blocks, frames_per_block, tokens_per_frame)[
+        : num_frames * tokens_per_frame, : num_frames * tokens_per_frame
+    ]
 
 
 def clean_noisy_mask(
-    num_frames: int, frames_per_block: int, tokens_per_frame: int, device=None
+    num_frames: int,
+    frames_per_block: int,
+    tokens_per_frame: int,
+    device=None,
+    window_blocks: int | None = None,
+    sink_blocks: int = 0,
 ) -> torch.Tensor:
     """Mask for a clip given twice, clean then noisy (``2 * num_frames`` frames), in one pass.
 
-    Clean block j sees clean blocks <= j (this builds the context, as commit passes would); noisy block i
-    sees clean blocks < i and itself, exactly what denoising block i over a cache of clean blocks sees.
+    Clean block j sees itself and the clean blocks the cache holds when j is committed (this builds the
+    context, as commit passes would); noisy block i sees the clean blocks the cache holds when i is
+    made, and itself: exactly what denoising block i over a cache of clean blocks sees. The cache holds
+    every earlier block, or ``window_blocks`` blocks with ``sink_blocks`` sinks.
     """
-    block = (torch.arange(num_frames, device=device) // frames_per_block).repeat_interleave(tokens_per_frame)
-    clean_to_clean = block[:, None] >= block[None, :]
-    noisy_to_clean = block[:, None] > block[None, :]
-    noisy_to_noisy = block[:, None] == block[None, :]
-    top = torch.cat([clean_to_clean, torch.zeros_like(clean_to_clean)], dim=1)
-    bottom = torch.cat([noisy_to_clean, noisy_to_noisy], dim=1)
-    return torch.cat([top, bottom], dim=0)
+    if num_frames % frames_per_block:
+        raise ValueError(f"{num_frames} frames do not fill whole blocks of {frames_per_block}")
+    num_blocks = num_frames // frames_per_block
+    earlier = visible_blocks(num_blocks, window_blocks, sink_blocks, device)
+    own = torch.eye(num_blocks, dtype=torch.bool, device=device)
+    top = torch.cat([earlier | own, torch.zeros_like(own)], dim=1)
+    bottom = torch.cat([earlier, own], dim=1)
+    return _token_mask(torch.cat([top, bottom], dim=0), frames_per_block, tokens_per_frame)
 
 
 def wan_config(

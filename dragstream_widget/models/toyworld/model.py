@@ -80,6 +80,20 @@ class ToyWorldConfig:
             rope_max_seq_len=4096,
         )
 
+    def window_blocks(self) -> tuple[int, int]:
+        """The KV window and its sinks in whole blocks, as training's attention masks reproduce them."""
+        per_block = self.frames_per_block
+        if self.cache_frames % per_block or self.sink_frames % per_block:
+            raise ValueError(
+                f"training reproduces a KV window of whole blocks: {self.cache_frames} cached and "
+                f"{self.sink_frames} sink frames are not multiples of {per_block}"
+            )
+        if self.sink_frames >= self.cache_frames:
+            raise ValueError(
+                f"the KV window of {self.cache_frames} frames must hold more than its {self.sink_frames} sink frames"
+            )
+        return self.cache_frames // per_block, self.sink_frames // per_block
+
     def layout(self) -> LatentLayout:
         size = self.codec.latent_size
         pixels = self.codec.frame_size

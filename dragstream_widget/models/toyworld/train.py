@@ -25,6 +25,10 @@ Recipe (what makes autoregressive rollouts hold their objects):
    frames are the teacher-forced x0 predictions (``adversarial_on="predictions"``) or the blocks of the
    model's own rollouts from the clip's real opening block (``"rollouts"``, ``own_rollout``: self forcing
    with a discriminator, conditioned on the opening frame, in place of distribution matching).
+7. The KV window (``cache_frames``, ``sink_frames`` of the model config): the training masks let each
+   block see exactly the blocks streaming's rolling cache holds when it is made, so clips longer than the
+   window (``--clip-frames``) slide it, and ``--sink-frames`` teaches a window that keeps the opening
+   frames (saved with the weights).
 Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
 ``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase); ``--codec-from``
 trains a new text encoder and transformer (of the shape ``--layers``/``--heads``/``--ffn`` give) on the
@@ -250,7 +254,7 @@ def own_rollout(
     blocks = []
     for start in range(per_block, frames, per_block):
         length = start + per_block
-        mask = block_causal_mask(length, per_block, tokens_per_frame, latents.device)
+        mask = block_causal_mask(length, per_block, tokens_per_frame, latents.device, *config.window_blocks())
         positions = torch.arange(length, device=latents.device)
         z = torch.randn_like(opening)
         for i, sigma in enumerate(sampler.sigmas[: exit_step + 1]):
@@ -378,7 +382,7 @@ def train_world(
     )
     frames = latents.shape[2]
     tpf = transformer.tokens_per_frame(*latents.shape[3:])
-    mask = clean_noisy_mask(frames, model.config.frames_per_block, tpf, device)
+    mask = clean_noisy_mask(frames, model.config.frames_per_block, tpf, device, *model.config.window_blocks())
     budget = config.minutes * 60
     elapsed = state.get("world_seconds", 0.0)
     step = state.get("world_step", 0)
@@ -555,6 +559,18 @@ def main(argv: list[str] | None = None) -> dict:
         "--minutes", type=positive_number, default=None, help="wall-clock budget of the world model"
     )
     parser.add_argument("--clips", type=at_least(1), default=None)
+    parser.add_argument(
+        "--clip-frames",
+        type=at_least(1),
+        default=None,
+        help="frames per training clip (longer than the KV window: it slides)",
+    )
+    parser.add_argument(
+        "--sink-frames",
+        type=at_least(0),
+        default=None,
+        help="first frames the KV window keeps (attention sinks), saved; training masks reproduce the window",
+    )
     parser.add_argument("--workers", type=at_least(1), default=8, help="processes rendering the world")
     parser.add_argument("--smoke", action="store_true", help="a tiny CPU run that checks the whole pipeline")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -602,6 +618,7 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {
         "minutes": args.minutes,
         "clips": args.clips,
+        "clip_frames": args.clip_frames,
         "world_lr": args.lr,
         "world_batch": args.batch,
         "seed": args.seed,
@@ -653,6 +670,14 @@ def main(argv: list[str] | None = None) -> dict:
         model_config = ToyWorldModel.load(args.init).config
     if args.commit_sigma is not None:
         model_config = replace(model_config, commit_sigma=args.commit_sigma)
+    if args.sink_frames is not None:
+        model_config = replace(model_config, sink_frames=args.sink_frames)
+    try:
+        model_config.window_blocks()
+    except ValueError as error:
+        parser.error(str(error))
+    if config.clip_frames % model_config.frames_per_block:
+        parser.error(f"--clip-frames must be a multiple of {model_config.frames_per_block} frames per block")
     started = time.time()
     frames, prompts, cells = render_dataset(
         config.clips,
