@@ -454,8 +454,8 @@ def rollout_of(
 ) -> torch.Tensor:
     """``own_rollout`` of the first ``rollout_batch`` clips of a batch from a random exit step, after the
     clips' real opening block (``[B', C, F, h, w]``: the discriminator reads the opening frame there)."""
-    clips, count = batch[: config.rollout_batch], min(config.rollout_batch, len(prompts))
-    text = model.text_encoder(model.text_encoder.token_ids(prompts[:count]))
+    clips = batch[: config.rollout_batch]
+    text = model.text_encoder(model.text_encoder.token_ids(prompts[: len(clips)]))
     exit_step = int(torch.randint(len(model.config.steps), ()).item())
     generated = own_rollout(model.transformer, clips, text, model.config, exit_step)
     per_block = model.config.frames_per_block
