@@ -6,9 +6,9 @@ import pytest
 from dragstream_widget.models.toyworld.evaluate import (
     apart_at_opening,
     best_template_iou,
+    median_per_block,
     opening_scene,
     path_errors,
-    ratio_per_block,
     summarize,
     track_objects,
 )
@@ -65,8 +65,8 @@ def test_motion_is_the_speed_of_surviving_objects_and_their_distance_from_the_re
 
 def test_size_ratios_are_summarised_per_block_in_frame_order():
     ratios = [(0, 1.0), (1, 0.8), (7, 0.5), (8, 0.7)]
-    assert ratio_per_block(ratios, 3) == [pytest.approx(0.9), None, pytest.approx(0.6)]
-    assert ratio_per_block([], 3) == []
+    assert median_per_block(ratios, 3) == [pytest.approx(0.9), None, pytest.approx(0.6)]
+    assert median_per_block([], 3) == []
 
 
 def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_discs():

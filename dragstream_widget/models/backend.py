@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .base import DenoiseResult, LatentLayout, StreamDecoder
 from .causal_wan import CausalWanTransformer3DModel, KVFilter
-from .kv_cache import KVCache
+from .kv_cache import KVCache, check_window
 from .sampler import FlowSampler, add_noise, x0_from_flow
 
 
@@ -69,10 +69,7 @@ class TransformerBackend:
             raise ValueError(
                 "commit_at_last_step commits at the last step's noise level; leave commit_sigma at 0"
             )
-        if cache_sink_frames < 0 or (cache_max_frames is not None and cache_max_frames <= cache_sink_frames):
-            raise ValueError(
-                f"the KV window of {cache_max_frames} frames must hold more than its {cache_sink_frames} sink frames"
-            )
+        check_window(cache_max_frames, cache_sink_frames)
         self.transformer = transformer.eval().requires_grad_(False)
         self.streaming_transformer = streaming_transformer
         self.layout = layout

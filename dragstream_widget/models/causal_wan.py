@@ -25,7 +25,7 @@ from diffusers import WanTransformer3DModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 
-from .kv_cache import KVCache
+from .kv_cache import KVCache, check_window
 
 # A filter on the attention window's keys/values (context frames first, then the current ones):
 # (keys, values, layer, (frames, h, w), num_context_frames) -> (keys, values).
@@ -124,10 +124,7 @@ def visible_blocks(
     earlier = block[:, None] > block[None, :]
     if window_blocks is None:
         return earlier
-    if not 0 <= sink_blocks < window_blocks:
-        raise ValueError(
-            f"a window of {window_blocks} blocks must hold more than its {sink_blocks} sink blocks"
-        )
+    check_window(window_blocks, sink_blocks, unit="blocks")
     recent = block[:, None] - block[None, :] <= window_blocks - sink_blocks
     return earlier & (recent | (block[None, :] < sink_blocks))
 

@@ -43,6 +43,14 @@ class CacheState:
     next_frame: int
 
 
+def check_window(window: int | None, sinks: int, unit: str = "frames") -> None:
+    """Refuses a rolling KV window (``None``: unbounded) that cannot hold more than its sinks."""
+    if sinks < 0:
+        raise ValueError(f"sink {unit} must be >= 0, got {sinks}")
+    if window is not None and window <= sinks:
+        raise ValueError(f"the KV window of {window} {unit} must hold more than its {sinks} sink {unit}")
+
+
 class KVCache:
     """Context keys/values for block-causal generation.
 
@@ -53,10 +61,7 @@ class KVCache:
     def __init__(
         self, num_layers: int, tokens_per_frame: int, max_frames: int | None = None, sink_frames: int = 0
     ):
-        if max_frames is not None and max_frames <= sink_frames:
-            raise ValueError(f"max_frames ({max_frames}) must exceed sink_frames ({sink_frames})")
-        if sink_frames < 0:
-            raise ValueError(f"sink_frames must be >= 0, got {sink_frames}")
+        check_window(max_frames, sink_frames)
         self.num_layers = num_layers
         self.tokens_per_frame = tokens_per_frame
         self.max_frames = max_frames

@@ -113,7 +113,7 @@ def summarize(tracks: list[dict], frames_per_block: int = 3) -> dict:
         "shape_iou": float(np.mean(ious)) if ious else 0.0,
         "size_error_median": float(np.median(sizes)) if sizes else None,
         "size_within_20_percent": float(np.mean(np.array(sizes) <= 0.2)) if sizes else 0.0,
-        "size_ratio_median_per_block": ratio_per_block(ratios, frames_per_block),
+        "size_ratio_median_per_block": median_per_block(ratios, frames_per_block),
         "speed_median_px_per_frame": median_speed(tracks),
     }
 
@@ -140,26 +140,20 @@ def path_errors(generated: list[dict], real: list[dict], frames_per_block: int) 
         for t in ours
         if t in theirs
     ]
-    if not pairs:
-        return {"path_error_median_px": None, "path_error_median_px_per_block": []}
-    blocks = max(t for t, _ in pairs) // frames_per_block + 1
-    grouped: list[list[float]] = [[] for _ in range(blocks)]
-    for t, distance in pairs:
-        grouped[t // frames_per_block].append(distance)
     return {
-        "path_error_median_px": float(np.median([d for _, d in pairs])),
-        "path_error_median_px_per_block": [float(np.median(g)) if g else None for g in grouped],
+        "path_error_median_px": float(np.median([d for _, d in pairs])) if pairs else None,
+        "path_error_median_px_per_block": median_per_block(pairs, frames_per_block),
     }
 
 
-def ratio_per_block(ratios: list[tuple[int, float]], frames_per_block: int) -> list[float | None]:
-    """Median of (frame, area ratio) pairs per block of frames, in frame order (None: no object)."""
-    if not ratios:
+def median_per_block(values: list[tuple[int, float]], frames_per_block: int) -> list[float | None]:
+    """Median of (frame, value) pairs per block of frames, in frame order (None: no value there)."""
+    if not values:
         return []
-    blocks = max(t for t, _ in ratios) // frames_per_block + 1
+    blocks = max(t for t, _ in values) // frames_per_block + 1
     grouped: list[list[float]] = [[] for _ in range(blocks)]
-    for t, ratio in ratios:
-        grouped[t // frames_per_block].append(ratio)
+    for t, value in values:
+        grouped[t // frames_per_block].append(value)
     return [float(np.median(g)) if g else None for g in grouped]
 
 
@@ -263,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sampling = {
+    overrides = {
         "steps": None if args.steps is None else tuple(int(s) for s in args.steps.split(",")),
         "sampler_update": args.sampler_update,
         "int8_streaming": False if args.float_streaming else None,
@@ -271,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
         "sink_frames": args.sink_frames,
     }
     try:
-        backend = load_model(args.weights, **{k: v for k, v in sampling.items() if v is not None})
+        backend = load_model(args.weights, **{k: v for k, v in overrides.items() if v is not None})
     except ValueError as error:
         parser.error(str(error))
     fpb = backend.layout.frames_per_block

@@ -18,6 +18,7 @@ from ...engine.config import DragConfig
 from ..backend import TransformerBackend
 from ..base import LatentLayout
 from ..causal_wan import CausalWanTransformer3DModel, wan_config
+from ..kv_cache import check_window
 from ..quantize import int8_blocks_copy
 from ..sampler import FlowSampler
 from .codec import CodecConfig, ToyCodec
@@ -88,10 +89,7 @@ class ToyWorldConfig:
                 f"training reproduces a KV window of whole blocks: {self.cache_frames} cached and "
                 f"{self.sink_frames} sink frames are not multiples of {per_block}"
             )
-        if self.sink_frames >= self.cache_frames:
-            raise ValueError(
-                f"the KV window of {self.cache_frames} frames must hold more than its {self.sink_frames} sink frames"
-            )
+        check_window(self.cache_frames, self.sink_frames)
         return self.cache_frames // per_block, self.sink_frames // per_block
 
     def layout(self) -> LatentLayout:

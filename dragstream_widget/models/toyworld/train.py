@@ -251,10 +251,14 @@ def own_rollout(
     tokens_per_frame = transformer.tokens_per_frame(*latents.shape[3:])
     opening = latents[:, :, :per_block]
     context = add_noise(opening, torch.randn_like(opening), commit)
+    # Block-causal rows only look back, so each prefix of the clip's mask is that prefix's mask.
+    clip_mask = block_causal_mask(
+        frames, per_block, tokens_per_frame, latents.device, *config.window_blocks()
+    )
     blocks = []
     for start in range(per_block, frames, per_block):
         length = start + per_block
-        mask = block_causal_mask(length, per_block, tokens_per_frame, latents.device, *config.window_blocks())
+        mask = clip_mask[: length * tokens_per_frame, : length * tokens_per_frame]
         positions = torch.arange(length, device=latents.device)
         z = torch.randn_like(opening)
         for i, sigma in enumerate(sampler.sigmas[: exit_step + 1]):
