@@ -3,6 +3,7 @@ import torch
 
 from dragstream_widget.models.causal_wan import (
     CausalWanTransformer3DModel,
+    apply_rotary,
     block_causal_mask,
     clean_noisy_mask,
     visible_blocks,
@@ -215,3 +216,14 @@ def test_tiny_spec_derives_tokens_from_config():
     model = random_transformer(TINY)
     assert model.tokens_per_frame(8, 8) == 16
     assert model.num_layers == TINY.num_layers
+
+
+def test_keys_moved_back_equal_keys_computed_earlier(model):
+    """Moving a stored key back on RoPE's time axis is the same as rotating it at the earlier position."""
+    grid = (2, SPEC.latent_height // 2, SPEC.latent_width // 2)
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randn(1, grid[0] * grid[1] * grid[2], SPEC.num_heads, SPEC.head_dim, generator=g)
+    late = apply_rotary(keys, *model.rotary_at(torch.tensor([9, 10]), *grid[1:]))
+    early = apply_rotary(keys, *model.rotary_at(torch.tensor([2, 3]), *grid[1:]))
+    assert (model.keys_moved_back(late, 7) - early).abs().max() < 1e-5
+    assert (late - early).abs().max() > 0.1

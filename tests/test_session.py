@@ -1,4 +1,5 @@
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -388,3 +389,32 @@ def test_sessions_with_context_noise_are_reproducible_and_differ_from_clean_comm
 def test_a_backend_refuses_a_kv_window_no_larger_than_its_sinks():
     with pytest.raises(ValueError, match="sink frames"):
         session(cache_max_frames=2, cache_sink_frames=2)
+
+
+@pytest.mark.parametrize("window, sinks", [(4, 0), (6, 2)])
+def test_a_stream_goes_on_past_the_end_of_the_rope_table(window, sinks):
+    """With a rolling window, the cache moves back when the next block would pass the RoPE table's end:
+    the stream, and an edit after the move, are those of a model whose table is long enough."""
+    streams = []
+    for spec in (replace(TINY, rope_frames=10), TINY):
+        s = StreamSession(
+            random_backend(spec, cache_max_frames=window, cache_sink_frames=sinks), "a red circle", seed=0
+        )
+        for _ in range(8):  # 16 frames
+            s.step()
+        s.edit(translate())
+        streams.append(s)
+    short, long = streams
+    assert short.cache.next_frame <= 10 < long.cache.next_frame == 16  # moved back at least once
+    assert torch.allclose(short.latents(), long.latents(), atol=1e-4)
+    assert np.abs(short.frames().astype(int) - long.frames().astype(int)).max() <= 1
+
+
+def test_an_unbounded_cache_past_the_rope_table_is_a_clear_error_and_loses_nothing():
+    s = StreamSession(random_backend(replace(TINY, rope_frames=6)), "a red circle", seed=0)
+    for _ in range(3):
+        s.step()
+    latents = s.latents().clone()
+    with pytest.raises(ValueError, match="RoPE range"):
+        s.step()
+    assert torch.equal(s.latents(), latents) and s.cache.next_frame == 6

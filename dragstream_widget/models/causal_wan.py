@@ -292,6 +292,28 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
             tables.append(torch.cat(parts, dim=-1).reshape(1, frames * height * width, 1, -1))
         return tables[0], tables[1]
 
+    def keys_moved_back(self, keys: torch.Tensor, frames: int) -> torch.Tensor:
+        """Keys ``[B, L, heads, head_dim]`` stored after RoPE, turned back by ``frames`` positions on its time
+        axis: as if computed ``frames`` frames earlier. Attention reads only distances between frames, so
+        moving every cached key and the next frame back by the same amount changes no output."""
+        rope = self.rope
+        cos_t, sin_t = (table[frames, : rope.t_dim] for table in (rope.freqs_cos, rope.freqs_sin))
+        spatial = rope.h_dim + rope.w_dim
+        cos = torch.cat((cos_t, cos_t.new_ones(spatial)))
+        sin = torch.cat((sin_t, sin_t.new_zeros(spatial)))
+        return apply_rotary(keys, cos.to(keys.device), -sin.to(keys.device))  # the inverse rotation
+
+    def make_room(self, cache: KVCache, frames: int) -> None:
+        """Before a pass of ``frames`` frames after ``cache``: where they would pass the end of the RoPE
+        table, moves the cache back so that its frames start at position 0 (sinks before it), and a
+        stream with a rolling window goes on for ever. An unbounded cache cannot be moved; the pass then
+        reports the RoPE range."""
+        if cache.next_frame + frames <= self.rope.max_seq_len:
+            return
+        shift = cache.next_frame - cache.num_cached_frames + cache.sink_frames
+        if shift > 0:
+            cache.move_back(shift, self.keys_moved_back)
+
     def forward(
         self,
         hidden_states: torch.Tensor,

@@ -1,12 +1,14 @@
 """Self-attention key/value cache of committed frames, with a rolling window and sink frames.
 
-Keys are stored after RoPE (at their absolute frame positions), values as computed, both detached.
+Keys are stored after RoPE (at their frame positions), values as computed, both detached. Past the
+end of the RoPE table the whole cache moves back (:meth:`KVCache.move_back`): only distances count.
 The cache never mutates a stored tensor: appending builds new tuples, so a snapshot is a cheap,
 exact copy of the state and undo can restore it bit for bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -72,7 +74,7 @@ class KVCache:
 
     @property
     def next_frame(self) -> int:
-        """Absolute index of the first frame not yet committed (the RoPE offset of the next block)."""
+        """Position of the first frame not yet committed (the RoPE offset of the next block)."""
         return self._next_frame
 
     @property
@@ -99,7 +101,7 @@ class KVCache:
     def append(
         self, start_frame: int, num_frames: int, keys: list[torch.Tensor], values: list[torch.Tensor]
     ) -> None:
-        """Commit the keys/values of ``num_frames`` frames starting at absolute frame ``start_frame``."""
+        """Commit the keys/values of ``num_frames`` frames starting at frame position ``start_frame``."""
         if start_frame != self._next_frame:
             raise ValueError(
                 f"cache expects frame {self._next_frame} next, got a block starting at {start_frame}"
@@ -133,6 +135,18 @@ class KVCache:
                 if hi > lo:
                     kept.append(run.slice_frames(lo - first, hi - lo, self.tokens_per_frame))
         return tuple(kept)
+
+    def move_back(self, frames: int, move_keys: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
+        """Every cached frame, and the next one, ``frames`` positions earlier; ``move_keys(keys, frames)``
+        turns the stored keys to match (their RoPE). Earlier snapshots keep their own positions."""
+        self._runs = tuple(
+            CachedFrames(
+                r.start_frame - frames, r.num_frames, tuple(move_keys(k, frames) for k in r.keys), r.values
+            )
+            for r in self._runs
+        )
+        self._next_frame -= frames
+        self._joined = {}
 
     def snapshot(self) -> CacheState:
         return CacheState(self._runs, self._next_frame)

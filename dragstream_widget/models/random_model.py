@@ -30,6 +30,7 @@ class RandomModelSpec:
     vae_stride: int = 4
     steps: tuple[int, ...] = (1000, 750, 500, 250)
     shift: float = 5.0
+    rope_frames: int = 1024  # frame positions in the RoPE table
 
 
 TINY = RandomModelSpec()
@@ -54,7 +55,14 @@ def random_transformer(spec: RandomModelSpec, seed: int = 0) -> CausalWanTransfo
     torch.manual_seed(seed)
     freq_dim = 256 if spec.head_dim >= 64 else 32
     config = wan_config(
-        spec.num_layers, spec.num_heads, spec.head_dim, spec.ffn_dim, spec.channels, spec.text_dim, freq_dim
+        spec.num_layers,
+        spec.num_heads,
+        spec.head_dim,
+        spec.ffn_dim,
+        spec.channels,
+        spec.text_dim,
+        freq_dim,
+        spec.rope_frames,
     )
     return CausalWanTransformer3DModel(**config)
 
