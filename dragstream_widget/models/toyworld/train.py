@@ -403,7 +403,7 @@ def train_world(
         recovery = elapsed >= config.recovery_start * budget
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             loss, x0 = world_loss(model, batch, batch_prompts, mask, config, recovery, batch_cells)
-            if critic.on_rollouts:
+            if critic and config.adversarial_on == "rollouts":
                 x0 = rollout_of(model, batch, batch_prompts, config)
             adversarial = (
                 critic.generator_term(x0) if critic and step >= config.discriminator_warmup else None
@@ -498,10 +498,6 @@ class Critic:
 
     def __bool__(self) -> bool:
         return self.discriminator is not None
-
-    @property
-    def on_rollouts(self) -> bool:
-        return bool(self) and self.discriminator.conditioned
 
     def generator_term(self, generated: torch.Tensor) -> torch.Tensor:
         """The generator loss on a random draw of the generated frames (the discriminator held still)."""
