@@ -9,10 +9,19 @@ from dragstream_widget.models.toyworld.evaluate import (
     median_per_block,
     opening_scene,
     path_errors,
+    scene_at_end,
     summarize,
     track_objects,
 )
-from dragstream_widget.models.toyworld.world import Background, ObjectSpec, Scene, render_clip, shape_template
+from dragstream_widget.models.toyworld.world import (
+    OBJECT_COLORS,
+    Background,
+    ObjectSpec,
+    Scene,
+    render_clip,
+    scene_from_prompt,
+    shape_template,
+)
 
 
 def test_a_rendered_shape_fits_its_own_template_and_not_another():
@@ -139,3 +148,16 @@ def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
         main(args + ["--long-frames", "0", "--sink-frames", "9"])
     with pytest.raises(SystemExit):  # one block has no first-to-last change to report
         main(args + ["--long-frames", "3"])
+
+
+def test_a_collapsed_scene_is_told_from_one_that_moved_on():
+    """The long run's end check: a later frame of the same clip keeps its object and background; a frame
+    tinted with the object's colour, or darkened, loses the object and moves the background's colour."""
+    scene = scene_from_prompt("a purple circle on a dotted background", np.random.default_rng(0))
+    frames = render_clip(scene, 24).frames
+    moved_on = scene_at_end(frames[23], frames[0], scene)
+    assert moved_on["objects_present_at_end"] == [True] and moved_on["background_shift_levels"] < 2
+    tinted = (0.5 * frames[23] + 0.5 * np.array(OBJECT_COLORS["purple"])).astype(np.uint8)
+    for collapsed in (tinted, (0.3 * frames[23]).astype(np.uint8)):
+        end = scene_at_end(collapsed, frames[0], scene)
+        assert end["objects_present_at_end"] == [False] and end["background_shift_levels"] > 50

@@ -15,7 +15,9 @@ Metrics (each compared with the same metric on real world clips where that makes
   the same object's in the real clip, per block (the world is deterministic from its opening frames,
   so a rollout that follows it stays close; objects that stop or snap back score high survival but
   move less and drift from the real path);
-* long run: a 300-frame rollout's latent mean/std per block and objects still present at the end;
+* long run: a 300-frame rollout's latent mean/std per block and, on its last frame, whether each
+  object is still there (its colour over 0.5-2x its opening area, as for survival) and how far the
+  background's mean colour moved from the opening frame's (a collapsed scene moves it);
 * speed: generated frames per second on this machine (decode included).
 """
 
@@ -215,6 +217,23 @@ def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, ou
     return report
 
 
+def scene_at_end(last: np.ndarray, opening: np.ndarray, scene) -> dict:
+    """Whether ``last`` still holds the scene of ``opening`` (``uint8 [H, W, 3]`` frames): each object's
+    colour over 0.5-2x its opening area, and the distance (RGB levels) between the mean colours of the
+    two frames outside their objects."""
+    present, backgrounds = [], []
+    for frame in (opening, last):
+        masks = [segment_object(frame, o.color) for o in scene.objects]
+        covered = np.logical_or.reduce(masks) if masks else np.zeros(frame.shape[:2], bool)
+        backgrounds.append(frame[~covered].reshape(-1, 3).mean(0) if (~covered).any() else np.zeros(3))
+        present.append([float(m.sum()) for m in masks])
+    ratios = [end / start if start else 0.0 for start, end in zip(*present)]
+    return {
+        "objects_present_at_end": [bool(0.5 <= r <= 2.0) for r in ratios],
+        "background_shift_levels": float(np.linalg.norm(backgrounds[1] - backgrounds[0])),
+    }
+
+
 def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> dict:
     """A long free-running stream from real opening frames: latent statistics and presence at the end."""
     fpb = backend.layout.frames_per_block
@@ -226,7 +245,6 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
     means = z.mean(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
     stds = z.std(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
     video = session.frames()
-    present = [bool(segment_object(video[-1], o.color).sum() > 10) for o in scene.objects]
     save_image(side_by_side([video[:: max(1, len(video) // 24)]], columns=12, scale=2), out / "long_run.png")
     return {
         "prompt": scene.prompt,
@@ -234,7 +252,7 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
         "block_mean_first_last": [float(means[1]), float(means[-1])],
         "block_std_first_last": [float(stds[1]), float(stds[-1])],
         "block_std_range": [float(stds[1:].min()), float(stds[1:].max())],
-        "objects_present_at_end": present,
+        **scene_at_end(video[-1], real.frames[-1], scene),
         "finite": bool(torch.isfinite(z).all()),
     }
 
