@@ -157,6 +157,7 @@ def test_a_collapsed_scene_is_told_from_one_that_moved_on():
     frames = render_clip(scene, 24).frames
     moved_on = scene_at_end(frames[23], frames[0], scene)
     assert moved_on["objects_present_at_end"] == [True] and moved_on["background_shift_levels"] < 2
+    assert moved_on["object_area_ratios_at_end"][0] == pytest.approx(1.0, abs=0.1)
     tinted = (0.5 * frames[23] + 0.5 * np.array(OBJECT_COLORS["purple"])).astype(np.uint8)
     for collapsed in (tinted, (0.3 * frames[23]).astype(np.uint8)):
         end = scene_at_end(collapsed, frames[0], scene)

@@ -230,6 +230,7 @@ def scene_at_end(last: np.ndarray, opening: np.ndarray, scene) -> dict:
     ratios = [end / start if start else 0.0 for start, end in zip(*present)]
     return {
         "objects_present_at_end": [bool(0.5 <= r <= 2.0) for r in ratios],
+        "object_area_ratios_at_end": ratios,
         "background_shift_levels": float(np.linalg.norm(backgrounds[1] - backgrounds[0])),
     }
 
