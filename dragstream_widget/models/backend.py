@@ -127,7 +127,6 @@ class TransformerBackend:
         records: dict[int, torch.Tensor] = {}
         if prompt_embeds.shape[0] != z_t.shape[0]:  # one prompt for a batch of variants of the block
             prompt_embeds = prompt_embeds.expand(z_t.shape[0], -1, -1)
-        self.transformer.make_room(cache, z_t.shape[2] // self.transformer.config.patch_size[0])
         plain = not record_layers and kv_filter is None and not (torch.is_grad_enabled() and z_t.requires_grad)
         model = self.streaming_transformer if plain and self.streaming_transformer is not None else self.transformer
         flow = model(
@@ -155,7 +154,6 @@ class TransformerBackend:
             if noise is None:
                 raise ValueError("this backend commits noisy context (commit_sigma > 0) and needs the noise")
             z0 = add_noise(z0, noise.to(z0), self.commit_sigma)
-        self.transformer.make_room(cache, z0.shape[2] // self.transformer.config.patch_size[0])
         (self.streaming_transformer or self.transformer)(
             z0.to(self.dtype),
             self._timesteps(self.commit_sigma * 1000, z0.shape[0]),

@@ -304,7 +304,7 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         return apply_rotary(keys, cos.to(keys.device), -sin.to(keys.device))  # the inverse rotation
 
     def make_room(self, cache: KVCache, frames: int) -> None:
-        """Before a pass of ``frames`` frames after ``cache``: where they would pass the end of the RoPE
+        """Before a pass of ``frames`` frames placed after ``cache`` (``forward`` calls it): where they would pass the end of the RoPE
         table, moves the cache back so that its frames start at position 0 (sinks before it), and a
         stream with a rolling window goes on for ever. An unbounded cache cannot be moved; the pass then
         reports the RoPE range."""
@@ -336,7 +336,8 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         """Predict the flow for ``hidden_states`` ``[B, C, F, H, W]``.
 
         ``timestep`` is ``[B]`` (one per sample) or ``[B, F]`` (one per frame). ``frame_offset`` defaults to
-        the cache's next frame (0 without a cache); ``frame_positions`` instead gives every frame its own
+        the cache's next frame (0 without a cache; the cache moved back first where the frames would pass
+        the end of the RoPE table, see :meth:`make_room`); ``frame_positions`` instead gives every frame its own
         position (training on a clean copy beside a noisy copy of a clip). ``records`` (a dict) receives the recorded layers'
         self-attention outputs, each ``[B, F * h * w, inner_dim]``. With ``commit=True`` the call's keys and
         values are appended to ``cache``; otherwise the cache is only read. With ``features_only=True`` the
@@ -352,6 +353,8 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         batch, _, frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
         grid = (frames // p_t, height // p_h, width // p_w)
+        if frame_offset is None and cache is not None:
+            self.make_room(cache, grid[0])
         if frame_offset is None:
             frame_offset = cache.next_frame if cache is not None else 0
         if frame_positions is None:

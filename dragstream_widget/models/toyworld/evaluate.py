@@ -221,13 +221,13 @@ def scene_at_end(last: np.ndarray, opening: np.ndarray, scene) -> dict:
     """Whether ``last`` still holds the scene of ``opening`` (``uint8 [H, W, 3]`` frames): each object's
     colour over 0.5-2x its opening area, and the distance (RGB levels) between the mean colours of the
     two frames outside their objects."""
-    present, backgrounds = [], []
+    areas, backgrounds = [], []
     for frame in (opening, last):
         masks = [segment_object(frame, o.color) for o in scene.objects]
         covered = np.logical_or.reduce(masks) if masks else np.zeros(frame.shape[:2], bool)
         backgrounds.append(frame[~covered].reshape(-1, 3).mean(0) if (~covered).any() else np.zeros(3))
-        present.append([float(m.sum()) for m in masks])
-    ratios = [end / start if start else 0.0 for start, end in zip(*present)]
+        areas.append([float(m.sum()) for m in masks])
+    ratios = [end / start if start else 0.0 for start, end in zip(*areas)]
     return {
         "objects_present_at_end": [bool(0.5 <= r <= 2.0) for r in ratios],
         "object_area_ratios_at_end": ratios,
