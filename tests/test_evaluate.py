@@ -1,11 +1,14 @@
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from dragstream_widget.models.toyworld.evaluate import (
+    CLEAN_BACKGROUND_LEVELS,
     apart_at_opening,
     best_template_iou,
+    held_summary,
     median_per_block,
     opening_scene,
     path_errors,
@@ -129,10 +132,13 @@ def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
     args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6", "--long-frames", "6"]
     report = main(args + ["--steps", "1000,500", "--sampler-update", "renoise"])
     assert report["sampler"] == {"steps": [1000, 500], "update": "renoise"}
-    assert report["frames"] == 6 and report["long_run"]["finite"]
+    assert report["frames"] == 6 and report["long_run"]["finite"] and report["long_run"]["frames"] == 6
     # The real clips through the codec alone: what the model's own numbers are to be read against.
     assert report["codec_round_trip"]["survival"] > 0.5 and len(report["generated"]["size_ratio_median_per_block"]) == 1
     assert (tmp_path / "evaluation.json").exists() and (tmp_path / "rollouts_vs_real.png").exists()
+    trace = json.loads((tmp_path / "long_run_trace.json").read_text())
+    assert [check["frame"] for check in trace] == [5]  # the generated block's last frame
+    assert (tmp_path / "long_run_trace.png").exists() and len(report["long_run"]["held_share_per_segment"]) == 1
 
 
 def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
@@ -162,3 +168,17 @@ def test_a_collapsed_scene_is_told_from_one_that_moved_on():
     for collapsed in (tinted, (0.3 * frames[23]).astype(np.uint8)):
         end = scene_at_end(collapsed, frames[0], scene)
         assert end["objects_present_at_end"] == [False] and end["background_shift_levels"] > 50
+
+
+def test_the_held_summary_shares_blocks_per_segment_and_finds_where_the_scene_was_lost_for_good():
+    def check(frame: int, present: bool, shift: float) -> dict:
+        return {"frame": frame, "objects_present_at_end": [True, present], "background_shift_levels": shift}
+
+    clean, lost = CLEAN_BACKGROUND_LEVELS / 2, CLEAN_BACKGROUND_LEVELS * 2
+    trace = [check(5, True, clean), check(8, False, clean), check(11, True, clean), check(14, True, lost)]
+    trace += [check(17, True, clean), check(20, False, clean), check(23, True, lost)]
+    summary = held_summary(trace, segment_frames=12)
+    # frames 0-11: held, lost (object), held; 12-23: lost (background), held, lost, lost
+    assert summary["held_share_per_segment"] == pytest.approx([2 / 3, 1 / 4])
+    assert summary["lost_for_good_from_frame"] == 20
+    assert held_summary(trace[:5], segment_frames=12)["lost_for_good_from_frame"] is None

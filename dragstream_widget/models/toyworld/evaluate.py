@@ -17,7 +17,10 @@ Metrics (each compared with the same metric on real world clips where that makes
   move less and drift from the real path);
 * long run: a 300-frame rollout's latent mean/std per block and, on its last frame, whether each
   object is still there (its colour over 0.5-2x its opening area, as for survival) and how far the
-  background's mean colour moved from the opening frame's (a collapsed scene moves it);
+  background's mean colour moved from the opening frame's (a collapsed scene moves it); the same
+  check on every block's last frame gives a trace (``long_run_trace.json`` and ``.png``) and, per
+  300 frames, the share of blocks in which the scene held (every object there, background within
+  10 levels);
 * speed: generated frames per second on this machine (decode included).
 """
 
@@ -39,9 +42,11 @@ from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid, mask_iou
 from .. import base
 from .model import WEIGHTS_DIR, load_model
-from .world import SHAPES, render_clip, sample_scene, segment_object, shape_template
+from .world import OBJECT_COLORS, SHAPES, render_clip, sample_scene, segment_object, shape_template
 
 SURVIVAL_DISTANCE = 16.0
+CLEAN_BACKGROUND_LEVELS = 10.0  # a background whose mean colour moved further is another scene
+HELD_SEGMENT_FRAMES = 300
 SCALES = np.linspace(0.7, 1.4, 8)
 ANGLES = np.linspace(0, 2 * math.pi, 24, endpoint=False)
 
@@ -235,25 +240,77 @@ def scene_at_end(last: np.ndarray, opening: np.ndarray, scene) -> dict:
     }
 
 
+def scene_held(check: dict) -> bool:
+    """Whether a :func:`scene_at_end` check found every object and the background within
+    ``CLEAN_BACKGROUND_LEVELS`` of its opening colour."""
+    return all(check["objects_present_at_end"]) and check["background_shift_levels"] <= CLEAN_BACKGROUND_LEVELS
+
+
+def held_summary(trace: list[dict], segment_frames: int = HELD_SEGMENT_FRAMES) -> dict:
+    """Per ``segment_frames`` of a long run's trace, the share of blocks in which the scene held, and the
+    frame from which it never held again (None if it held at the end)."""
+    held = [scene_held(check) for check in trace]
+    segments: dict[int, list[bool]] = {}
+    for check, ok in zip(trace, held):
+        segments.setdefault(check["frame"] // segment_frames, []).append(ok)
+    lost_from = None
+    for check, ok in zip(reversed(trace), reversed(held)):
+        if ok:
+            break
+        lost_from = check["frame"]
+    return {
+        "held_share_per_segment": [float(np.mean(segments[k])) for k in sorted(segments)],
+        "segment_frames": segment_frames,
+        "lost_for_good_from_frame": lost_from,
+    }
+
+
+def save_long_run_trace(trace: list[dict], colors: list[str], path: Path) -> None:
+    """The long run's background shift and object area ratios against the frame, one figure."""
+    from matplotlib.figure import Figure
+
+    frames = [check["frame"] for check in trace]
+    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    background, areas = figure.subplots(1, 2)
+    background.plot(frames, [check["background_shift_levels"] for check in trace], color="black")
+    background.axhline(CLEAN_BACKGROUND_LEVELS, color="grey", linestyle="--", label="clean limit")
+    background.set(title="background's mean colour moved", xlabel="frame", ylabel="RGB levels", yscale="symlog")
+    background.legend(fontsize=8)
+    for index, color in enumerate(colors):
+        ratios = [max(check["object_area_ratios_at_end"][index], 1e-3) for check in trace]
+        areas.plot(frames, ratios, color=np.array(OBJECT_COLORS[color]) / 255, label=color)
+    for limit in (0.5, 2.0):
+        areas.axhline(limit, color="grey", linestyle="--")
+    areas.set(title="object area / opening area", xlabel="frame", yscale="log", ylim=(1e-3, 10))
+    areas.legend(fontsize=8)
+    figure.savefig(path, dpi=110)
+
+
 def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> dict:
-    """A long free-running stream from real opening frames: latent statistics and presence at the end."""
+    """A long free-running stream from real opening frames: latent statistics, the scene check on every
+    block's last frame, and presence at the end."""
     fpb = backend.layout.frames_per_block
     scene, real = opening_scene(np.random.default_rng(seed + 1000), fpb, fpb)
     session = StreamSession(backend, scene.prompt, seed=seed, start_frames=real.frames)
-    for _ in tqdm(range(frames // fpb), desc="long run"):
-        session.step()
+    opening, trace = real.frames[-1], []
+    for _ in tqdm(range(frames // fpb - 1), desc="long run"):  # the opening block counts
+        record = session.step()
+        trace.append({"frame": (record.index + 1) * fpb - 1, **scene_at_end(record.frames[-1], opening, scene)})
     z = session.latents()[0]
     means = z.mean(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
     stds = z.std(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
     video = session.frames()
     save_image(side_by_side([video[:: max(1, len(video) // 24)]], columns=12, scale=2), out / "long_run.png")
+    (out / "long_run_trace.json").write_text(json.dumps(trace))
+    save_long_run_trace(trace, [o.color for o in scene.objects], out / "long_run_trace.png")
     return {
         "prompt": scene.prompt,
         "frames": len(video),
         "block_mean_first_last": [float(means[1]), float(means[-1])],
         "block_std_first_last": [float(stds[1]), float(stds[-1])],
         "block_std_range": [float(stds[1:].min()), float(stds[1:].max())],
-        **scene_at_end(video[-1], real.frames[-1], scene),
+        **scene_at_end(video[-1], opening, scene),
+        **held_summary(trace),
         "finite": bool(torch.isfinite(z).all()),
     }
 
