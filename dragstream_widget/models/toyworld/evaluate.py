@@ -272,9 +272,10 @@ def save_long_run_trace(trace: list[dict], colors: list[str], path: Path) -> Non
     frames = [check["frame"] for check in trace]
     figure = Figure(figsize=(9, 3.2), layout="constrained")
     background, areas = figure.subplots(1, 2)
-    background.plot(frames, [check["background_shift_levels"] for check in trace], color="black")
+    shifts = [max(check["background_shift_levels"], 0.1) for check in trace]  # log axis: 0.1 stands for less
+    background.plot(frames, shifts, color="black")
     background.axhline(CLEAN_BACKGROUND_LEVELS, color="grey", linestyle="--", label="clean limit")
-    background.set(title="background's mean colour moved", xlabel="frame", ylabel="RGB levels", yscale="symlog")
+    background.set(title="background's mean colour moved", xlabel="frame", ylabel="RGB levels", yscale="log")
     background.legend(fontsize=8)
     for index, color in enumerate(colors):
         ratios = [max(check["object_area_ratios_at_end"][index], 1e-3) for check in trace]
