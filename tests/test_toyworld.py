@@ -1,8 +1,10 @@
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dragstream_widget import load_model
 from dragstream_widget.engine.session import StreamSession
@@ -86,6 +88,16 @@ def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_cont
     assert report["train_config"]["recovery_context"] == "sampled"
     tuned = ToyWorldModel.load(tmp_path / "weights")
     assert tuned.config == replace(ToyWorldModel.load(WEIGHTS_DIR).config, commit_sigma=0.2)
+
+
+def test_loss_curves_plot_the_phases_a_run_logged(tmp_path):
+    records = [{"phase": "codec", "step": k, "loss": 1 / k} for k in (1, 2, 3)]
+    records += [{"phase": "world", "step": k, "loss": 2 / k, "recovery": k > 1} for k in (1, 2, 3)]
+    for name, logged, panels in (("both", records, 2), ("fine_tune", records[3:], 1)):
+        log = tmp_path / f"{name}.jsonl"
+        log.write_text("\n".join(json.dumps(r) for r in logged))
+        train.save_loss_curves(log, tmp_path / f"{name}.png")
+        assert Image.open(tmp_path / f"{name}.png").width == pytest.approx(panels * 4.5 * 110, abs=2)
 
 
 def test_a_new_transformer_shape_trains_on_the_codec_of_trained_weights(tmp_path):

@@ -533,12 +533,14 @@ class Critic:
 
 
 def save_loss_curves(log_path: Path, image_path: Path) -> None:
-    """The codec's and the world model's training losses from a run's ``log.jsonl``, side by side."""
+    """The codec's and the world model's training losses from a run's ``log.jsonl``, side by side (the
+    world model's alone for a fine-tune, which has no codec phase)."""
     from matplotlib.figure import Figure
 
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
-    figure = Figure(figsize=(9, 3.2), layout="constrained")
-    for axis, phase in zip(figure.subplots(1, 2), ("codec", "world")):
+    phases = [phase for phase in ("codec", "world") if any(r.get("phase") == phase for r in records)]
+    figure = Figure(figsize=(4.5 * max(1, len(phases)), 3.2), layout="constrained")
+    for axis, phase in zip(figure.subplots(1, max(1, len(phases)), squeeze=False)[0], phases):
         points = [(r["step"], r["loss"]) for r in records if r.get("phase") == phase and "loss" in r]
         if points:
             axis.plot(*zip(*points))
