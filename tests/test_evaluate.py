@@ -4,11 +4,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from dragstream_widget import load_model
 from dragstream_widget.models.toyworld.evaluate import (
     CLEAN_BACKGROUND_LEVELS,
     apart_at_opening,
     best_template_iou,
     held_summary,
+    long_run,
     median_per_block,
     opening_scene,
     path_errors,
@@ -188,9 +190,6 @@ def test_the_shipped_weights_keep_the_long_run_scene_whole_for_300_frames(tmp_pa
     """What the sink fine-tune is shipped for: the evaluation's long-run scene (a purple circle on a
     dotted background) keeps its object and background over 300 frames; the weights before it had
     shrunk the circle below half its area in most blocks by then (model card, "The shipped weights")."""
-    from dragstream_widget import load_model
-    from dragstream_widget.models.toyworld.evaluate import long_run
-
     report = long_run(load_model(), 300, 0, tmp_path)
     assert report["frames"] == 300 and report["finite"]
     assert report["held_share_per_segment"][0] >= 0.8 and report["lost_for_good_from_frame"] is None
