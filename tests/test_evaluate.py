@@ -11,9 +11,9 @@ from dragstream_widget.models.toyworld.evaluate import (
     best_template_iou,
     held_summary,
     long_run,
-    median_per_block,
     opening_scene,
     path_errors,
+    per_block,
     scene_at_end,
     summarize,
     track_objects,
@@ -53,6 +53,7 @@ def test_tracking_on_real_frames_keeps_every_object():
     assert summary["size_within_20_percent"] == 1.0
     assert len(summary["size_ratio_median_per_block"]) == 4  # 12 frames, blocks of 3
     assert all(abs(r - 1.0) < 0.1 for r in summary["size_ratio_median_per_block"])
+    assert summary["shape_recognized_per_block"] == [1.0] * 4
     blank = np.zeros_like(clip.frames)
     assert summarize([track_objects(blank, scene, areas)])["survival"] == 0.0
 
@@ -77,10 +78,23 @@ def test_motion_is_the_speed_of_surviving_objects_and_their_distance_from_the_re
     }
 
 
+def test_shape_recognition_is_summarised_per_block_and_drops_where_a_square_turns_disc():
+    square = ObjectSpec("square", "red", 8.0, (30.0, 30.0), (0.0, 0.0), 0.3, 0.0)
+    background = Background("plain", ((88, 92, 104), (116, 120, 132)))
+    squares = render_clip(Scene((square,), background), 12)
+    discs = render_clip(Scene((replace(square, shape="circle"),), background), 12)
+    melted = np.concatenate([squares.frames[:6], discs.frames[6:]])
+    areas = [float(squares.visible_masks[0][0].sum())]
+    summary = summarize([track_objects(melted, squares.scene, areas)])
+    assert summary["shape_recognized_per_block"] == [1.0, 1.0, 0.0, 0.0]
+    assert summary["shape_recognized"] == 0.5 and summary["survival"] == 1.0
+
+
 def test_size_ratios_are_summarised_per_block_in_frame_order():
-    ratios = [(0, 1.0), (1, 0.8), (7, 0.5), (8, 0.7)]
-    assert median_per_block(ratios, 3) == [pytest.approx(0.9), None, pytest.approx(0.6)]
-    assert median_per_block([], 3) == []
+    ratios = [(0, 1.0), (1, 0.8), (6, 0.5), (7, 0.5), (8, 0.8)]
+    assert per_block(ratios, 3) == [pytest.approx(0.9), None, pytest.approx(0.5)]
+    assert per_block(ratios, 3, np.mean) == [pytest.approx(0.9), None, pytest.approx(0.6)]
+    assert per_block([], 3) == []
 
 
 def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_discs():

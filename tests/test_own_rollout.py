@@ -1,9 +1,11 @@
 """Self forcing's rollout: blocks generated one at a time after a real opening block, as streaming makes
 them, with the gradient kept only at each block's exit step."""
 
+import numpy as np
 import pytest
 import torch
 
+from dragstream_widget.models.causal_wan import clean_noisy_mask
 from dragstream_widget.models.toyworld import train
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
 
@@ -57,12 +59,48 @@ def test_the_rollout_continues_its_own_clip(model_and_clips):
     assert torch.isfinite(generated).all() and 0.8 < generated.std() < 1.2  # latents are normalised
 
 
-def test_training_on_clips_longer_than_the_window_saves_its_sinks(tmp_path):
+def test_training_on_clips_longer_than_the_window_on_streamed_context_saves_its_sinks(tmp_path):
     args = ["--out", str(tmp_path), "--smoke", "--clips", "2", "--init", str(WEIGHTS_DIR), "--clip-frames", "12"]
-    report = train.main(args + ["--sink-frames", "3"])
+    report = train.main(args + ["--sink-frames", "3", "--recovery-start", "0", "--recovery-context", "rollouts"])
     assert report["train_config"]["clip_frames"] == 12 and report["world_steps"] > 0
+    assert report["train_config"]["recovery_context"] == "rollouts" and np.isfinite(report["final_loss"])
     saved = ToyWorldModel.load(tmp_path / "weights").config
     assert (saved.cache_frames, saved.sink_frames) == (9, 3) and saved.window_blocks() == (3, 1)
     for bad in (["--sink-frames", "9"], ["--sink-frames", "2"], ["--clip-frames", "7"]):
         with pytest.raises(SystemExit):
             train.main(["--out", str(tmp_path / "refused"), "--smoke", "--init", str(WEIGHTS_DIR), *bad])
+
+
+@pytest.mark.parametrize("kind", ["rollouts", "last_step", "sampled"])
+def test_recovery_context_gives_the_chosen_clips_the_models_own_version(model_and_clips, kind):
+    """Every clip chosen (probability 1) reads the model's own version of itself; with "rollouts" that is
+    the clip streamed from its real opening block, which stays real, exactly as ``own_rollout`` makes it."""
+    model, latents, text = model_and_clips
+    cfg = model.config
+    frames, tpf = latents.shape[2], model.transformer.tokens_per_frame(*latents.shape[3:])
+    mask = clean_noisy_mask(frames, cfg.frames_per_block, tpf, latents.device, *cfg.window_blocks())
+    positions = torch.arange(frames).repeat(2)
+    config = train.TrainConfig(recovery_context=kind, recovery_probability=1.0)
+    torch.manual_seed(1)
+    context = train.recovery_context(model.transformer, latents, text, positions, mask, cfg, config)
+    assert context.shape == latents.shape and torch.isfinite(context).all()
+    per_frame_error = (context - latents).square().mean(dim=(1, 3, 4))  # [clips, frames]
+    assert (per_frame_error > 1e-4).all() if kind != "rollouts" else (per_frame_error[:, 3:] > 1e-4).all()
+    if kind == "rollouts":
+        torch.testing.assert_close(context[:, :, :3], latents[:, :, :3], rtol=0, atol=0)
+        torch.manual_seed(1)
+        torch.rand(len(latents))  # the draw that chose the clips
+        with torch.no_grad():
+            streamed = train.own_rollout(model.transformer, latents, text, cfg, exit_step=3)
+        torch.testing.assert_close(context[:, :, 3:], streamed)
+        # Streamed context strays from the real clip block by block, further than one pass over it does.
+        later = per_frame_error[:, 6:].mean()
+        torch.manual_seed(1)
+        one_pass = train.recovery_context(
+            model.transformer, latents, text, positions, mask, cfg, train.TrainConfig(recovery_probability=1.0)
+        )
+        assert later > 2 * (one_pass - latents).square().mean(dim=(1, 3, 4))[:, 6:].mean()
+    spared = train.recovery_context(
+        model.transformer, latents, text, positions, mask, cfg, train.TrainConfig(recovery_probability=0.0)
+    )
+    assert spared is latents

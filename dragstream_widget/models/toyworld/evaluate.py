@@ -68,9 +68,10 @@ def recognized_shape(mask: np.ndarray, radius: float) -> str:
     return max(SHAPES, key=lambda shape: best_template_iou(mask, shape, radius))
 
 
-def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recognize_every: int = 4) -> dict:
+def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recognize_every: int = 3) -> dict:
     """Per object and frame: survival flag, area ratio, the shape IoU of surviving objects (per class), and
-    every ``recognize_every`` frames whether the blob is recognised as its own shape class."""
+    every ``recognize_every`` frames (the first of each block by default) whether the blob is recognised as
+    its own shape class."""
     survived, ratios, ious, recognized, centers = [], [], [], [], []
     per_shape: dict[str, list[float]] = {}
     for i, obj in enumerate(scene.objects):
@@ -92,13 +93,13 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
                 ious.append(best_template_iou(mask, obj.shape, obj.radius))
                 per_shape.setdefault(obj.shape, []).append(ious[-1])
                 if t % recognize_every == 0:
-                    recognized.append(recognized_shape(mask, obj.radius) == obj.shape)
+                    recognized.append((t, float(recognized_shape(mask, obj.radius) == obj.shape)))
     return {
         "survived": survived,
         "ratios": ratios,  # (frame, area / opening area) of surviving objects
         "ious": ious,
         "per_shape": per_shape,
-        "recognized": recognized,
+        "recognized": recognized,  # (frame, 1.0 where recognised as its own class else 0.0)
         "centers": centers,  # per object: frame -> centroid (x, y) where it survives
     }
 
@@ -109,18 +110,20 @@ def summarize(tracks: list[dict], frames_per_block: int = 3) -> dict:
     sizes = [abs(ratio - 1.0) for _, ratio in ratios]
     ious = [s for t in tracks for s in t["ious"]]
     recognized = [r for t in tracks for r in t["recognized"]]
+    recognized_values = [value for _, value in recognized]
     shapes = {k for t in tracks for k in t["per_shape"]}
     per_shape = {
         k: float(np.mean([v for t in tracks for v in t["per_shape"].get(k, [])])) for k in sorted(shapes)
     }
     return {
         "shape_iou_per_class": per_shape,
-        "shape_recognized": float(np.mean(recognized)) if recognized else 0.0,
+        "shape_recognized": float(np.mean(recognized_values)) if recognized else 0.0,
+        "shape_recognized_per_block": per_block(recognized, frames_per_block, np.mean),
         "survival": float(np.mean(survived)) if survived else 0.0,
         "shape_iou": float(np.mean(ious)) if ious else 0.0,
         "size_error_median": float(np.median(sizes)) if sizes else None,
         "size_within_20_percent": float(np.mean(np.array(sizes) <= 0.2)) if sizes else 0.0,
-        "size_ratio_median_per_block": median_per_block(ratios, frames_per_block),
+        "size_ratio_median_per_block": per_block(ratios, frames_per_block),
         "speed_median_px_per_frame": median_speed(tracks),
     }
 
@@ -149,19 +152,22 @@ def path_errors(generated: list[dict], real: list[dict], frames_per_block: int) 
     ]
     return {
         "path_error_median_px": float(np.median([d for _, d in pairs])) if pairs else None,
-        "path_error_median_px_per_block": median_per_block(pairs, frames_per_block),
+        "path_error_median_px_per_block": per_block(pairs, frames_per_block),
     }
 
 
-def median_per_block(values: list[tuple[int, float]], frames_per_block: int) -> list[float | None]:
-    """Median of (frame, value) pairs per block of frames, in frame order (None: no value there)."""
+def per_block(
+    values: list[tuple[int, float]], frames_per_block: int, statistic=np.median
+) -> list[float | None]:
+    """A statistic (the median by default) of (frame, value) pairs per block of frames, in frame order
+    (None: no value there)."""
     if not values:
         return []
     blocks = max(t for t, _ in values) // frames_per_block + 1
     grouped: list[list[float]] = [[] for _ in range(blocks)]
     for t, value in values:
         grouped[t // frames_per_block].append(value)
-    return [float(np.median(g)) if g else None for g in grouped]
+    return [float(statistic(g)) if g else None for g in grouped]
 
 
 def apart_at_opening(clip, frames: int, gap: int = 2) -> bool:

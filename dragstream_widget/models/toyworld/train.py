@@ -15,8 +15,10 @@ Recipe (what makes autoregressive rollouts hold their objects):
    (``ToyWorldConfig.commit_sigma``). Without it, the blur of each generated block is copied into the next.
 4. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
    model's own predictions, so it learns to continue from its own imperfect frames: either the x0 of one
-   step from the sampler's last level (``last_step``), or each block sampled by the full few-step chain
-   from noise, as streaming makes it (``sampled``).
+   step from the sampler's last level (``last_step``), each block sampled by the full few-step chain
+   from noise, as streaming makes it (``sampled``), or the clip streamed by the model from its real
+   opening block (``rollouts``, ``own_rollout``), so that later blocks read context that is generated
+   all the way back, as in a long stream, and learn to draw the real clip's next block from it.
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 6. Adversarial fine-tuning (``adversarial_weight`` > 0, usually with ``--init``): a discriminator on
@@ -72,7 +74,7 @@ class TrainConfig:
     schedule_fraction: float = 0.75  # share of blocks noised at one of the sampler's own levels
     recovery_start: float = 0.6  # fraction of the world budget after which own-prediction context is used
     recovery_probability: float = 0.5
-    recovery_context: str = "last_step"  # or "sampled": own few-step samples of each block as context
+    recovery_context: str = "last_step"  # "sampled": own samples of each block; "rollouts": the streamed clip
     object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
     context_noise: float = 0.0  # highest noise level of the context (0: clean context only)
     context_noise_probability: float = 0.75  # share of clips whose context is noised
@@ -277,6 +279,42 @@ def own_rollout(
     return torch.cat(blocks, dim=2)
 
 
+@torch.no_grad()
+def last_step_context(transformer, latents, text, positions, mask, sampler: FlowSampler) -> torch.Tensor:
+    """Every frame's x0 from one pass at the sampler's last noise level over the real context before it."""
+    frames, last = latents.shape[2], sampler.sigmas[-1]
+    renoised = add_noise(latents, torch.randn_like(latents), last)
+    zeros = torch.zeros(latents.shape[0], frames, device=latents.device)
+    steps = torch.cat([zeros, torch.full_like(zeros, last * 1000)], dim=1)
+    flow = transformer(
+        torch.cat([latents, renoised], 2), steps, text, frame_positions=positions, attention_mask=mask
+    ).sample[:, :, frames:]
+    return renoised - last * flow
+
+
+def recovery_context(
+    transformer, latents, text, positions, mask, model_config: ToyWorldConfig, config: TrainConfig
+) -> torch.Tensor:
+    """The clean context of a batch in the recovery phase: for a share ``recovery_probability`` of the
+    clips, the model's own version of them (``config.recovery_context``); the real latents for the rest."""
+    own = torch.rand(latents.shape[0], device=latents.device) < config.recovery_probability
+    if not own.any():
+        return latents
+    sampler = FlowSampler(model_config.steps, model_config.shift, model_config.sampler_update)
+    chosen, chosen_text = latents[own], text[own]
+    with torch.no_grad():
+        if config.recovery_context == "sampled":
+            made = sampled_context(transformer, chosen, chosen_text, positions, mask, sampler)
+        elif config.recovery_context == "rollouts":
+            streamed = own_rollout(transformer, chosen, chosen_text, model_config, sampler.num_steps - 1)
+            made = torch.cat([chosen[:, :, : model_config.frames_per_block], streamed.to(chosen.dtype)], dim=2)
+        else:
+            made = last_step_context(transformer, chosen, chosen_text, positions, mask, sampler)
+    clean = latents.clone()
+    clean[own] = made.to(latents.dtype)
+    return clean
+
+
 def world_loss(
     model: ToyWorldModel,
     latents: torch.Tensor,
@@ -302,31 +340,8 @@ def world_loss(
     positions = torch.arange(frames, device=latents.device).repeat(2)
     steps = torch.cat([torch.zeros_like(sigma_frames), sigma_frames * 1000], dim=1)
     clean = latents
-    if recovery and config.recovery_context == "sampled":
-        own = torch.rand(batch, device=latents.device) < config.recovery_probability
-        if own.any():
-            clean = latents.clone()
-            clean[own] = sampled_context(transformer, latents[own], text[own], positions, mask, sampler)
-    elif recovery:
-        # The context becomes the model's own last-step predictions, as imperfect as its real outputs.
-        last = sampler.sigmas[-1]
-        renoised = (1 - last) * latents + last * torch.randn_like(latents)
-        last_steps = torch.cat(
-            [torch.zeros_like(sigma_frames), torch.full_like(sigma_frames, last * 1000)], dim=1
-        )
-        with torch.no_grad():
-            pred = transformer(
-                torch.cat([latents, renoised], 2),
-                last_steps,
-                text,
-                frame_positions=positions,
-                attention_mask=mask,
-            ).sample[:, :, frames:]
-            own_x0 = renoised - last * pred
-            use_own = (torch.rand(batch, device=latents.device) < config.recovery_probability)[
-                :, None, None, None, None
-            ]
-            clean = torch.where(use_own, own_x0, latents)
+    if recovery:
+        clean = recovery_context(transformer, latents, text, positions, mask, cfg, config)
     if config.context_noise > 0:
         clean, context_levels = noise_context(clean, cfg.frames_per_block, config)
         steps = torch.cat([context_levels * 1000, sigma_frames * 1000], dim=1)
@@ -588,7 +603,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=None, help="seed of the rendered clips and training")
     parser.add_argument("--object-weight", type=float, default=None, help="loss weight of object cells")
     parser.add_argument("--recovery-start", type=float, default=None, help="budget fraction, 0..1")
-    parser.add_argument("--recovery-context", choices=("last_step", "sampled"), default=None)
+    parser.add_argument("--recovery-context", choices=("last_step", "sampled", "rollouts"), default=None)
     parser.add_argument("--warmup-steps", type=at_least(1), default=None)
     parser.add_argument("--codec-steps", type=at_least(1), default=None)
     parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
