@@ -1,5 +1,6 @@
 import pytest
 import torch
+from diffusers import WanTransformer3DModel
 
 from dragstream_widget.models.causal_wan import (
     CausalWanTransformer3DModel,
@@ -47,6 +48,19 @@ def test_commit_passes_equal_one_block_causal_pass(model):
             for i in (0, 2, 4)
         ]
     assert (full - torch.cat(blocks, 2)).abs().max() <= 1e-5
+
+
+def test_full_pass_without_cache_equals_diffusers_wan(model):
+    """With no cache and no mask, the causal model is Wan itself: the same weights in diffusers' own
+    WanTransformer3DModel (its attention processor and RoPE) give the same flow."""
+    z, text = _inputs()
+    reference = WanTransformer3DModel(**{k: v for k, v in model.config.items() if not k.startswith("_")}).eval()
+    reference.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        ours = model(z, torch.full((1,), 400.0), text).sample
+        theirs = reference(z, torch.full((1,), 400.0), text).sample
+    assert theirs.abs().mean() > 0.1
+    assert (ours - theirs).abs().max() <= 1e-5
 
 
 def test_noisy_block_over_cache_equals_teacher_forced_full_pass(model):
@@ -223,7 +237,7 @@ def test_keys_moved_back_equal_keys_computed_earlier(model):
     grid = (2, SPEC.latent_height // 2, SPEC.latent_width // 2)
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(1, grid[0] * grid[1] * grid[2], SPEC.num_heads, SPEC.head_dim, generator=g)
-    late = apply_rotary(keys, *model.rotary_at(torch.tensor([9, 10]), *grid[1:]))
-    early = apply_rotary(keys, *model.rotary_at(torch.tensor([2, 3]), *grid[1:]))
+    late = apply_rotary(keys, model.rotary_at(torch.tensor([9, 10]), *grid[1:]))
+    early = apply_rotary(keys, model.rotary_at(torch.tensor([2, 3]), *grid[1:]))
     assert (model.keys_moved_back(late, 7) - early).abs().max() < 1e-5
     assert (late - early).abs().max() > 0.1

@@ -1,13 +1,14 @@
 import pytest
 
 from dragstream_widget.demo import ObjectNotVisible
-from dragstream_widget.models.toyworld.drag_checks import unless_hidden
+from dragstream_widget.models.toyworld.drag_checks import CHECKS, unless_hidden
 from dragstream_widget.models.toyworld.drag_sweep import make_config, meets, table_row
 from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
 
 
-def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0) -> dict:
+def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0, checks=CHECKS) -> dict:
     return {
+        "checks": list(checks),
         "edit_error_px_median": 0.8,
         "edit_within_2px": edit_within,
         "long_edit_px": 14.0,
@@ -47,3 +48,12 @@ def test_a_case_whose_object_is_hidden_is_skipped_and_other_errors_still_raise()
     empty = meets(summary(psnr=None))
     assert not empty["psnr"]
     assert "psnr -" in table_row({"name": "c", **summary(psnr=None), "edit_seconds": None, "meets": empty})
+
+
+def test_a_sweep_of_some_checks_judges_only_their_targets():
+    """A sweep of animations alone reports no edit numbers and is judged on the animation target only."""
+    partial = summary(edit_within=None, psnr=None, rotations=(), checks=("animations",))
+    partial.update(edit_error_px_median=None, long_edit_error_px_median=None, long_edit_ghost_fraction_median=None)
+    assert meets(partial) == {"animation": True}
+    row = table_row({"name": "anim", **partial, "edit_seconds": None, "meets": meets(partial)})
+    assert "anim  2.50 px" in row and "edit - px -" in row and "rot -" in row and "met 1/1" in row

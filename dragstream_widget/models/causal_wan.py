@@ -49,11 +49,16 @@ class ForwardState:
     new_values: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Wan's interleaved rotary embedding on ``[B, L, heads, head_dim]``."""
-    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    c, s = cos[..., 0::2], sin[..., 1::2]
-    return torch.stack((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1).flatten(-2).type_as(x)
+def apply_rotary(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Wan's interleaved rotary embedding on ``[B, L, heads, head_dim]``: channels ``2i, 2i + 1`` read as one
+    complex number and multiplied by ``turns[..., i]`` (unit complex numbers, ``[1 or B, L, 1, head_dim / 2]``)."""
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+    return torch.view_as_real(pairs * turns).flatten(-2).type_as(x)
+
+
+def rotary_turns(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Diffusers' Wan RoPE tables (cos and sin repeated for both channels of a pair) as complex64 turns."""
+    return torch.complex(cos[..., 0::2].float(), sin[..., 1::2].float())
 
 
 class CausalSelfAttnProcessor:
@@ -69,7 +74,7 @@ class CausalSelfAttnProcessor:
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rotary_emb: torch.Tensor | None = None,
     ) -> torch.Tensor:
         state = self.state
         if state is None:
@@ -79,8 +84,8 @@ class CausalSelfAttnProcessor:
         query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(attn.to_k(hidden_states)).unflatten(2, (attn.heads, -1))
         value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
-        query = apply_rotary(query, *rotary_emb)
-        key = apply_rotary(key, *rotary_emb)
+        query = apply_rotary(query, rotary_emb)
+        key = apply_rotary(key, rotary_emb)
 
         layer = self.layer_index
         context = state.cache.context(layer) if state.cache is not None else None
@@ -270,10 +275,9 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
             self.num_layers, self.tokens_per_frame(latent_height, latent_width), max_frames, sink_frames
         )
 
-    def rotary_at(
-        self, frame_positions: torch.Tensor, height: int, width: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """RoPE cos/sin for a token grid whose frames sit at absolute ``frame_positions`` (a 1-D int tensor)."""
+    def rotary_at(self, frame_positions: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """RoPE turns (:func:`apply_rotary`) for a token grid whose frames sit at absolute ``frame_positions``
+        (a 1-D int tensor): ``[1, frames * height * width, 1, head_dim / 2]`` complex64."""
         rope = self.rope
         frames = len(frame_positions)
         if int(frame_positions.max()) >= rope.max_seq_len or int(frame_positions.min()) < 0:
@@ -290,7 +294,7 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
                 w[:width].view(1, 1, width, -1).expand(frames, height, width, -1),
             ]
             tables.append(torch.cat(parts, dim=-1).reshape(1, frames * height * width, 1, -1))
-        return tables[0], tables[1]
+        return rotary_turns(*tables)
 
     def keys_moved_back(self, keys: torch.Tensor, frames: int) -> torch.Tensor:
         """Keys ``[B, L, heads, head_dim]`` stored after RoPE, turned back by ``frames`` positions on its time
@@ -301,7 +305,7 @@ class CausalWanTransformer3DModel(WanTransformer3DModel):
         spatial = rope.h_dim + rope.w_dim
         cos = torch.cat((cos_t, cos_t.new_ones(spatial)))
         sin = torch.cat((sin_t, sin_t.new_zeros(spatial)))
-        return apply_rotary(keys, cos.to(keys.device), -sin.to(keys.device))  # the inverse rotation
+        return apply_rotary(keys, rotary_turns(cos, -sin).to(keys.device))  # the inverse rotation
 
     def make_room(self, cache: KVCache, frames: int) -> None:
         """Before a pass of ``frames`` frames placed after ``cache`` (``forward`` calls it): where they would pass the end of the RoPE
