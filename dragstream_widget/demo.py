@@ -36,7 +36,9 @@ class DemoScript:
     edit_shift: float = -10.0  # pixels to the right (negative: left, away from the blue square)
     animate_after: int = 4  # blocks streamed before the animation starts
     animation_frames: int = 12
-    animation_radius: float = 10.0
+    # The half circle ends beside the edited circle rather than on it (objects that meet fuse on the
+    # toy model).
+    animation_radius: float = 8.0
 
 
 def opening_frames(prompt: str, seed: int, frames: int) -> np.ndarray:

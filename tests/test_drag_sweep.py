@@ -21,8 +21,8 @@ def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0, c
 
 
 def test_overrides_apply_on_the_toy_settings():
-    config = make_config({"learning_rate": 0.3, "cutoffs": [0.4, 1.0], "reconstruction_loss": "mse"})
-    assert config.learning_rate == 0.3 and config.cutoffs == (0.4, 1.0) and config.reconstruction_loss == "mse"
+    config = make_config({"learning_rate": 0.3, "cutoffs": [0.4, 1.0], "reconstruction_loss": "l1"})
+    assert config.learning_rate == 0.3 and config.cutoffs == (0.4, 1.0) and config.reconstruction_loss == "l1"
     assert config.iterations == TOY_DRAG_CONFIG.iterations and config.optimize_step == TOY_DRAG_CONFIG.optimize_step
 
 
