@@ -96,8 +96,12 @@ def test_loss_curves_plot_the_phases_a_run_logged(tmp_path):
     for name, logged, panels in (("both", records, 2), ("fine_tune", records[3:], 1)):
         log = tmp_path / f"{name}.jsonl"
         log.write_text("\n".join(json.dumps(r) for r in logged))
-        train.save_loss_curves(log, tmp_path / f"{name}.png")
+        assert train.save_loss_curves(log, tmp_path / f"{name}.png")
         assert Image.open(tmp_path / f"{name}.png").width == pytest.approx(panels * 4.5 * 110, abs=2)
+    unlogged = tmp_path / "short.jsonl"
+    unlogged.write_text(json.dumps({"phase": "codec_done", "psnr": 30.0}))
+    assert not train.save_loss_curves(unlogged, tmp_path / "short.png")
+    assert not (tmp_path / "short.png").exists()
 
 
 def test_a_new_transformer_shape_trains_on_the_codec_of_trained_weights(tmp_path):

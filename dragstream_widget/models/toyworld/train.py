@@ -547,24 +547,27 @@ class Critic:
         }
 
 
-def save_loss_curves(log_path: Path, image_path: Path) -> None:
+def save_loss_curves(log_path: Path, image_path: Path) -> bool:
     """The codec's and the world model's training losses from a run's ``log.jsonl``, side by side (the
-    world model's alone for a fine-tune, which has no codec phase)."""
+    world model's alone for a fine-tune, which has no codec phase). A run too short to log a loss gets
+    no image; returns whether one was written."""
     from matplotlib.figure import Figure
 
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
-    phases = [phase for phase in ("codec", "world") if any(r.get("phase") == phase for r in records)]
-    figure = Figure(figsize=(4.5 * max(1, len(phases)), 3.2), layout="constrained")
-    for axis, phase in zip(figure.subplots(1, max(1, len(phases)), squeeze=False)[0], phases):
-        points = [(r["step"], r["loss"]) for r in records if r.get("phase") == phase and "loss" in r]
-        if points:
-            axis.plot(*zip(*points))
+    logged = [r for r in records if "loss" in r]
+    phases = [phase for phase in ("codec", "world") if any(r.get("phase") == phase for r in logged)]
+    if not phases:
+        return False
+    figure = Figure(figsize=(4.5 * len(phases), 3.2), layout="constrained")
+    for axis, phase in zip(figure.subplots(1, len(phases), squeeze=False)[0], phases):
+        axis.plot(*zip(*[(r["step"], r["loss"]) for r in logged if r.get("phase") == phase]))
         recovery = [r["step"] for r in records if r.get("phase") == phase and r.get("recovery")]
         if recovery:
             axis.axvline(recovery[0], color="grey", linestyle="--", label="own-prediction context from here")
             axis.legend(fontsize=8)
         axis.set(title=f"{phase} loss", xlabel="step", yscale="log")
     figure.savefig(image_path, dpi=110)
+    return True
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -744,7 +747,8 @@ def main(argv: list[str] | None = None) -> dict:
     report["device"] = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     (out / "report.json").write_text(json.dumps(report, indent=2))
     log_file.close()
-    save_loss_curves(out / "log.jsonl", out / "loss_curve.png")
+    if not save_loss_curves(out / "log.jsonl", out / "loss_curve.png"):
+        print("no loss was logged (fewer than 100 steps per phase), so no loss_curve.png")
     print(json.dumps(report, indent=2))
     return report
 
