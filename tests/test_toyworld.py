@@ -99,7 +99,7 @@ def test_loss_curves_plot_the_phases_a_run_logged(tmp_path):
         assert train.save_loss_curves(log, tmp_path / f"{name}.png")
         assert Image.open(tmp_path / f"{name}.png").width == pytest.approx(panels * 4.5 * 110, abs=2)
     unlogged = tmp_path / "short.jsonl"
-    unlogged.write_text(json.dumps({"phase": "codec_done", "psnr": 30.0}))
+    unlogged.write_text(json.dumps({"phase": "codec", "codec_psnr_db": 30.0}))  # a report, no loss
     assert not train.save_loss_curves(unlogged, tmp_path / "short.png")
     assert not (tmp_path / "short.png").exists()
 

@@ -196,29 +196,15 @@ def run_checks(
     unknown = set(checks) - set(CHECKS)
     if unknown:
         raise ValueError(f"unknown checks {sorted(unknown)}; choose from {', '.join(CHECKS)}")
-    edits = (
-        [unless_hidden(edit_check, backend, p, s, config) for p in tqdm(EDIT_PROMPTS, desc="edits") for s in seeds]
-        if "edits" in checks
-        else []
-    )
-    long_edits = (
-        [
-            unless_hidden(edit_check, backend, p, s, config, long_shift)
-            for p in tqdm(EDIT_PROMPTS, desc="long edits")
-            for s in seeds
-        ]
-        if "long_edits" in checks
-        else []
-    )
-    animations = (
-        [
-            unless_hidden(animation_check, backend, p, s, config)
-            for p in tqdm(EDIT_PROMPTS[:2], desc="animations")
-            for s in seeds
-        ]
-        if "animations" in checks
-        else []
-    )
+
+    def cases_of(kind: str, check, prompts, *extra) -> list[dict]:
+        if kind not in checks:
+            return []
+        return [unless_hidden(check, backend, p, s, config, *extra) for p in tqdm(prompts, desc=kind) for s in seeds]
+
+    edits = cases_of("edits", edit_check, EDIT_PROMPTS)
+    long_edits = cases_of("long_edits", edit_check, EDIT_PROMPTS, long_shift)
+    animations = cases_of("animations", animation_check, EDIT_PROMPTS[:2])
     rotations = rotation_checks(backend, config, seeds) if "rotations" in checks else []
     short, long = edit_summary(edits), edit_summary(long_edits)
     anim_errors = [a["mean_error_px"] for a in animations if a.get("mean_error_px") is not None]

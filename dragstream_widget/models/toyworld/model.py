@@ -32,7 +32,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # card (drag sweep), where eight iterations at 0.1 land about twice as far off in 1.5x the time.
 # L_rec as a squared error (the released code's choice) and a CSS map twice as wide as the paper's:
 # animations follow their path about 1 px closer and 14 px edits land about 2 px closer, leaving
-# half the ghost, at the same cost (model card, "Squared-error L_rec and a wider gradient map").
+# half the ghost, at the same cost (model card, "The shipped drag settings").
 TOY_DRAG_CONFIG = DragConfig(
     optimize_step=2, learning_rate=0.6, iterations=4, reconstruction_loss="mse", css_alpha=2.0
 )
