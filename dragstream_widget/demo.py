@@ -90,7 +90,8 @@ def run_demo(
     config: DragConfig | None = None,
 ) -> dict:
     """Run the script, write ``demo.mp4``, ``demo.gif``, ``drag_vs_nodrag.png``, ``plots.png`` and
-    ``metrics.json`` into ``out``; return the metrics."""
+    ``metrics.json`` into ``out``; return the metrics. ``config`` defaults to the backend's own drag
+    settings (the paper's where it has none)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     layout = backend.layout

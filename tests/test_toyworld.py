@@ -6,8 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dragstream_widget import load_model
+from dragstream_widget import DragStreamWidget, load_model
+from dragstream_widget.engine.config import DragConfig
 from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.models.random_model import random_backend
 from dragstream_widget.models.toyworld import train
 from dragstream_widget.models.toyworld.model import (
     TOY_DRAG_CONFIG,
@@ -142,3 +144,16 @@ def test_backends_with_other_streaming_settings_share_one_set_of_weights():
     assert saved.sampler.steps == (1000, 750, 500, 250) and not saved.commit_at_last_step
     assert folded.sampler.steps == (1000, 750, 500, 100) and folded.commit_at_last_step
     assert model.config.steps == (1000, 750, 500, 250)  # the model's own config is left as it was
+
+
+def test_sessions_and_widgets_on_the_toy_model_take_its_tuned_drag_settings_unless_given_others():
+    backend = load_model()
+    assert backend.drag_config == TOY_DRAG_CONFIG
+    assert StreamSession(backend, PROMPT).config == TOY_DRAG_CONFIG
+    assert StreamSession(backend, PROMPT, config=DragConfig()).config == DragConfig()
+    assert StreamSession(random_backend(), "a prompt").config == DragConfig()  # no tuned settings: the paper's
+    widget = DragStreamWidget(backend, PROMPT)
+    try:
+        assert widget.session.config == TOY_DRAG_CONFIG
+    finally:
+        widget.close()

@@ -18,7 +18,7 @@ from ..models.base import VideoBackend
 from ..models.kv_cache import CacheState
 from ..models.sampler import add_noise
 from ..ops import DragInstruction, InvalidInstruction, Mode
-from .config import DragConfig
+from .config import DragConfig, drag_config_of
 from .events import EventBus
 from .optimize import ReferenceFeatures, token_grid, trajectory_segments
 from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
@@ -59,7 +59,8 @@ class SessionState:
 
 
 class StreamSession:
-    """Streams ``prompt`` from ``backend``; see the module docstring."""
+    """Streams ``prompt`` from ``backend``; see the module docstring. ``config`` defaults to the backend's
+    own drag settings (the paper's where it has none)."""
 
     def __init__(
         self,
@@ -72,7 +73,7 @@ class StreamSession:
         undo_depth: int = 16,
     ):
         self.backend = backend
-        self.config = config or DragConfig()
+        self.config = config or drag_config_of(backend)
         self.events = events or EventBus()
         self.prompt = prompt
         self.seed = seed

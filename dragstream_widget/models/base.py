@@ -7,13 +7,16 @@ Latents are ``[batch, channels, frames, height, width]`` (diffusers' layout); a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from .kv_cache import KVCache
 from .sampler import FlowSampler
+
+if TYPE_CHECKING:
+    from ..engine.config import DragConfig
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class VideoBackend(Protocol):
     feature_layers: tuple[int, ...]
     num_layers: int
     commit_at_last_step: bool  # the last denoising pass writes the cache; no separate commit pass
+    drag_config: DragConfig | None  # drag settings tuned for this model; None: the paper's
 
     @property
     def device(self) -> torch.device: ...

@@ -17,7 +17,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from ..engine.config import DragConfig
+from ..engine.config import DragConfig, drag_config_of
 from ..engine.events import EventBus
 from ..engine.session import StreamSession
 from ..export import save_gif, save_mp4
@@ -35,6 +35,7 @@ StartFrames = Callable[[str, int], np.ndarray]
 class DragStreamWidget(anywidget.AnyWidget):
     """Streams ``prompt`` from ``backend`` live; paint, draw trajectories and apply drags in the cell.
 
+    ``config`` defaults to the backend's own drag settings (the paper's where it has none).
     ``start_frames`` (frames, or a function of prompt and seed returning frames) starts each stream
     from given frames (image-to-video). From Python: :meth:`play`, :meth:`pause`, :meth:`step`,
     :meth:`apply`, :meth:`undo`, :meth:`reset` queue work for the generation thread and return futures;
@@ -74,7 +75,7 @@ class DragStreamWidget(anywidget.AnyWidget):
         display_width: int = 512,
         undo_depth: int = 16,
     ):
-        config = config or DragConfig()
+        config = config or drag_config_of(backend)
         height, width = backend.layout.pixel_size
         super().__init__(
             frame_size=[height, width],

@@ -190,6 +190,7 @@ class ToyWorldModel:
             commit_sigma=config.commit_sigma,
             commit_at_last_step=config.commit_at_last_step,
             streaming_transformer=int8_blocks_copy(self.transformer) if config.int8_streaming else None,
+            drag_config=TOY_DRAG_CONFIG,
         )
 
 
