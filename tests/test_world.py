@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from dragstream_widget.geometry import mask_iou
 from dragstream_widget.models.toyworld import world as w
 
 
@@ -231,3 +232,13 @@ def test_scene_from_prompt_honours_the_prompt():
     assert iou(w.segment_object(clip.frames[0], "purple"), clip.visible_masks[0, 0]) > 0.9
     with pytest.raises(ValueError, match="cannot read"):
         w.scene_from_prompt("a red circle", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("center", [(30.3, 33.7), (2.2, 61.5)], ids=["inside", "over_the_border"])
+def test_template_ious_equal_the_iou_with_each_template_drawn_on_the_frame(center):
+    rng = np.random.default_rng(3)
+    mask = (w.shape_template("star", 9.0, 0.4, 64, center) >= 0.5) | (rng.random((64, 64)) > 0.98)
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    expected = [mask_iou(w.shape_template("star", 10.0, a, 64, center) >= 0.5, mask) for a in angles]
+    assert w.template_ious(mask, "star", 10.0, angles, center).tolist() == expected
+    assert w.template_ious(np.zeros((64, 64), bool), "circle", 5.0, angles[:1], center).tolist() == [0.0]

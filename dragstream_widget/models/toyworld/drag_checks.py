@@ -20,7 +20,7 @@ from ...engine.session import StreamSession
 from ...geometry import grow, mask_iou, shifted
 from ...ops import DragInstruction, HandleRegion, Mode, Operation
 from .model import FLOAT_STREAMING, TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
-from .world import segment_object, shape_template
+from .world import segment_object, shape_template, template_ious
 
 EDIT_PROMPTS = (
     "a red circle and a blue square on a striped background",
@@ -108,14 +108,10 @@ def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames:
 def square_fit(mask: np.ndarray, radius: float) -> tuple[float, float]:
     """Orientation of a square blob in degrees, modulo 90, by best template fit (0.5 degree steps), and
     that template's IoU with the blob (how square it is)."""
-    center = centroid(mask)
-    best, angle = -1.0, 0.0
-    for degrees in np.arange(0, 90, 0.5):
-        template = shape_template("square", radius, math.radians(degrees), mask.shape, center) >= 0.5
-        iou = mask_iou(template, mask)
-        if iou > best:
-            best, angle = float(iou), float(degrees)
-    return angle, best
+    degrees = np.arange(0, 90, 0.5)
+    ious = template_ious(mask, "square", radius, np.radians(degrees), centroid(mask))
+    best = int(np.argmax(ious))  # the first of equal fits
+    return float(degrees[best]), float(ious[best])
 
 
 def disc_iou(mask: np.ndarray) -> float:

@@ -39,10 +39,10 @@ from tqdm import tqdm
 from ...arguments import add_float_streaming_flag, at_least
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
-from ...geometry import grow, mask_centroid, mask_iou
+from ...geometry import grow, mask_centroid
 from .. import base
 from .model import WEIGHTS_DIR, load_model
-from .world import OBJECT_COLORS, SHAPES, render_clip, sample_scene, segment_object, shape_template
+from .world import OBJECT_COLORS, SHAPES, render_clip, sample_scene, segment_object, template_ious
 
 SURVIVAL_DISTANCE = 16.0
 CLEAN_BACKGROUND_LEVELS = 10.0  # a background whose mean colour moved further is another scene
@@ -54,13 +54,11 @@ ANGLES = np.linspace(0, 2 * math.pi, 24, endpoint=False)
 def best_template_iou(mask: np.ndarray, shape: str, radius: float) -> float:
     """IoU of a blob with the best template of ``shape`` centred on it (over angle and scale)."""
     center = mask_centroid(mask)
-    best = 0.0
     angles = ANGLES[:1] if shape == "circle" else ANGLES
+    best = 0.0
     for scale in SCALES:
-        for angle in angles:
-            template = shape_template(shape, radius * scale, angle, mask.shape, center) >= 0.5
-            best = max(best, mask_iou(template, mask))
-    return float(best)
+        best = max(best, float(template_ious(mask, shape, radius * scale, angles, center).max()))
+    return best
 
 
 def recognized_shape(mask: np.ndarray, radius: float) -> str:

@@ -374,6 +374,27 @@ def shape_template(
     return shape_coverage(shape, radius, np.array([angle]), np.array([center]), size)[0]
 
 
+def template_ious(
+    mask: np.ndarray, shape: str, radius: float, angles: np.ndarray, center: tuple[float, float]
+) -> np.ndarray:
+    """IoU of ``mask`` ``bool [H, W]`` with :func:`shape_template` ``>= 0.5`` at each of ``angles`` about
+    ``center``: ``float64 [T]``, the same numbers as template by template, computed inside the templates'
+    common window only."""
+    angles = np.asarray(angles, np.float64).reshape(-1)
+    centers = np.tile(np.asarray(center, np.float64), (len(angles), 1))
+    windows, origins = _coverage_windows(shape, radius, angles, centers)
+    side = windows.shape[1]
+    x0, y0 = (int(v) for v in origins[0])  # one centre: one window for every angle
+    height, width = mask.shape
+    rows, cols = np.arange(y0, y0 + side), np.arange(x0, x0 + side)
+    in_frame = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :]
+    seen = mask[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)] & in_frame
+    templates = (windows >= 0.5) & in_frame
+    overlap = (templates & seen).sum(axis=(1, 2))
+    union = templates.sum(axis=(1, 2)) + int(mask.sum()) - overlap
+    return np.where(union > 0, overlap / np.maximum(union, 1), 0.0)
+
+
 # ----- rendering ---------------------------------------------------------------------------------
 
 
