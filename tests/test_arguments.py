@@ -28,6 +28,7 @@ def test_at_least_and_positive_number_accept_in_range_values_and_say_what_is_wro
         (cpu_speed.main, ["--blocks", "0"], "--blocks"),
         (cpu_speed.main, ["--repeats", "0"], "--repeats"),
         (drag_checks.main, ["--seeds", "0"], "--seeds"),
+        (drag_checks.main, ["--rotations-after", "0"], "--rotation-frames"),
         (drag_sweep.main, ["--workers", "0"], "--workers"),
         (evaluate.main, ["--out", "{out}", "--scenes", "0"], "--scenes"),
         (train.main, ["--out", "{out}", "--batch", "0"], "--batch"),

@@ -157,3 +157,13 @@ def test_sessions_and_widgets_on_the_toy_model_take_its_tuned_drag_settings_unle
         assert widget.session.config == TOY_DRAG_CONFIG
     finally:
         widget.close()
+
+
+def test_a_rotation_animated_from_the_opening_frames_is_measured_beside_the_stream_without_it():
+    from dragstream_widget.models.toyworld.drag_checks import rotation_check
+
+    measured = rotation_check(load_model(), 0, TOY_DRAG_CONFIG, 45.0, blocks=0, frames=3)
+    assert measured["square_iou_before"] > 0.95  # the rendered opening square, before any generated block
+    assert 0.0 <= measured["turned_degrees_mod_90"] < 90.0 and measured["requested_degrees"] == 45.0
+    assert measured["square_iou_without_drag"] is not None and measured["disc_iou_after"] > 0.0
+    assert abs(measured["square_iou_after"] - measured["square_iou_without_drag"]) > 0.01  # the drag changed it

@@ -124,26 +124,41 @@ def disc_iou(mask: np.ndarray) -> float:
     return best
 
 
-def rotation_check(backend, seed: int, config: DragConfig, degrees: float = 45.0, blocks: int = 2) -> dict:
-    """Turn a square by ``degrees`` about its centre with a 2D-rotation edit of the last of ``blocks``
-    generated blocks; measure the turn, and how square the object is before and after: its IoU with the
-    best square and, for comparison, with the best disc (a small blob fits both about equally)."""
+def rotation_check(
+    backend, seed: int, config: DragConfig, degrees: float = 45.0, blocks: int = 2, frames: int = 0
+) -> dict:
+    """Turn a square by ``degrees`` about its centre, drawn on the frame on screen after ``blocks``
+    generated blocks: with ``frames`` 0, a 2D-rotation edit of that block; otherwise an animation turning
+    it over the next ``frames`` frames (``blocks`` may then be 0: the given opening frames), measured on
+    the last of them beside the same frame streamed without the drag. Measures the turn, and how square
+    the object is before and after: its IoU with the best square and, for comparison, with the best disc
+    (a small blob fits both about equally)."""
     session = stream(backend, ROTATION_PROMPT, seed, config, blocks)
     mask, center = object_region(session.frames()[-1], "red")
     radius = math.sqrt(mask.sum() / 2)  # a square of half-diagonal r has area 2 r^2
     before, fit_before = square_fit(mask, radius)
     measured = {"seed": seed, "square_iou_before": fit_before, "disc_iou_before": disc_iou(mask)}
     arm = (center[0] + radius * 0.8, center[1])
-    a = math.radians(degrees)
-    target = (center[0] + radius * 0.8 * math.cos(a), center[1] + radius * 0.8 * math.sin(a))
+    turns = [math.radians(degrees * k / frames) for k in range(1, frames + 1)] if frames else [math.radians(degrees)]
+    targets = tuple((center[0] + radius * 0.8 * math.cos(a), center[1] + radius * 0.8 * math.sin(a)) for a in turns)
     session.apply(
         DragInstruction(
-            Mode.EDIT,
+            Mode.ANIMATE if frames else Mode.EDIT,
             backend.layout.pixel_size,
-            (HandleRegion(mask, Operation.ROTATE_2D, arm, (target,), center),),
+            (HandleRegion(mask, Operation.ROTATE_2D, arm, targets, center),),
         )
     )
-    after_mask = segment_object(session.frames()[-1], "red")
+    if frames:
+        plain = stream(backend, ROTATION_PROMPT, seed, config, blocks)
+        last = len(session.frames()) + frames - 1
+        while len(session.frames()) <= last:
+            session.step()
+            plain.step()
+        after_mask = segment_object(session.frames()[last], "red")
+        without = segment_object(plain.frames()[last], "red")
+        measured["square_iou_without_drag"] = square_fit(without, radius)[1] if without.sum() >= 5 else None
+    else:
+        after_mask = segment_object(session.frames()[-1], "red")
     if after_mask.sum() < 5:
         return {**measured, "turned_degrees": None}
     after, fit_after = square_fit(after_mask, radius)
@@ -152,11 +167,14 @@ def rotation_check(backend, seed: int, config: DragConfig, degrees: float = 45.0
         "requested_degrees": degrees,
         "turned_degrees_mod_90": (after - before) % 90,
         "square_iou_after": fit_after,
+        "disc_iou_after": disc_iou(after_mask),
     }
 
 
-def rotation_checks(backend, config: DragConfig, seeds: range, blocks: int = 2) -> list[dict]:
-    return [unless_hidden(rotation_check, backend, s, config, 45.0, blocks) for s in tqdm(seeds, desc="rotations")]
+def rotation_checks(backend, config: DragConfig, seeds: range, blocks: int = 2, frames: int = 0) -> list[dict]:
+    return [
+        unless_hidden(rotation_check, backend, s, config, 45.0, blocks, frames) for s in tqdm(seeds, desc="rotations")
+    ]
 
 
 def unless_hidden(check, *args) -> dict:
@@ -232,16 +250,25 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--rotations-after",
-        type=at_least(1),
+        type=at_least(0),
         default=None,
-        help="only the rotations of TOY_DRAG_CONFIG, dragging the last of this many generated blocks",
+        help="only the rotations of TOY_DRAG_CONFIG, drawn on the last of this many generated blocks",
+    )
+    parser.add_argument(
+        "--rotation-frames",
+        type=at_least(0),
+        default=0,
+        help="with --rotations-after: animate the turn over this many frames (0: an edit of that block)",
     )
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
+    if args.rotations_after == 0 and args.rotation_frames == 0:
+        parser.error("--rotations-after 0 drags the given opening frames, which only an animation can: give --rotation-frames")
     backend = ToyWorldModel.load(args.weights).backend(**(FLOAT_STREAMING if args.float_streaming else {}))
     seeds = range(args.seeds)
     if args.rotations_after is not None:
-        return report({"rotations": rotation_checks(backend, TOY_DRAG_CONFIG, seeds, args.rotations_after)}, args.out)
+        rotations = rotation_checks(backend, TOY_DRAG_CONFIG, seeds, args.rotations_after, args.rotation_frames)
+        return report({"rotations": rotations}, args.out)
     result = {
         "toy_config": run_checks(backend, TOY_DRAG_CONFIG, seeds),
         "paper_config": run_checks(backend, DragConfig(), seeds),
