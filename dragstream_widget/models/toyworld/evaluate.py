@@ -1,6 +1,6 @@
 """Measure the toy world model: do rollouts hold their objects, keep their shapes, stay clean?
 
-    python -m dragstream_widget.models.toyworld.evaluate --out runs/eval --scenes 16
+    python -m dragstream_widget.models.toyworld.evaluate --out runs/eval --scenes 16 [--jobs 15]
 
 Metrics (each compared with the same metric on real world clips where that makes sense):
 * survival: per object and frame, the object's colour is present with an area within 0.5-2x of its
@@ -37,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from ...arguments import add_float_streaming_flag, at_least
+from ...bench.workers import map_in_workers
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid
@@ -190,38 +191,77 @@ def opening_scene(rng: np.random.Generator, frames: int, clip_frames: int, tries
     raise RuntimeError(f"no scene with objects apart in its opening frames after {tries} tries")
 
 
-def evaluate(backend: base.VideoBackend, scenes: int, frames: int, seed: int, out: Path) -> dict:
+def rollout_tracks(backend: base.VideoBackend, index: int, scene, real, frames: int) -> dict:
+    """One scene streamed on from its real opening block (session seed ``index``): the tracks of the
+    rollout, of the real clip and of the real clip through the codec, and the rollout's frames and time."""
+    fpb = backend.layout.frames_per_block
+    opening = [float(segment_object(real.frames[fpb - 1], o.color).sum()) for o in scene.objects]
+    session = StreamSession(backend, scene.prompt, seed=index, start_frames=real.frames[:fpb])
+    started = time.perf_counter()
+    while len(session.frames()) < frames:
+        session.step()
+    seconds = time.perf_counter() - started
+    video = session.frames()[:frames]
+    round_trip = backend.new_decoder().decode(backend.encode_frames(real.frames))
+    return {
+        "generated": track_objects(video[fpb:], scene, opening),
+        "real": track_objects(real.frames[fpb:], scene, opening),
+        "codec": track_objects(round_trip[fpb:], scene, opening),
+        "video": video,
+        "seconds": seconds,
+        "made": len(session.frames()) - fpb,
+    }
+
+
+_worker: dict = {}
+
+
+def _start_worker(weights: str | None, streaming: dict) -> None:
+    torch.set_num_threads(1)
+    _worker["backend"] = load_model(weights, **streaming)
+
+
+def _worker_rollout_tracks(index: int, scene, real, frames: int) -> dict:
+    return rollout_tracks(_worker["backend"], index, scene, real, frames)
+
+
+def evaluate(
+    backend: base.VideoBackend,
+    scenes: int,
+    frames: int,
+    seed: int,
+    out: Path,
+    jobs: int = 1,
+    weights: str | None = None,
+    streaming: dict | None = None,
+) -> dict:
+    """Rollouts of ``scenes`` scenes drawn from ``seed``; with ``jobs`` > 1 in that many worker processes
+    of one thread each, each loading the toy world model from ``weights`` (None: the shipped ones) with
+    the ``streaming`` overrides of ``backend``: the same numbers, the time per frame that of one busy worker."""
     fpb = backend.layout.frames_per_block
     rng = np.random.default_rng(seed)
-    generated_tracks, real_tracks, codec_tracks, sheets, seconds, made = [], [], [], [], 0.0, 0
-    for index in tqdm(range(scenes), desc="rollouts"):
-        # Objects whole and apart in the opening frames, so the opening areas mean something.
-        scene, real = opening_scene(rng, fpb, frames)
-        opening = [float(segment_object(real.frames[fpb - 1], o.color).sum()) for o in scene.objects]
-        session = StreamSession(backend, scene.prompt, seed=index, start_frames=real.frames[:fpb])
-        started = time.perf_counter()
-        while len(session.frames()) < frames:
-            session.step()
-        seconds += time.perf_counter() - started
-        made += len(session.frames()) - fpb
-        video = session.frames()[:frames]
-        generated_tracks.append(track_objects(video[fpb:], scene, opening))
-        real_tracks.append(track_objects(real.frames[fpb:], scene, opening))
-        round_trip = backend.new_decoder().decode(backend.encode_frames(real.frames))
-        codec_tracks.append(track_objects(round_trip[fpb:], scene, opening))
-        if index < 6:
-            sheets += [real.frames[::4], video[::4]]
+    # Objects whole and apart in the opening frames, so the opening areas mean something.
+    tasks = [(index, *opening_scene(rng, fpb, frames), frames) for index in range(scenes)]
+    if jobs == 1:
+        runs = [rollout_tracks(backend, *task) for task in tqdm(tasks, desc="rollouts")]
+    else:
+        runs = map_in_workers(
+            _worker_rollout_tracks, tasks, jobs, _start_worker, (weights, streaming or {}), "rollouts", "scene"
+        )
+    generated_tracks = [run["generated"] for run in runs]
     report = {
         "scenes": scenes,
         "frames": frames,
         "generated": summarize(generated_tracks, fpb),
-        "real": summarize(real_tracks, fpb),
-        "codec_round_trip": summarize(codec_tracks, fpb),  # the real clips encoded and decoded
-        "frames_per_second": made / seconds,
-        "threads": torch.get_num_threads(),
+        "real": summarize([run["real"] for run in runs], fpb),
+        "codec_round_trip": summarize([run["codec"] for run in runs], fpb),  # the real clips encoded and decoded
+        "frames_per_second": sum(run["made"] for run in runs) / sum(run["seconds"] for run in runs),
+        "threads": 1 if jobs > 1 else torch.get_num_threads(),
+        "jobs": jobs,
     }
     report["survival_vs_real"] = report["generated"]["survival"] / max(report["real"]["survival"], 1e-9)
-    report["generated"].update(path_errors(generated_tracks, real_tracks, fpb))
+    report["generated"].update(path_errors(generated_tracks, [run["real"] for run in runs], fpb))
+    sheets = [strip for (_, _, real, _), run in zip(tasks[:6], runs) for strip in (real.frames[::4], run["video"][::4])]
     save_image(side_by_side(sheets, columns=12, scale=2), out / "rollouts_vs_real.png")
     return report
 
@@ -334,6 +374,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--sink-frames", type=at_least(0), default=None, help="first frames kept in the KV window (attention sinks)"
     )
+    parser.add_argument("--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the scenes")
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -345,8 +386,9 @@ def main(argv: list[str] | None = None) -> dict:
         "cache_frames": args.cache_frames,
         "sink_frames": args.sink_frames,
     }
+    streaming = {k: v for k, v in overrides.items() if v is not None}
     try:
-        backend = load_model(args.weights, **{k: v for k, v in overrides.items() if v is not None})
+        backend = load_model(args.weights, **streaming)
     except ValueError as error:
         parser.error(str(error))
     fpb = backend.layout.frames_per_block
@@ -354,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--frames must cover the opening block and one generated block ({2 * fpb} frames or more)")
     if args.long_frames and args.long_frames < 2 * fpb:
         parser.error(f"--long-frames must be 0 (no long run) or at least two blocks ({2 * fpb} frames)")
-    report = evaluate(backend, args.scenes, args.frames, args.seed, out)
+    report = evaluate(backend, args.scenes, args.frames, args.seed, out, args.jobs, args.weights, streaming)
     if args.long_frames:
         report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
     report["shapes"] = list(SHAPES)
