@@ -62,9 +62,14 @@ def best_template_iou(mask: np.ndarray, shape: str, radius: float) -> float:
     return best
 
 
-def recognized_shape(mask: np.ndarray, radius: float) -> str:
-    """The shape class whose best-fitting template overlaps the blob most."""
-    return max(SHAPES, key=lambda shape: best_template_iou(mask, shape, radius))
+def recognized_shape(mask: np.ndarray, radius: float, known: dict[str, float] | None = None) -> str:
+    """The shape class whose best-fitting template overlaps the blob most (``known``: fits already
+    computed, by class)."""
+    fits = dict(known or {})
+    for shape in SHAPES:
+        if shape not in fits:
+            fits[shape] = best_template_iou(mask, shape, radius)
+    return max(SHAPES, key=fits.__getitem__)
 
 
 def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recognize_every: int = 3) -> dict:
@@ -92,7 +97,8 @@ def track_objects(frames: np.ndarray, scene, opening_areas: list[float], recogni
                 ious.append(best_template_iou(mask, obj.shape, obj.radius))
                 per_shape.setdefault(obj.shape, []).append(ious[-1])
                 if t % recognize_every == 0:
-                    recognized.append((t, float(recognized_shape(mask, obj.radius) == obj.shape)))
+                    own = {obj.shape: ious[-1]}
+                    recognized.append((t, float(recognized_shape(mask, obj.radius, own) == obj.shape)))
     return {
         "survived": survived,
         "ratios": ratios,  # (frame, area / opening area) of surviving objects
