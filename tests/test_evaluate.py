@@ -157,19 +157,12 @@ def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
     assert (tmp_path / "long_run_trace.png").exists() and len(report["long_run"]["held_share_per_segment"]) == 1
 
 
-def test_evaluation_in_worker_processes_gives_the_numbers_of_one_process(tmp_path):
-    import torch
-
+def test_evaluation_in_worker_processes_gives_the_numbers_of_one_process(tmp_path, one_torch_thread):
     from dragstream_widget.models.toyworld.evaluate import evaluate, main
 
     args = ["--scenes", "2", "--frames", "6", "--long-frames", "0", "--steps", "1000,500"]
     spread = main(["--out", str(tmp_path / "jobs"), "--jobs", "2", *args])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in each worker: int8 passes round with the thread count
-    try:
-        alone = evaluate(load_model(steps=(1000, 500)), 2, 6, 0, tmp_path)
-    finally:
-        torch.set_num_threads(threads)
+    alone = evaluate(load_model(steps=(1000, 500)), 2, 6, 0, tmp_path)
     assert spread["jobs"] == 2 and spread["threads"] == 1
     for part in ("generated", "real", "codec_round_trip"):
         assert spread[part] == alone[part]

@@ -31,7 +31,7 @@ from ..engine.config import DragConfig
 from ..engine.session import StreamSession, latent_statistics
 from ..models.base import VideoBackend
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
-from .workers import map_in_workers
+from .workers import map_in_workers, start_toy_model_worker, worker_backend
 
 PROMPTS = (
     "a red circle and a blue square on a striped background",
@@ -180,20 +180,8 @@ def run_streams(backend: VideoBackend, prompt: str, seed: int, base: DragConfig,
     return {"prompt": prompt, "seed": seed, "variants": streams}
 
 
-_worker: dict = {}
-
-
-def _start_worker(weights: str | None, streaming: dict) -> None:
-    import torch
-
-    from .. import load_model
-
-    torch.set_num_threads(1)
-    _worker["backend"] = load_model(weights, **streaming)
-
-
 def _worker_streams(prompt: str, seed: int, base: DragConfig, drags: int) -> dict:
-    return run_streams(_worker["backend"], prompt, seed, base, drags)
+    return run_streams(worker_backend(), prompt, seed, base, drags)
 
 
 def run(
@@ -221,7 +209,7 @@ def run(
     else:
         tasks = [(prompt, seed, base, drags) for prompt, seed in plan]
         records = map_in_workers(
-            _worker_streams, tasks, jobs, _start_worker, (weights, streaming or {}), "repeated drags", "run"
+            _worker_streams, tasks, jobs, start_toy_model_worker, (weights, streaming or {}), "repeated drags", "run"
         )
     results = {
         "settings": {

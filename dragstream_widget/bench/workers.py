@@ -28,3 +28,22 @@ def map_in_workers(
             for future in futures:
                 future.add_done_callback(lambda _future: progress.update())
             return [future.result() for future in futures]
+
+
+_model: dict = {}
+
+
+def start_toy_model_worker(weights: str | None, streaming: dict) -> None:
+    """A worker's start for :func:`map_in_workers`: one thread, and the toy world model from ``weights``
+    (None: the shipped ones) with the ``streaming`` overrides, which :func:`worker_backend` returns."""
+    import torch
+
+    from .. import load_model
+
+    torch.set_num_threads(1)
+    _model["backend"] = load_model(weights, **streaming)
+
+
+def worker_backend():
+    """The backend :func:`start_toy_model_worker` loaded in this worker."""
+    return _model["backend"]

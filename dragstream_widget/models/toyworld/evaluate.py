@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from ...arguments import add_float_streaming_flag, at_least
-from ...bench.workers import map_in_workers
+from ...bench.workers import map_in_workers, start_toy_model_worker, worker_backend
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid
@@ -219,16 +219,8 @@ def rollout_tracks(backend: base.VideoBackend, index: int, scene, real, frames: 
     }
 
 
-_worker: dict = {}
-
-
-def _start_worker(weights: str | None, streaming: dict) -> None:
-    torch.set_num_threads(1)
-    _worker["backend"] = load_model(weights, **streaming)
-
-
 def _worker_rollout_tracks(index: int, scene, real, frames: int) -> dict:
-    return rollout_tracks(_worker["backend"], index, scene, real, frames)
+    return rollout_tracks(worker_backend(), index, scene, real, frames)
 
 
 def evaluate(
@@ -252,7 +244,7 @@ def evaluate(
         runs = [rollout_tracks(backend, *task) for task in tqdm(tasks, desc="rollouts")]
     else:
         runs = map_in_workers(
-            _worker_rollout_tracks, tasks, jobs, _start_worker, (weights, streaming or {}), "rollouts", "scene"
+            _worker_rollout_tracks, tasks, jobs, start_toy_model_worker, (weights, streaming or {}), "rollouts", "scene"
         )
     generated_tracks = [run["generated"] for run in runs]
     report = {
