@@ -31,7 +31,7 @@ from ..engine.config import DragConfig
 from ..engine.session import StreamSession, latent_statistics
 from ..models.base import VideoBackend
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
-from .workers import map_in_workers, start_toy_model_worker, worker_backend
+from .workers import map_on_toy_model
 
 PROMPTS = (
     "a red circle and a blue square on a striped background",
@@ -180,10 +180,6 @@ def run_streams(backend: VideoBackend, prompt: str, seed: int, base: DragConfig,
     return {"prompt": prompt, "seed": seed, "variants": streams}
 
 
-def _worker_streams(prompt: str, seed: int, base: DragConfig, drags: int) -> dict:
-    return run_streams(worker_backend(), prompt, seed, base, drags)
-
-
 def run(
     backend: VideoBackend,
     base: DragConfig,
@@ -208,9 +204,7 @@ def run(
         ]
     else:
         tasks = [(prompt, seed, base, drags) for prompt, seed in plan]
-        records = map_in_workers(
-            _worker_streams, tasks, jobs, start_toy_model_worker, (weights, streaming or {}), "repeated drags", "run"
-        )
+        records = map_on_toy_model(run_streams, tasks, jobs, weights, streaming or {}, "repeated drags", "run")
     results = {
         "settings": {
             "drags": drags,

@@ -30,12 +30,20 @@ def map_in_workers(
             return [future.result() for future in futures]
 
 
+def map_on_toy_model(
+    function: Callable, tasks: list[tuple], jobs: int, weights: str | None, streaming: dict, desc: str, unit: str
+) -> list:
+    """``function(backend, *task)`` for every task in ``jobs`` workers of one thread each, each holding the
+    toy world model from ``weights`` (None: the shipped ones) with the ``streaming`` overrides as
+    ``backend``; ``function`` must be a module-level function (workers receive it by name)."""
+    calls = [(function, *task) for task in tasks]
+    return map_in_workers(_on_worker_model, calls, jobs, _load_toy_model, (weights, streaming), desc, unit)
+
+
 _model: dict = {}
 
 
-def start_toy_model_worker(weights: str | None, streaming: dict) -> None:
-    """A worker's start for :func:`map_in_workers`: one thread, and the toy world model from ``weights``
-    (None: the shipped ones) with the ``streaming`` overrides, which :func:`worker_backend` returns."""
+def _load_toy_model(weights: str | None, streaming: dict) -> None:
     import torch
 
     from .. import load_model
@@ -44,6 +52,5 @@ def start_toy_model_worker(weights: str | None, streaming: dict) -> None:
     _model["backend"] = load_model(weights, **streaming)
 
 
-def worker_backend():
-    """The backend :func:`start_toy_model_worker` loaded in this worker."""
-    return _model["backend"]
+def _on_worker_model(function: Callable, *task):
+    return function(_model["backend"], *task)

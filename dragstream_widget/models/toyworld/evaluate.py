@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from ...arguments import add_float_streaming_flag, at_least
-from ...bench.workers import map_in_workers, start_toy_model_worker, worker_backend
+from ...bench.workers import map_on_toy_model
 from ...engine.session import StreamSession
 from ...export import save_image, side_by_side
 from ...geometry import grow, mask_centroid
@@ -219,10 +219,6 @@ def rollout_tracks(backend: base.VideoBackend, index: int, scene, real, frames: 
     }
 
 
-def _worker_rollout_tracks(index: int, scene, real, frames: int) -> dict:
-    return rollout_tracks(worker_backend(), index, scene, real, frames)
-
-
 def evaluate(
     backend: base.VideoBackend,
     scenes: int,
@@ -243,9 +239,7 @@ def evaluate(
     if jobs == 1:
         runs = [rollout_tracks(backend, *task) for task in tqdm(tasks, desc="rollouts")]
     else:
-        runs = map_in_workers(
-            _worker_rollout_tracks, tasks, jobs, start_toy_model_worker, (weights, streaming or {}), "rollouts", "scene"
-        )
+        runs = map_on_toy_model(rollout_tracks, tasks, jobs, weights, streaming or {}, "rollouts", "scene")
     generated_tracks = [run["generated"] for run in runs]
     report = {
         "scenes": scenes,
