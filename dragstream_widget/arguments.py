@@ -33,6 +33,17 @@ def positive_number(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """An argparse ``type``: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def add_float_streaming_flag(parser: argparse.ArgumentParser) -> None:
     """``--float-streaming``: the toy model streams every pass on the float model (``FLOAT_STREAMING``)."""
     parser.add_argument(

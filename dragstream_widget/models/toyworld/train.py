@@ -15,8 +15,8 @@ Recipe (what makes autoregressive rollouts hold their objects):
    (``ToyWorldConfig.commit_sigma``). Without it, the blur of each generated block is copied into the next.
 4. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
    model's own predictions, so it learns to continue from its own imperfect frames: either the x0 of one
-   step from the sampler's last level (``last_step``), each block sampled by the full few-step chain
-   from noise, as streaming makes it (``sampled``), or the clip streamed by the model from its real
+   step from the sampler's last level (``last_step``), each block after the real opening one sampled by
+   the full few-step chain from noise over the real blocks before it, as streaming makes it (``sampled``), or the clip streamed by the model from its real
    opening block (``rollouts``, ``own_rollout``), so that later blocks read context that is generated
    all the way back, as in a long stream, and learn to draw the real clip's next block from it.
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...arguments import at_least, positive_number
+from ...arguments import at_least, fraction, positive_number
 from ..causal_wan import block_causal_mask, clean_noisy_mask
 from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
@@ -221,9 +221,12 @@ def loss_weights(cells: torch.Tensor, object_weight: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sampled_context(transformer, latents, text, positions, mask, sampler: FlowSampler) -> torch.Tensor:
-    """Every block of ``latents`` sampled by the few-step chain from noise, each seeing the real blocks
-    before it (what streaming makes of a block from a clean context)."""
+def sampled_context(
+    transformer, latents, text, positions, mask, sampler: FlowSampler, frames_per_block: int
+) -> torch.Tensor:
+    """The clip's real opening block, then every later block sampled by the few-step chain from noise,
+    each seeing the real blocks before it (what streaming makes of a block from a clean context): context
+    one generation deep, as blurred as a streamed block but still on the real clip's path."""
     frames = latents.shape[2]
     z = torch.randn_like(latents)
     zeros = torch.zeros(latents.shape[0], frames, device=latents.device)
@@ -236,7 +239,7 @@ def sampled_context(transformer, latents, text, positions, mask, sampler: FlowSa
         if i + 1 < sampler.num_steps:
             implied = next_noise(z, x0, sigma, torch.randn_like(z), sampler.update)
             z = add_noise(x0, implied, sampler.sigmas[i + 1])
-    return x0.to(latents.dtype)
+    return torch.cat([latents[:, :, :frames_per_block], x0[:, :, frames_per_block:].to(latents.dtype)], dim=2)
 
 
 def own_rollout(
@@ -304,7 +307,9 @@ def recovery_context(
     chosen, chosen_text = latents[own], text[own]
     with torch.no_grad():
         if config.recovery_context == "sampled":
-            made = sampled_context(transformer, chosen, chosen_text, positions, mask, sampler)
+            made = sampled_context(
+                transformer, chosen, chosen_text, positions, mask, sampler, model_config.frames_per_block
+            )
         elif config.recovery_context == "rollouts":
             streamed = own_rollout(transformer, chosen, chosen_text, model_config, sampler.num_steps - 1)
             made = torch.cat([chosen[:, :, : model_config.frames_per_block], streamed.to(chosen.dtype)], dim=2)
@@ -607,6 +612,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--object-weight", type=float, default=None, help="loss weight of object cells")
     parser.add_argument("--recovery-start", type=float, default=None, help="budget fraction, 0..1")
     parser.add_argument("--recovery-context", choices=("last_step", "sampled", "rollouts"), default=None)
+    parser.add_argument(
+        "--recovery-probability", type=fraction, default=None, help="share of clips given own context, 0..1"
+    )
     parser.add_argument("--warmup-steps", type=at_least(1), default=None)
     parser.add_argument("--codec-steps", type=at_least(1), default=None)
     parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
@@ -645,6 +653,7 @@ def main(argv: list[str] | None = None) -> dict:
         "object_weight": args.object_weight,
         "recovery_start": args.recovery_start,
         "recovery_context": args.recovery_context,
+        "recovery_probability": args.recovery_probability,
         "warmup_steps": args.warmup_steps,
         "codec_steps": args.codec_steps,
         "context_noise": args.context_noise,
