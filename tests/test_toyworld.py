@@ -80,6 +80,29 @@ def test_context_noise_levels_lie_below_the_maximum_and_spare_some_clips():
     assert not torch.allclose(noised[~spared], clean[~spared])
 
 
+def test_context_blur_rounds_the_recent_context_of_chosen_clips_and_keeps_the_opening_block():
+    """A square of latent cells after the opening block comes out rounded (its corner lower than its
+    centre, its mass kept, a flat background still flat); the opening block and unchosen clips are exact."""
+    latents = torch.full((3, 8, 9, 16, 16), -0.5)
+    latents[:, :, :, 5:11, 5:11] = 1.0
+    torch.manual_seed(0)
+    blurred = train.blur_context(latents, 3, train.TrainConfig(context_blur=1.5, context_blur_probability=1.0))
+    assert torch.equal(blurred[:, :, :3], latents[:, :, :3])
+    later = blurred[:, :, 3:]
+    assert (later[:, :, :, 5, 5] < later[:, :, :, 7, 7] - 0.1).all()  # the corner is rounded off
+    torch.testing.assert_close(later.sum(dim=(-1, -2)), latents[:, :, 3:].sum(dim=(-1, -2)), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(later[:, :, :, 0, :3], torch.full_like(later[:, :, :, 0, :3], -0.5))
+    spared = train.blur_context(latents, 3, train.TrainConfig(context_blur=1.5, context_blur_probability=0.0))
+    assert torch.equal(spared, latents)
+
+
+def test_fine_tuning_with_a_blurred_context_runs_and_records_its_settings(tmp_path):
+    args = ["--out", str(tmp_path), "--smoke", "--clips", "2", "--init", str(WEIGHTS_DIR), "--recovery-start", "0"]
+    report = train.main(args + ["--context-blur", "1.5", "--context-blur-probability", "0.75"])
+    assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    assert (report["train_config"]["context_blur"], report["train_config"]["context_blur_probability"]) == (1.5, 0.75)
+
+
 def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
     args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
     args += ["--object-weight", "4", "--recovery-start", "0", "--recovery-context", "sampled"]

@@ -78,6 +78,8 @@ class TrainConfig:
     object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
     context_noise: float = 0.0  # highest noise level of the context (0: clean context only)
     context_noise_probability: float = 0.75  # share of clips whose context is noised
+    context_blur: float = 0.0  # largest latent blur (Gaussian std in cells) after the opening block (0: none)
+    context_blur_probability: float = 0.5  # share of clips whose context is blurred
     # Adversarial fine-tuning (adversarial.py): weight of the generator loss (0: flow matching alone), on
     # what it acts ("predictions": teacher-forced x0; "rollouts": own_rollout's blocks, a batch of
     # rollout_batch clips), the discriminator's learning rate and the frames it sees per step.
@@ -214,6 +216,28 @@ def noise_context(
     return add_noise(clean, torch.randn_like(clean), levels[:, None, :, None, None]), levels
 
 
+def blur_context(clean: torch.Tensor, frames_per_block: int, config: TrainConfig) -> torch.Tensor:
+    """``clean`` ``[B, C, F, h, w]`` with every frame after the opening block blurred in latent space by a
+    Gaussian of std drawn in [``context_blur`` / 2, ``context_blur``] cells, for a share ``context_blur_probability`` of the
+    clips. The recent context's shapes come out rounded at their real places, as the model's own blocks
+    round them, while the opening block (the window's sink) and the targets stay crisp: the model learns
+    to draw the real shape again from a rounded context, not to copy the rounding on."""
+    batch, channels, frames, height, width = clean.shape
+    radius = 3
+    std = config.context_blur * (1 + torch.rand(batch, 1, device=clean.device)) / 2
+    offsets = torch.arange(-radius, radius + 1, device=clean.device, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (offsets / std).square())
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(channels * (frames - frames_per_block), 0)
+    later = clean[:, :, frames_per_block:].float().reshape(1, -1, height, width)
+    groups = later.shape[1]
+    rows = F.conv2d(F.pad(later, (radius, radius, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=groups)
+    blurred = F.conv2d(F.pad(rows, (0, 0, radius, radius), mode="replicate"), kernel[:, None, :, None], groups=groups)
+    blurred = blurred.reshape(batch, channels, frames - frames_per_block, height, width).to(clean.dtype)
+    chosen = (torch.rand(batch, device=clean.device) < config.context_blur_probability)[:, None, None, None, None]
+    later = torch.where(chosen, blurred, clean[:, :, frames_per_block:])
+    return torch.cat([clean[:, :, :frames_per_block], later], dim=2)
+
+
 def loss_weights(cells: torch.Tensor, object_weight: float) -> torch.Tensor:
     """``[B, F, h, w]`` weights: ``object_weight`` on object cells grown by one cell, 1 elsewhere."""
     grown = F.max_pool2d(cells.float().flatten(0, 1)[:, None], 3, stride=1, padding=1)[:, 0]
@@ -347,6 +371,8 @@ def world_loss(
     clean = latents
     if recovery:
         clean = recovery_context(transformer, latents, text, positions, mask, cfg, config)
+    if config.context_blur > 0:
+        clean = blur_context(clean, cfg.frames_per_block, config)
     if config.context_noise > 0:
         clean, context_levels = noise_context(clean, cfg.frames_per_block, config)
         steps = torch.cat([context_levels * 1000, sigma_frames * 1000], dim=1)
@@ -619,6 +645,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--codec-steps", type=at_least(1), default=None)
     parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
     parser.add_argument(
+        "--context-blur",
+        type=float,
+        default=None,
+        help="largest latent blur (std in cells) of the context after the opening block (0: none)",
+    )
+    parser.add_argument(
+        "--context-blur-probability", type=fraction, default=None, help="share of clips whose context is blurred"
+    )
+    parser.add_argument(
         "--commit-sigma", type=float, default=None, help="context noise of streaming's commit pass, saved"
     )
     parser.add_argument(
@@ -657,6 +692,8 @@ def main(argv: list[str] | None = None) -> dict:
         "warmup_steps": args.warmup_steps,
         "codec_steps": args.codec_steps,
         "context_noise": args.context_noise,
+        "context_blur": args.context_blur,
+        "context_blur_probability": args.context_blur_probability,
         "adversarial_weight": args.adversarial_weight,
         "discriminator_lr": args.discriminator_lr,
         "discriminator_warmup": args.discriminator_warmup,
