@@ -37,8 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     from .bench import drift
     from .bench.quality import cli as quality_cli
 
-    quality_cli.add_arguments(bench_kind.add_parser("quality", help="the REVEL quality bench: variants and baselines"))
-    drift.add_arguments(bench_kind.add_parser("drift", help="latent drift under repeated drags, with and without ADSR"))
+    quality_cli.add_arguments(
+        bench_kind.add_parser("quality", help="the REVEL quality bench: variants and baselines")
+    )
+    drift.add_arguments(
+        bench_kind.add_parser("drift", help="latent drift under repeated drags, with and without ADSR")
+    )
     args = parser.parse_args(argv)
     if args.command == "bench" and args.bench == "quality":
         quality_cli.run(args)

@@ -54,7 +54,12 @@ def test_drift_bench_runs_every_variant_in_worker_processes(tmp_path, one_torch_
     here = run_variant(load_model(), PROMPTS[1], 0, TOY_DRAG_CONFIG.without("adsr"), 2, TOY_DRAG_CONFIG)
     np.testing.assert_allclose(second["variants"]["drag without ADSR"]["std"], here["std"], atol=1e-5)
     frames = 3 * 3  # two dragged blocks and the one after, 3 latent frames each
-    assert list(run["variants"]) == ["no drag", "drag without ADSR", "drag with ADSR", "drag with released ADSR"]
+    assert list(run["variants"]) == [
+        "no drag",
+        "drag without ADSR",
+        "drag with ADSR",
+        "drag with released ADSR",
+    ]
     for name, stream in run["variants"].items():
         assert len(stream["mean"]) == len(stream["std"]) == frames
         assert stream["drags_applied"] == (0 if name == "no drag" else 2)

@@ -52,8 +52,17 @@ def edit_instruction(size=(64, 64), center=(30.0, 30.0), shift=8.0, frame_index=
 
 
 def a_case(**changes) -> dict:
-    case = BenchCase("c0", ("edit", "translate"), "a red circle on a plain background", 1, 2, edit_instruction(),
-                     start_frames=3, follow_blocks=1, objects=("red",))
+    case = BenchCase(
+        "c0",
+        ("edit", "translate"),
+        "a red circle on a plain background",
+        1,
+        2,
+        edit_instruction(),
+        start_frames=3,
+        follow_blocks=1,
+        objects=("red",),
+    )
     return {**case.to_json(), **changes}
 
 
@@ -62,12 +71,22 @@ def a_case(**changes) -> dict:
 
 def test_case_file_round_trip(tmp_path):
     animation = DragInstruction(
-        Mode.ANIMATE, (64, 64),
-        (HandleRegion(disc((64, 64), (20, 20), 5), Operation.ROTATE_2D, (24.0, 20.0),
-                      ((20.0, 24.0), (16.0, 20.0)), (20.0, 20.0)),),
+        Mode.ANIMATE,
+        (64, 64),
+        (
+            HandleRegion(
+                disc((64, 64), (20, 20), 5),
+                Operation.ROTATE_2D,
+                (24.0, 20.0),
+                ((20.0, 24.0), (16.0, 20.0)),
+                (20.0, 20.0),
+            ),
+        ),
     )
-    cases = [case_from_json(a_case(), 0),
-             BenchCase("c1", ("animate",), "a blue star on a dotted background", 7, 3, animation)]
+    cases = [
+        case_from_json(a_case(), 0),
+        BenchCase("c1", ("animate",), "a blue star on a dotted background", 7, 3, animation),
+    ]
     path = save_cases(cases, tmp_path / "cases.json")
     loaded = load_cases(path)
     assert [c.to_json() for c in loaded] == [c.to_json() for c in cases]
@@ -125,8 +144,18 @@ def test_shipped_cases_cover_the_bench():
     cases = load_cases(DEFAULT_CASES)
     assert len(cases) >= 40
     tags = {t for c in cases for t in c.tags}
-    assert {"edit", "animate", "translate", "deform", "rotate_2d", "rotate_3d", "multi_region", "occlusion",
-            "leave_reenter", "long_video"} <= tags
+    assert {
+        "edit",
+        "animate",
+        "translate",
+        "deform",
+        "rotate_2d",
+        "rotate_3d",
+        "multi_region",
+        "occlusion",
+        "leave_reenter",
+        "long_video",
+    } <= tags
     for mode in ("edit", "animate"):
         for op in ("translate", "deform", "rotate_2d", "rotate_3d"):
             assert any({mode, op} <= set(c.tags) for c in cases), (mode, op)
@@ -183,8 +212,13 @@ def test_adsr_restores_the_neighbour_statistics_and_its_ablation_does_not(tiny_s
 
 def test_sfs_switches_cutoffs_and_css_weights_gradients_only_where_named(tiny_session):
     expected = {  # variant: (cutoffs other than 1 drawn, Gaussian gradient map used)
-        "full": (True, True), "no_sfs": (False, True), "no_css": (True, False), "no_sfso": (False, False),
-        "dragvideo": (False, False), "sg_i2v": (False, False), "released": (True, True),
+        "full": (True, True),
+        "no_sfs": (False, True),
+        "no_css": (True, False),
+        "no_sfso": (False, False),
+        "dragvideo": (False, False),
+        "sg_i2v": (False, False),
+        "released": (True, True),
     }
     for name, (switched, weighted) in expected.items():
         records, _ = drag_records(tiny_session, name, tiny_edit(tiny_session))
@@ -236,8 +270,20 @@ def test_bench_runs_two_cases_with_every_variant(tmp_path):
         instruction = replace(case.instruction, regions=(replace(region, targets=targets),))
         short.append(replace(case, instruction=instruction, follow_blocks=0))
     save_cases(short + [cases["edit-deform-0"]], tmp_path / "cases.json")
-    main(["bench", "quality", "--cases", str(tmp_path / "cases.json"), "--out", str(tmp_path / "out"),
-          "--limit", "2", "--images", "1"])
+    main(
+        [
+            "bench",
+            "quality",
+            "--cases",
+            str(tmp_path / "cases.json"),
+            "--out",
+            str(tmp_path / "out"),
+            "--limit",
+            "2",
+            "--images",
+            "1",
+        ]
+    )
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [c["name"] for c in results["cases"]] == ["edit-translate-0", "animate-translate-0"]
     names = ["no_drag", *VARIANTS]
@@ -264,12 +310,21 @@ def test_summary_and_paired_differences_by_hand():
         return {"tags": tags, "scores": {"full": full, "other": other}}
 
     cases = [
-        record(["edit"], {"objmc": 2.0, "psnr_non_editable": 30.0, "seconds": 1.0},
-               {"objmc": 3.0, "psnr_non_editable": "inf", "seconds": 2.0}),
-        record(["edit"], {"objmc": 4.0, "psnr_non_editable": 40.0, "seconds": 2.0},
-               {"objmc": 3.0, "psnr_non_editable": 42.0, "seconds": 3.0}),
-        record(["animate"], {"objmc": 6.0, "psnr_non_editable": 35.0, "seconds": 90.0},
-               {"objmc": 8.0, "psnr_non_editable": 36.0, "seconds": 4.0}),
+        record(
+            ["edit"],
+            {"objmc": 2.0, "psnr_non_editable": 30.0, "seconds": 1.0},
+            {"objmc": 3.0, "psnr_non_editable": "inf", "seconds": 2.0},
+        ),
+        record(
+            ["edit"],
+            {"objmc": 4.0, "psnr_non_editable": 40.0, "seconds": 2.0},
+            {"objmc": 3.0, "psnr_non_editable": 42.0, "seconds": 3.0},
+        ),
+        record(
+            ["animate"],
+            {"objmc": 6.0, "psnr_non_editable": 35.0, "seconds": 90.0},
+            {"objmc": 8.0, "psnr_non_editable": 36.0, "seconds": 4.0},
+        ),
     ]
     overall, by_tag = summarise(cases, ["full", "other"])
     assert overall["full"]["objmc"] == pytest.approx(4.0)
@@ -282,7 +337,10 @@ def test_summary_and_paired_differences_by_hand():
     assert paired["objmc"]["stderr"] == pytest.approx(math.sqrt(7 / 3) / math.sqrt(3))
     assert paired["objmc"]["better"] == 1 and paired["objmc"]["cases"] == 3
     # PSNR: the infinite pair is dropped; +2 and +1 are both better (higher).
-    assert paired["psnr_non_editable"]["mean"] == pytest.approx(1.5) and paired["psnr_non_editable"]["better"] == 2
+    assert (
+        paired["psnr_non_editable"]["mean"] == pytest.approx(1.5)
+        and paired["psnr_non_editable"]["better"] == 2
+    )
     assert "dai" not in paired  # no case has it
 
 
@@ -317,7 +375,11 @@ def test_toy_world_tracker_matches_the_world_ground_truth():
     angle = 0.06 * np.arange(8)
     offset = corner - clip.centers[0, 0]
     truth = clip.centers[:, 0] + np.stack(
-        [np.cos(angle) * offset[0] - np.sin(angle) * offset[1], np.sin(angle) * offset[0] + np.cos(angle) * offset[1]], 1
+        [
+            np.cos(angle) * offset[0] - np.sin(angle) * offset[1],
+            np.sin(angle) * offset[0] + np.cos(angle) * offset[1],
+        ],
+        1,
     )
     assert np.linalg.norm(tracked[:, 0] - truth, axis=1).max() < 1.0
 
@@ -355,8 +417,13 @@ def test_ablation_explorer_runs_what_is_chosen_and_reports_errors():
 
     case = next(c for c in load_cases(DEFAULT_CASES) if c.name == "edit-translate-0")
     region = case.instruction.regions[0]
-    short = replace(case, follow_blocks=0, instruction=replace(
-        case.instruction, regions=(replace(region, targets=((region.handle[0] + 1, region.handle[1]),)),)))
+    short = replace(
+        case,
+        follow_blocks=0,
+        instruction=replace(
+            case.instruction, regions=(replace(region, targets=((region.handle[0] + 1, region.handle[1]),)),)
+        ),
+    )
     explorer = AblationExplorer(load_model(), {"short": short}, TOY_DRAG_CONFIG)
     explorer.compare.value = ("full",)
     explorer.switches["adsr"].value = False
@@ -369,7 +436,9 @@ def test_ablation_explorer_runs_what_is_chosen_and_reports_errors():
     explorer.compare.value = ()
     explorer.switches["adsr"].value = True
     assert explorer.run() is None and "choose variants" in explorer.status.value
-    broken = replace(short, instruction=replace(short.instruction, frame_size=(32, 32)))  # not the model's size
+    broken = replace(
+        short, instruction=replace(short.instruction, frame_size=(32, 32))
+    )  # not the model's size
     explorer.cases["short"] = broken
     explorer.compare.value = ("full",)
     assert explorer.run() is None and "could not run edit-translate-0" in explorer.status.value
@@ -394,13 +463,23 @@ def test_worker_processes_give_the_same_scores(tmp_path, one_torch_thread):
     for a, b in zip(one["cases"], two["cases"]):
         for variant in ("no_drag", "full", "no_sfs"):
             for key in ("objmc", "dai", "latent_drift"):
-                assert b["scores"][variant][key] == pytest.approx(a["scores"][variant][key], rel=1e-3, abs=1e-5)
-    assert two["frechet"]["full"]["frechet_distance"] == pytest.approx(one["frechet"]["full"]["frechet_distance"], rel=1e-3)
+                assert b["scores"][variant][key] == pytest.approx(
+                    a["scores"][variant][key], rel=1e-3, abs=1e-5
+                )
+    assert two["frechet"]["full"]["frechet_distance"] == pytest.approx(
+        one["frechet"]["full"]["frechet_distance"], rel=1e-3
+    )
     # Every pass in float, in the workers too: equal to one process, and not the int8 scores.
     main([*args, "--out", str(tmp_path / "float_one"), "--float-streaming"])
     main([*args, "--out", str(tmp_path / "float_two"), "--float-streaming", "--jobs", "2"])
-    float_one, float_two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("float_one", "float_two"))
+    float_one, float_two = (
+        json.loads((tmp_path / d / "results.json").read_text()) for d in ("float_one", "float_two")
+    )
     assert one["settings"]["int8_streaming"] and not float_two["settings"]["int8_streaming"]
     for a, b, int8 in zip(float_one["cases"], float_two["cases"], one["cases"]):
-        assert b["scores"]["full"]["latent_drift"] == pytest.approx(a["scores"]["full"]["latent_drift"], rel=1e-3)
-        assert b["scores"]["full"]["latent_drift"] != pytest.approx(int8["scores"]["full"]["latent_drift"], rel=1e-3)
+        assert b["scores"]["full"]["latent_drift"] == pytest.approx(
+            a["scores"]["full"]["latent_drift"], rel=1e-3
+        )
+        assert b["scores"]["full"]["latent_drift"] != pytest.approx(
+            int8["scores"]["full"]["latent_drift"], rel=1e-3
+        )

@@ -61,4 +61,6 @@ def test_an_edit_branch_starts_at_the_re_rendered_block(tiny_backend):
     frames = tiny_backend.layout.frames_per_block
     assert branches["edit"]["mean"].shape == branches["none"]["mean"].shape == (2 * frames,)
     assert not np.allclose(branches["edit"]["mean"][:frames], branches["none"]["mean"][:frames])
-    np.testing.assert_allclose(branches["none"]["mean"][:frames], latent_statistics(1, session.blocks[-1].z0)["mean"])
+    np.testing.assert_allclose(
+        branches["none"]["mean"][:frames], latent_statistics(1, session.blocks[-1].z0)["mean"]
+    )

@@ -68,9 +68,16 @@ def jupyter_server(app: str, root: Path):
     log = open(root / f"{app}.log", "w")
     server = subprocess.Popen(
         [
-            sys.executable, "-m", app, "--no-browser", "--allow-root",
-            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}", f"--{app_class}.user_settings_dir={root / 'settings'}",
+            sys.executable,
+            "-m",
+            app,
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--{app_class}.user_settings_dir={root / 'settings'}",
         ],
         env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
         stdout=subprocess.DEVNULL,
@@ -84,7 +91,9 @@ def jupyter_server(app: str, root: Path):
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"{app} did not start: " + (root / f"{app}.log").read_text()[-2000:]) from None
+                    raise RuntimeError(
+                        f"{app} did not start: " + (root / f"{app}.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.3)
         yield f"http://127.0.0.1:{port}", token, runtime
     finally:
@@ -144,13 +153,17 @@ def visible_object_center(kernel: Kernel) -> list[int]:
         "[c for c in ('red', 'blue') if segment_object(widget.session.frames()[-1], c).sum() > 20]"
     )
     assert visible, "both objects vanished from the stream"
-    return kernel.evaluate(f"[round(v) for v in object_region(widget.session.frames()[-1], {visible[0]!r})[1]]")
+    return kernel.evaluate(
+        f"[round(v) for v in object_region(widget.session.frames()[-1], {visible[0]!r})[1]]"
+    )
 
 
 def stage_point(box: dict, point: tuple[float, float], size: tuple[int, int]) -> tuple[float, float]:
     """Display coordinates of a model pixel (pixel centres at integers) on the stage's bounding box."""
     height, width = size
-    return box["x"] + (point[0] + 0.5) / width * box["width"], box["y"] + (point[1] + 0.5) / height * box["height"]
+    return box["x"] + (point[0] + 0.5) / width * box["width"], box["y"] + (point[1] + 0.5) / height * box[
+        "height"
+    ]
 
 
 def disc(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
@@ -170,7 +183,15 @@ def frame_pixels(page) -> str:
 
 
 def draw_drag(
-    page, mode: str, handle, path, size, brush: int, picture: Path, pictured: str = ".dsw", key: str | None = None
+    page,
+    mode: str,
+    handle,
+    path,
+    size,
+    brush: int,
+    picture: Path,
+    pictured: str = ".dsw",
+    key: str | None = None,
 ):
     """Paint a disc on the handle, draw the trajectory through ``path``, choose ``mode``, press Apply
     (or the keyboard ``key``, the widget focused by the drawing). ``picture`` is a screenshot of
@@ -239,7 +260,10 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         sent = {"size": size, "brush": 3, "frames": kernel.evaluate("widget.animation_frames")}
         # Stream, and measure what reaches the browser.
         page.click("button.dsw-play")
-        drawn_before, started = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")), time.monotonic()
+        drawn_before, started = (
+            int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")),
+            time.monotonic(),
+        )
         time.sleep(6)
         drawn = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")) - drawn_before
         measured = {
@@ -255,11 +279,19 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         path = polyline_points(blue, [(blue[0] + dx, blue[1]), (blue[0] + dx, blue[1] + dy)], step=1.0)
         before = frame_pixels(page)
         draw_drag(
-            page, "animate", tuple(blue), path[1:], size, sent["brush"], shots / "widget_animation_drawn.png",
+            page,
+            "animate",
+            tuple(blue),
+            path[1:],
+            size,
+            sent["brush"],
+            shots / "widget_animation_drawn.png",
             pictured=".widget-hbox",
         )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
-        measured["animation_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
+        measured["animation_drag_to_first_changed_frame_s"] = float(
+            page.eval_on_selector(".dsw", "e => e.dataset.dragLatency")
+        )
         time.sleep(1.0)
         page.screenshot(path=shots / "widget_animation.png")
         measured["frame_changed_after_animation"] = frame_pixels(page) != before
@@ -273,11 +305,19 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         target = (red[0] + 6 if red[0] < 40 else red[0] - 6, red[1])
         before = frame_pixels(page)
         draw_drag(
-            page, "edit", tuple(red), polyline_points(red, [target], step=1.0)[1:], size, sent["brush"],
-            shots / "widget_edit_drawn.png", key="Enter",
+            page,
+            "edit",
+            tuple(red),
+            polyline_points(red, [target], step=1.0)[1:],
+            size,
+            sent["brush"],
+            shots / "widget_edit_drawn.png",
+            key="Enter",
         )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
-        measured["edit_drag_to_first_changed_frame_s"] = float(page.eval_on_selector(".dsw", "e => e.dataset.dragLatency"))
+        measured["edit_drag_to_first_changed_frame_s"] = float(
+            page.eval_on_selector(".dsw", "e => e.dataset.dragLatency")
+        )
         measured["edit_seconds_in_kernel"] = kernel.evaluate("widget._controller.last_edit_seconds")
         page.click("button.dsw-play")  # pause
         wait_for(page, "document.querySelector('.dsw-play').textContent === 'Play'")
@@ -287,11 +327,16 @@ def run_in_browser(page, lab, shots: Path) -> dict:
 
         # What the frame path itself delivers, without waiting for the model: a replay at 30 frames/s.
         page.eval_on_selector(
-            "input[type=range][title^='playback']", "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", 30
+            "input[type=range][title^='playback']",
+            "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }",
+            30,
         )
         page.click("button.dsw-replay")
         time.sleep(0.5)
-        drawn_before, started = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")), time.monotonic()
+        drawn_before, started = (
+            int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")),
+            time.monotonic(),
+        )
         time.sleep(3)
         drawn = int(page.eval_on_selector(".dsw", "e => e.dataset.framesDrawn")) - drawn_before
         measured["replay_frames_per_second_in_browser_at_speed_30"] = drawn / (time.monotonic() - started)
@@ -304,7 +349,12 @@ def run_in_browser(page, lab, shots: Path) -> dict:
         back = visible_object_center(kernel)
         back_target = (back[0] - 4 if back[0] > 8 else back[0] + 4, back[1])
         draw_drag(
-            page, "edit", tuple(back), polyline_points(back, [back_target], step=1.0)[1:], size, sent["brush"],
+            page,
+            "edit",
+            tuple(back),
+            polyline_points(back, [back_target], step=1.0)[1:],
+            size,
+            sent["brush"],
             shots / "widget_compare_drawn.png",
         )
         wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''")
@@ -374,7 +424,9 @@ def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
             "widget = dsw.DragStreamWidget(backend, 'a wide test frame', seed=2, display_width=430)\n"
             "widget"
         ),
-        nbformat.v4.new_code_cell("widget.step(2).result()\nprint('streamed', widget.session.num_blocks, 'blocks')"),
+        nbformat.v4.new_code_cell(
+            "widget.step(2).result()\nprint('streamed', widget.session.num_blocks, 'blocks')"
+        ),
     ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, root / "widget.ipynb")

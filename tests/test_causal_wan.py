@@ -54,7 +54,9 @@ def test_full_pass_without_cache_equals_diffusers_wan(model):
     """With no cache and no mask, the causal model is Wan itself: the same weights in diffusers' own
     WanTransformer3DModel (its attention processor and RoPE) give the same flow."""
     z, text = _inputs()
-    reference = WanTransformer3DModel(**{k: v for k, v in model.config.items() if not k.startswith("_")}).eval()
+    reference = WanTransformer3DModel(
+        **{k: v for k, v in model.config.items() if not k.startswith("_")}
+    ).eval()
     reference.load_state_dict(model.state_dict())
     with torch.no_grad():
         ours = model(z, torch.full((1,), 400.0), text).sample

@@ -23,7 +23,10 @@ def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0, c
 def test_overrides_apply_on_the_toy_settings():
     config = make_config({"learning_rate": 0.3, "cutoffs": [0.4, 1.0], "reconstruction_loss": "l1"})
     assert config.learning_rate == 0.3 and config.cutoffs == (0.4, 1.0) and config.reconstruction_loss == "l1"
-    assert config.iterations == TOY_DRAG_CONFIG.iterations and config.optimize_step == TOY_DRAG_CONFIG.optimize_step
+    assert (
+        config.iterations == TOY_DRAG_CONFIG.iterations
+        and config.optimize_step == TOY_DRAG_CONFIG.optimize_step
+    )
 
 
 def test_targets_met_by_hand():
@@ -42,7 +45,9 @@ def test_a_case_whose_object_is_hidden_is_skipped_and_other_errors_still_raise()
     def broken_check(name):
         raise ValueError(name)
 
-    assert unless_hidden(hidden_check, "green") == {"skipped": "the green object is not visible on the current frame"}
+    assert unless_hidden(hidden_check, "green") == {
+        "skipped": "the green object is not visible on the current frame"
+    }
     with pytest.raises(ValueError):
         unless_hidden(broken_check, "green")
     empty = meets(summary(psnr=None))
@@ -53,7 +58,9 @@ def test_a_case_whose_object_is_hidden_is_skipped_and_other_errors_still_raise()
 def test_a_sweep_of_some_checks_judges_only_their_targets():
     """A sweep of animations alone reports no edit numbers and is judged on the animation target only."""
     partial = summary(edit_within=None, psnr=None, rotations=(), checks=("animations",))
-    partial.update(edit_error_px_median=None, long_edit_error_px_median=None, long_edit_ghost_fraction_median=None)
+    partial.update(
+        edit_error_px_median=None, long_edit_error_px_median=None, long_edit_ghost_fraction_median=None
+    )
     assert meets(partial) == {"animation": True}
     row = table_row({"name": "anim", **partial, "edit_seconds": None, "meets": meets(partial)})
     assert "anim  2.50 px" in row and "edit - px -" in row and "rot -" in row and "met 1/1" in row

@@ -64,14 +64,19 @@ def test_motion_is_the_speed_of_surviving_objects_and_their_distance_from_the_re
     real = render_clip(Scene((moving,), background), 12)
     still = render_clip(Scene((replace(moving, velocity=(0.0, 0.0)),), background), 12)
     areas = [float(real.visible_masks[0][0].sum())]
-    real_track, still_track = track_objects(real.frames, real.scene, areas), track_objects(still.frames, still.scene, areas)
+    real_track, still_track = (
+        track_objects(real.frames, real.scene, areas),
+        track_objects(still.frames, still.scene, areas),
+    )
     assert summarize([real_track])["speed_median_px_per_frame"] == pytest.approx(2.0, abs=0.1)
     assert summarize([still_track])["speed_median_px_per_frame"] == pytest.approx(0.0, abs=0.1)
     assert summarize([still_track])["survival"] == 1.0  # survival alone cannot tell a stopped object
     same = path_errors([real_track], [real_track], 3)
     assert same["path_error_median_px"] == 0.0 and same["path_error_median_px_per_block"] == [0.0] * 4
     stopped = path_errors([still_track], [real_track], 3)["path_error_median_px_per_block"]
-    assert stopped == pytest.approx([2.0, 8.0, 14.0, 20.0], abs=0.3)  # the median frame of each block, 2 px each
+    assert stopped == pytest.approx(
+        [2.0, 8.0, 14.0, 20.0], abs=0.3
+    )  # the median frame of each block, 2 px each
     assert path_errors([track_objects(np.zeros_like(real.frames), real.scene, areas)], [real_track], 3) == {
         "path_error_median_px": None,
         "path_error_median_px_per_block": [],
@@ -132,7 +137,9 @@ def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():
         Background("plain", ((88, 92, 104), (116, 120, 132))),
     )
     assert apart_at_opening(render_clip(apart, 3), 3)
-    overlapping = Scene((apart.objects[0], replace(apart.objects[1], position=(26.0, 22.0))), apart.background)
+    overlapping = Scene(
+        (apart.objects[0], replace(apart.objects[1], position=(26.0, 22.0))), apart.background
+    )
     assert not apart_at_opening(render_clip(overlapping, 3), 3)
     cut = Scene((replace(apart.objects[0], position=(3.0, 20.0)),), apart.background, leaves_frame=True)
     assert not apart_at_opening(render_clip(cut, 3), 3)
@@ -150,11 +157,16 @@ def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
     assert report["sampler"] == {"steps": [1000, 500], "update": "renoise"}
     assert report["frames"] == 6 and report["long_run"]["finite"] and report["long_run"]["frames"] == 6
     # The real clips through the codec alone: what the model's own numbers are to be read against.
-    assert report["codec_round_trip"]["survival"] > 0.5 and len(report["generated"]["size_ratio_median_per_block"]) == 1
+    assert (
+        report["codec_round_trip"]["survival"] > 0.5
+        and len(report["generated"]["size_ratio_median_per_block"]) == 1
+    )
     assert (tmp_path / "evaluation.json").exists() and (tmp_path / "rollouts_vs_real.png").exists()
     trace = json.loads((tmp_path / "long_run_trace.json").read_text())
     assert [check["frame"] for check in trace] == [5]  # the generated block's last frame
-    assert (tmp_path / "long_run_trace.png").exists() and len(report["long_run"]["held_share_per_segment"]) == 1
+    assert (tmp_path / "long_run_trace.png").exists() and len(
+        report["long_run"]["held_share_per_segment"]
+    ) == 1
 
 
 def test_evaluation_in_worker_processes_gives_the_numbers_of_one_process(tmp_path, one_torch_thread):
@@ -175,7 +187,10 @@ def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
     args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6"]
     report = main(args + ["--long-frames", "0", "--float-streaming"])
     assert "long_run" not in report and report["generated"]["survival"] >= 0 and not report["int8_streaming"]
-    assert report["generated"]["path_error_median_px"] >= 0 and report["generated"]["speed_median_px_per_frame"] >= 0
+    assert (
+        report["generated"]["path_error_median_px"] >= 0
+        and report["generated"]["speed_median_px_per_frame"] >= 0
+    )
     sinks = main(args + ["--long-frames", "0", "--cache-frames", "6", "--sink-frames", "3"])
     assert sinks["kv_window"] == {"cache_frames": 6, "sink_frames": 3}
     with pytest.raises(SystemExit):  # a window no larger than its sinks

@@ -19,8 +19,9 @@ def test_rescaled_drag_keeps_its_geometry():
 
 def test_tiny_pipeline_streams_decodes_and_drags(tmp_path):
     out = tmp_path / "pipeline.json"
-    result = main(["--tiny", "--blocks", "1", "--labels", str(REFERENCE_LABELS / "editing-pigeon"),
-                   "--out", str(out)])
+    result = main(
+        ["--tiny", "--blocks", "1", "--labels", str(REFERENCE_LABELS / "editing-pigeon"), "--out", str(out)]
+    )
     assert json.loads(out.read_text()) == result
     assert result["resolution"] == "80x48" and result["latent_block"] == [16, 3, 6, 10]
     assert result["frames"] == [9, 48, 80, 3]  # 1 + 4 + 4 frames from the first three latent frames

@@ -60,8 +60,20 @@ def test_the_rollout_continues_its_own_clip(model_and_clips):
 
 
 def test_training_on_clips_longer_than_the_window_on_streamed_context_saves_its_sinks(tmp_path):
-    args = ["--out", str(tmp_path), "--smoke", "--clips", "2", "--init", str(WEIGHTS_DIR), "--clip-frames", "12"]
-    report = train.main(args + ["--sink-frames", "3", "--recovery-start", "0", "--recovery-context", "rollouts"])
+    args = [
+        "--out",
+        str(tmp_path),
+        "--smoke",
+        "--clips",
+        "2",
+        "--init",
+        str(WEIGHTS_DIR),
+        "--clip-frames",
+        "12",
+    ]
+    report = train.main(
+        args + ["--sink-frames", "3", "--recovery-start", "0", "--recovery-context", "rollouts"]
+    )
     assert report["train_config"]["clip_frames"] == 12 and report["world_steps"] > 0
     assert report["train_config"]["recovery_context"] == "rollouts" and np.isfinite(report["final_loss"])
     saved = ToyWorldModel.load(tmp_path / "weights").config
@@ -99,7 +111,13 @@ def test_recovery_context_gives_the_chosen_clips_the_models_own_version(model_an
         later = per_frame_error[:, 6:].mean()
         torch.manual_seed(1)
         one_pass = train.recovery_context(
-            model.transformer, latents, text, positions, mask, cfg, train.TrainConfig(recovery_probability=1.0)
+            model.transformer,
+            latents,
+            text,
+            positions,
+            mask,
+            cfg,
+            train.TrainConfig(recovery_probability=1.0),
         )
         assert later > 2 * (one_pass - latents).square().mean(dim=(1, 3, 4))[:, 6:].mean()
     spared = train.recovery_context(

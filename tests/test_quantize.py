@@ -40,7 +40,9 @@ def test_int8_streaming_uses_the_copy_for_plain_passes_and_the_float_model_for_d
     backend = ToyWorldModel.load(WEIGHTS_DIR).backend()  # the shipped setting
     passes = {"float": 0, "int8": 0}
     backend.transformer.register_forward_hook(lambda *_: passes.__setitem__("float", passes["float"] + 1))
-    backend.streaming_transformer.register_forward_hook(lambda *_: passes.__setitem__("int8", passes["int8"] + 1))
+    backend.streaming_transformer.register_forward_hook(
+        lambda *_: passes.__setitem__("int8", passes["int8"] + 1)
+    )
     clip = render_clip(scene_from_prompt(PROMPT, np.random.default_rng(1)), 3)
     session = StreamSession(backend, PROMPT, seed=0, start_frames=clip.frames, config=TOY_DRAG_CONFIG)
     session.step()

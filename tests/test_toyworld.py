@@ -86,21 +86,38 @@ def test_context_blur_rounds_the_recent_context_of_chosen_clips_and_keeps_the_op
     latents = torch.full((3, 8, 9, 16, 16), -0.5)
     latents[:, :, :, 5:11, 5:11] = 1.0
     torch.manual_seed(0)
-    blurred = train.blur_context(latents, 3, train.TrainConfig(context_blur=1.5, context_blur_probability=1.0))
+    blurred = train.blur_context(
+        latents, 3, train.TrainConfig(context_blur=1.5, context_blur_probability=1.0)
+    )
     assert torch.equal(blurred[:, :, :3], latents[:, :, :3])
     later = blurred[:, :, 3:]
     assert (later[:, :, :, 5, 5] < later[:, :, :, 7, 7] - 0.1).all()  # the corner is rounded off
-    torch.testing.assert_close(later.sum(dim=(-1, -2)), latents[:, :, 3:].sum(dim=(-1, -2)), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        later.sum(dim=(-1, -2)), latents[:, :, 3:].sum(dim=(-1, -2)), rtol=1e-4, atol=1e-3
+    )
     torch.testing.assert_close(later[:, :, :, 0, :3], torch.full_like(later[:, :, :, 0, :3], -0.5))
     spared = train.blur_context(latents, 3, train.TrainConfig(context_blur=1.5, context_blur_probability=0.0))
     assert torch.equal(spared, latents)
 
 
 def test_fine_tuning_with_a_blurred_context_runs_and_records_its_settings(tmp_path):
-    args = ["--out", str(tmp_path), "--smoke", "--clips", "2", "--init", str(WEIGHTS_DIR), "--recovery-start", "0"]
+    args = [
+        "--out",
+        str(tmp_path),
+        "--smoke",
+        "--clips",
+        "2",
+        "--init",
+        str(WEIGHTS_DIR),
+        "--recovery-start",
+        "0",
+    ]
     report = train.main(args + ["--context-blur", "1.5", "--context-blur-probability", "0.75"])
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
-    assert (report["train_config"]["context_blur"], report["train_config"]["context_blur_probability"]) == (1.5, 0.75)
+    assert (report["train_config"]["context_blur"], report["train_config"]["context_blur_probability"]) == (
+        1.5,
+        0.75,
+    )
 
 
 def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
@@ -130,7 +147,17 @@ def test_loss_curves_plot_the_phases_a_run_logged(tmp_path):
 
 
 def test_a_new_transformer_shape_trains_on_the_codec_of_trained_weights(tmp_path):
-    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--codec-from", str(WEIGHTS_DIR), "--layers", "3"]
+    args = [
+        "--out",
+        str(tmp_path),
+        "--smoke",
+        "--clips",
+        "4",
+        "--codec-from",
+        str(WEIGHTS_DIR),
+        "--layers",
+        "3",
+    ]
     report = train.main(args)
     assert report["codec_from"] == str(WEIGHTS_DIR) and "codec_seconds" not in report
     trained, shipped = ToyWorldModel.load(tmp_path / "weights"), ToyWorldModel.load(WEIGHTS_DIR)
@@ -174,7 +201,9 @@ def test_sessions_and_widgets_on_the_toy_model_take_its_tuned_drag_settings_unle
     assert backend.drag_config == TOY_DRAG_CONFIG
     assert StreamSession(backend, PROMPT).config == TOY_DRAG_CONFIG
     assert StreamSession(backend, PROMPT, config=DragConfig()).config == DragConfig()
-    assert StreamSession(random_backend(), "a prompt").config == DragConfig()  # no tuned settings: the paper's
+    assert (
+        StreamSession(random_backend(), "a prompt").config == DragConfig()
+    )  # no tuned settings: the paper's
     widget = DragStreamWidget(backend, PROMPT)
     try:
         assert widget.session.config == TOY_DRAG_CONFIG
@@ -189,4 +218,6 @@ def test_a_rotation_animated_from_the_opening_frames_is_measured_beside_the_stre
     assert measured["square_iou_before"] > 0.95  # the rendered opening square, before any generated block
     assert 0.0 <= measured["turned_degrees_mod_90"] < 90.0 and measured["requested_degrees"] == 45.0
     assert measured["square_iou_without_drag"] is not None and measured["disc_iou_after"] > 0.0
-    assert abs(measured["square_iou_after"] - measured["square_iou_without_drag"]) > 0.01  # the drag changed it
+    assert (
+        abs(measured["square_iou_after"] - measured["square_iou_without_drag"]) > 0.01
+    )  # the drag changed it

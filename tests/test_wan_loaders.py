@@ -99,10 +99,18 @@ def wan_vae_name(key: str) -> str:
     if re.search(r"(resnets\.\d|down_blocks\.\d+)\.(norm|conv)", key):
         for ours, theirs in RESNET_PARTS.items():
             key = re.sub(rf"\.{ours}\.(weight|bias|gamma)$", rf".{theirs}.\1", key)
-    key = key.replace(".conv_in.", ".conv1.").replace(".norm_out.", ".head.0.").replace(".conv_out.", ".head.2.")
+    key = (
+        key.replace(".conv_in.", ".conv1.")
+        .replace(".norm_out.", ".head.0.")
+        .replace(".conv_out.", ".head.2.")
+    )
     key = re.sub(r"mid_block\.resnets\.(\d)", lambda m: f"middle.{2 * int(m.group(1))}", key)
-    key = key.replace("mid_block.attentions.0", "middle.1").replace("encoder.down_blocks.", "encoder.downsamples.")
-    key = re.sub(r"up_blocks\.(\d)\.resnets\.(\d)", lambda m: f"upsamples.{4 * int(m.group(1)) + int(m.group(2))}", key)
+    key = key.replace("mid_block.attentions.0", "middle.1").replace(
+        "encoder.down_blocks.", "encoder.downsamples."
+    )
+    key = re.sub(
+        r"up_blocks\.(\d)\.resnets\.(\d)", lambda m: f"upsamples.{4 * int(m.group(1)) + int(m.group(2))}", key
+    )
     return re.sub(r"up_blocks\.(\d)\.upsamplers\.0", lambda m: f"upsamples.{4 * int(m.group(1)) + 3}", key)
 
 
@@ -137,9 +145,19 @@ def wan_t5_checkpoint(model: UMT5EncoderModel) -> dict:
 def tiny_parts(seed: int = 0):
     transformer = random_transformer(SPEC, seed).eval()
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKLWan(base_dim=8, z_dim=SPEC.channels).eval()  # Wan 2.1's structure and statistics, narrow
-    text_config = UMT5Config(vocab_size=40, d_model=TEXT_DIM, d_kv=4, d_ff=24, num_layers=2, num_heads=4,
-                             relative_attention_num_buckets=8, feed_forward_proj="gated-gelu")
+    vae = AutoencoderKLWan(
+        base_dim=8, z_dim=SPEC.channels
+    ).eval()  # Wan 2.1's structure and statistics, narrow
+    text_config = UMT5Config(
+        vocab_size=40,
+        d_model=TEXT_DIM,
+        d_kv=4,
+        d_ff=24,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        feed_forward_proj="gated-gelu",
+    )
     text_model = UMT5EncoderModel(text_config).eval()
     return transformer, vae, text_model
 
@@ -174,7 +192,11 @@ def test_original_config_translates_to_the_diffusers_config(parts):
     transformer = parts[0]
     translated = transformer_config(wan_original_config(transformer))
     for name, value in translated.items():
-        assert tuple(value) == tuple(transformer.config[name]) if name == "patch_size" else value == transformer.config[name]
+        assert (
+            tuple(value) == tuple(transformer.config[name])
+            if name == "patch_size"
+            else value == transformer.config[name]
+        )
     assert transformer_config(dict(transformer.config))["num_layers"] == SPEC.num_layers
 
 
@@ -195,7 +217,9 @@ def test_mismatches_are_named_with_counts(parts, tmp_path):
 
 def test_a_checkpoint_without_the_generator_entry_is_named(parts, tmp_path):
     generator_checkpoint(parts[0], "generator", tmp_path / "causvid.pt")
-    with pytest.raises(CheckpointMismatch, match=r"no 'generator_ema' entry \(top-level entries: generator\)"):
+    with pytest.raises(
+        CheckpointMismatch, match=r"no 'generator_ema' entry \(top-level entries: generator\)"
+    ):
         load_generator(tmp_path / "causvid.pt", wan_original_config(parts[0]), "generator_ema")
 
 
@@ -224,7 +248,9 @@ def test_wan_folder_parts_load_exactly(layout, parts, tmp_path):
     transformer, vae, text_model = parts
     (write_diffusers_folder if layout == "diffusers" else write_original_folder)(tmp_path, parts)
     generator_checkpoint(transformer, "generator_ema", tmp_path / "self_forcing_dmd.pt")
-    backend = load_wan_backend(tmp_path, tmp_path / "self_forcing_dmd.pt", "self_forcing", height=32, width=48)
+    backend = load_wan_backend(
+        tmp_path, tmp_path / "self_forcing_dmd.pt", "self_forcing", height=32, width=48
+    )
     assert_same_weights(backend.transformer, transformer)
     assert_same_weights(backend.text_encoder.model, text_model)
     decoder = backend.new_decoder()

@@ -103,7 +103,11 @@ BAD_MESSAGES = [
     ),
     (
         "mask counts wrong",
-        {"type": "apply", "id": 1, "instruction": instruction_json(mask={"size": [32, 32], "counts": [5, 3]})},
+        {
+            "type": "apply",
+            "id": 1,
+            "instruction": instruction_json(mask={"size": [32, 32], "counts": [5, 3]}),
+        },
         "counts add up to 8 pixels",
     ),
     (
@@ -128,15 +132,23 @@ BAD_MESSAGES = [
     ),
     (
         "drawn on another frame size",
-        {"type": "apply", "id": 1, "instruction": {**instruction_json(), "frame_size": [64, 64],
-                                                   "regions": [{**instruction_json()["regions"][0],
-                                                                "mask": encode_mask(square_mask((64, 64)))}]}},
+        {
+            "type": "apply",
+            "id": 1,
+            "instruction": {
+                **instruction_json(),
+                "frame_size": [64, 64],
+                "regions": [{**instruction_json()["regions"][0], "mask": encode_mask(square_mask((64, 64)))}],
+            },
+        },
         "drawn on a 64x64 frame, but the model makes 32x32 frames",
     ),
 ]
 
 
-@pytest.mark.parametrize("content, expected", [(c, e) for _, c, e in BAD_MESSAGES], ids=[n for n, _, _ in BAD_MESSAGES])
+@pytest.mark.parametrize(
+    "content, expected", [(c, e) for _, c, e in BAD_MESSAGES], ids=[n for n, _, _ in BAD_MESSAGES]
+)
 def test_parse_rejects_bad_messages_in_plain_words(content, expected):
     with pytest.raises(ProtocolError, match=re.escape(expected)):
         parse_message(content, SIZE)
@@ -158,7 +170,9 @@ def session_fingerprint(widget: DragStreamWidget) -> tuple:
     return session.num_blocks, session.frames().tobytes(), session.latents().numpy().tobytes()
 
 
-@pytest.mark.parametrize("content, expected", [(c, e) for _, c, e in BAD_MESSAGES], ids=[n for n, _, _ in BAD_MESSAGES])
+@pytest.mark.parametrize(
+    "content, expected", [(c, e) for _, c, e in BAD_MESSAGES], ids=[n for n, _, _ in BAD_MESSAGES]
+)
 def test_bad_browser_events_show_an_error_and_leave_the_session_unharmed(widget, content, expected):
     before = session_fingerprint(widget)
     browser_message(widget, content)
@@ -327,7 +341,12 @@ def test_pacer_replaces_queued_frames_of_a_re_rendered_block():
             assert wait_until(lambda s=seq: len(browser.sent) >= s, 3)
             pacer.ack(seq)
         assert [(m["index"], m["drag"]) for m in browser.sent] == [
-            (0, None), (1, None), (2, None), (3, 11), (4, 11), (5, 11)
+            (0, None),
+            (1, None),
+            (2, None),
+            (3, 11),
+            (4, 11),
+            (5, 11),
         ]
     finally:
         pacer.close()
@@ -393,7 +412,9 @@ def test_live_strips_follow_the_stream(widget):
     assert strips.dragged == [] and strips.losses["l_rec"] == []
     widget.apply(DragInstruction.from_json(instruction_json())).result(30)
     assert strips.dragged == list(range(per_block, 2 * per_block))  # the edited block, the last one
-    assert len(strips.losses["l_rec"]) == widget.session.config.iterations * max(r["segment"] for r in session.blocks[-1].losses)
+    assert len(strips.losses["l_rec"]) == widget.session.config.iterations * max(
+        r["segment"] for r in session.blocks[-1].losses
+    )
     widget.undo().result(10)
     widget.undo().result(10)
     widget.step(1).result(30)  # a new block replaces the undone ones
@@ -410,13 +431,15 @@ def test_live_probe_and_maps_show_each_drag(widget):
     probe = strips.probe
     assert probe["block"] == session.blocks[-1].index and probe["cutoffs"] == list(session.config.cutoffs)
     np.testing.assert_allclose(probe["change"], [expected[c] for c in probe["cutoffs"]], rtol=1e-3, atol=1e-5)
-    assert sum(probe["keys"]) == pytest.approx(1, abs=1e-3) and len(probe["band_centers"]) == len(probe["keys"])
+    assert sum(probe["keys"]) == pytest.approx(1, abs=1e-3) and len(probe["band_centers"]) == len(
+        probe["keys"]
+    )
     maps = strips.maps
     h, w = session.backend.layout.latent_size
     assert (maps["height"], maps["width"]) == (h, w) and len(maps["gradient"]) == h * w
     gaussian = np.array(maps["gaussian"]).reshape(h, w)
     peak_y, peak_x = np.unravel_index(gaussian.argmax(), gaussian.shape)
-    ((hx, hy), (tx, ty)), = maps["paths"]  # handle, then the one target, in latent cells
+    (((hx, hy), (tx, ty)),) = maps["paths"]  # handle, then the one target, in latent cells
     assert (hx, hy) == pytest.approx((12.5 * w / SIZE[1], 12.5 * h / SIZE[0]), abs=0.01)
     assert (tx, ty) == pytest.approx((16.0 * w / SIZE[1], 12.0 * h / SIZE[0]), abs=0.01)
     assert abs(peak_x + 0.5 - tx) <= 1.5 and abs(peak_y + 0.5 - ty) <= 1.5  # the CSS map peaks at the target

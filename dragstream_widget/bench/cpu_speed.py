@@ -139,9 +139,15 @@ def main(argv: list[str] | None = None) -> dict:
     model = ToyWorldModel.load(WEIGHTS_DIR)
     backend, float_backend = model.backend(), model.backend(**FLOAT_STREAMING)
     fpb = backend.layout.frames_per_block
-    streaming = {"saved": backend, "float_streaming": float_backend, "folded_commit": model.backend(**FOLDED_COMMIT)}
+    streaming = {
+        "saved": backend,
+        "float_streaming": float_backend,
+        "folded_commit": model.backend(**FOLDED_COMMIT),
+    }
     sessions = {
-        name: StreamSession(b, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb))
+        name: StreamSession(
+            b, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb)
+        )
         for name, b in streaming.items()
     }
     block_times = interleaved_block_seconds(sessions, args.blocks)
@@ -170,7 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
         "edit_seconds_toy_config_float_streaming": statistics.median(
             edit_seconds(float_backend, TOY_DRAG_CONFIG, args.repeats)
         ),
-        "edit_seconds_toy_config_14px": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, 14.0)),
+        "edit_seconds_toy_config_14px": statistics.median(
+            edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, 14.0)
+        ),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
         "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),
         "edit_seconds_by_reference_mode": {

@@ -204,7 +204,9 @@ def run(
         ]
     else:
         tasks = [(prompt, seed, base, drags) for prompt, seed in plan]
-        records = map_on_toy_model(run_streams, tasks, jobs, weights, streaming or {}, "repeated drags", "run")
+        records = map_on_toy_model(
+            run_streams, tasks, jobs, weights, streaming or {}, "repeated drags", "run"
+        )
     results = {
         "settings": {
             "drags": drags,
@@ -230,7 +232,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
     )
     add_float_streaming_flag(parser)
-    parser.add_argument("--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the runs")
+    parser.add_argument(
+        "--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the runs"
+    )
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -239,7 +243,9 @@ def main(args: argparse.Namespace) -> dict:
 
     streaming = FLOAT_STREAMING if args.float_streaming else {}
     backend = load_model(args.weights, **streaming)
-    results = run(backend, TOY_DRAG_CONFIG, args.out, args.drags, args.runs, args.jobs, args.weights, streaming)
+    results = run(
+        backend, TOY_DRAG_CONFIG, args.out, args.drags, args.runs, args.jobs, args.weights, streaming
+    )
     print(json.dumps(results["summary"], indent=1))
     print(f"wrote {args.out}/drift.json, {args.out}/drift.png")
     return results

@@ -31,7 +31,13 @@ def map_in_workers(
 
 
 def map_on_toy_model(
-    function: Callable, tasks: list[tuple], jobs: int, weights: str | None, streaming: dict, desc: str, unit: str
+    function: Callable,
+    tasks: list[tuple],
+    jobs: int,
+    weights: str | None,
+    streaming: dict,
+    desc: str,
+    unit: str,
 ) -> list:
     """``function(backend, *task)`` for every task in ``jobs`` workers of one thread each, each holding the
     toy world model from ``weights`` (None: the shipped ones) with the ``streaming`` overrides as

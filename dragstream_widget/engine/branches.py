@@ -54,7 +54,9 @@ def latent_branches(
             for _ in range(blocks):
                 session.step()
             stats = [latent_statistics(b.index, b.z0) for b in session.blocks[first:]]
-            out[name] = {key: np.concatenate([s[key] for s in stats]) for key in ("mean", "std", "min", "max")}
+            out[name] = {
+                key: np.concatenate([s[key] for s in stats]) for key in ("mean", "std", "min", "max")
+            }
             restore()
     finally:
         restore()

@@ -80,7 +80,10 @@ class DragConfig:
             (self.adsr_frames >= 1, f"adsr_frames must be >= 1, got {self.adsr_frames}"),
             (self.adsr_reference in ("neighbours", "own"), f"unknown adsr_reference {self.adsr_reference!r}"),
             (self.adsr_stats in STAT_MODES, f"unknown adsr_stats {self.adsr_stats!r}"),
-            (0.0 <= self.adsr_min_sigma <= 1.0, f"adsr_min_sigma must lie in [0, 1], got {self.adsr_min_sigma}"),
+            (
+                0.0 <= self.adsr_min_sigma <= 1.0,
+                f"adsr_min_sigma must lie in [0, 1], got {self.adsr_min_sigma}",
+            ),
             (self.sfs_scope in ("context", "window"), f"unknown sfs_scope {self.sfs_scope!r}"),
             (len(self.cutoffs) > 0 and all(c > 0 for c in self.cutoffs), f"bad cutoffs {self.cutoffs}"),
             (self.css_alpha > 0, f"css_alpha must be positive, got {self.css_alpha}"),
@@ -107,7 +110,9 @@ class DragConfig:
 
     def has_edit_settings(self) -> bool:
         """Whether an edit runs with settings of its own (any ``edit_*`` value set)."""
-        return any(v is not None for v in (self.edit_optimize_step, self.edit_iterations, self.edit_learning_rate))
+        return any(
+            v is not None for v in (self.edit_optimize_step, self.edit_iterations, self.edit_learning_rate)
+        )
 
     def for_edits(self, segments: int = 1) -> DragConfig:
         """The settings an edit of ``segments`` trajectory segments runs with: the ``edit_*`` values, where
@@ -121,7 +126,9 @@ class DragConfig:
                 "iterations": self.edit_iterations,
                 "learning_rate": self.edit_learning_rate,
             }
-        return replace(self, **{k: v for k, v in chosen.items() if v is not None}, **dict.fromkeys(EDIT_SETTINGS))
+        return replace(
+            self, **{k: v for k, v in chosen.items() if v is not None}, **dict.fromkeys(EDIT_SETTINGS)
+        )
 
     def without(self, *components: str) -> DragConfig:
         """A copy with components switched off: any of "adsr", "sfs", "css", "sfso" (= sfs + css)."""

@@ -135,8 +135,14 @@ class TransformerBackend:
         records: dict[int, torch.Tensor] = {}
         if prompt_embeds.shape[0] != z_t.shape[0]:  # one prompt for a batch of variants of the block
             prompt_embeds = prompt_embeds.expand(z_t.shape[0], -1, -1)
-        plain = not record_layers and kv_filter is None and not (torch.is_grad_enabled() and z_t.requires_grad)
-        model = self.streaming_transformer if plain and self.streaming_transformer is not None else self.transformer
+        plain = (
+            not record_layers and kv_filter is None and not (torch.is_grad_enabled() and z_t.requires_grad)
+        )
+        model = (
+            self.streaming_transformer
+            if plain and self.streaming_transformer is not None
+            else self.transformer
+        )
         flow = model(
             z_t.to(self.dtype),
             self._timesteps(self.sampler.timestep(step_index), z_t.shape[0]),

@@ -26,7 +26,9 @@ def int8_blocks_copy(transformer: CausalWanTransformer3DModel) -> CausalWanTrans
         return None
     quantize = getattr(getattr(torch, "ao", None), "quantization", None)
     if quantize is None or not hasattr(quantize, "quantize_dynamic"):
-        warnings.warn("this torch has no eager int8 quantisation; streaming with the float model", stacklevel=2)
+        warnings.warn(
+            "this torch has no eager int8 quantisation; streaming with the float model", stacklevel=2
+        )
         return None
     quantized = copy.deepcopy(transformer)
     with warnings.catch_warnings():  # torch marks its eager quantisation as deprecated; it works

@@ -71,7 +71,9 @@ def read_folder_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def generator_weights(checkpoint: Mapping, key: str, path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:
+def generator_weights(
+    checkpoint: Mapping, key: str, path: str | Path = "checkpoint"
+) -> dict[str, torch.Tensor]:
     """The generator's state dict stored under ``key`` (``generator_ema`` or ``generator``)."""
     if key not in checkpoint:
         found = ", ".join(sorted(str(k) for k in checkpoint)[:SHOWN]) or "nothing"
@@ -111,7 +113,11 @@ def check_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
     )
     problems = [
         f"{len(items)} {what}: {_listing(items)}"
-        for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
+        for what, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("wrong shapes", wrong),
+        )
         if items
     ]
     if problems:
@@ -141,7 +147,9 @@ def transformer_config(config: Mapping) -> dict:
     if missing:
         raise ValueError(f"Wan config lacks {', '.join(sorted(missing))} (have {', '.join(sorted(config))})")
     if config.get("model_type", "t2v") != "t2v":
-        raise ValueError(f"only text-to-video Wan models stream here, got model_type {config['model_type']!r}")
+        raise ValueError(
+            f"only text-to-video Wan models stream here, got model_type {config['model_type']!r}"
+        )
     return dict(
         patch_size=tuple(config.get("patch_size", (1, 2, 2))),
         num_attention_heads=config["num_heads"],

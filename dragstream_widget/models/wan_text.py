@@ -94,7 +94,9 @@ def load_transformers_umt5(folder: str | Path, dtype: torch.dtype = torch.float3
     )
     problems = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
     if problems:
-        listed = "; ".join(f"{len(v)} {k.replace('_', ' ')}: {', '.join(map(str, v[:5]))}" for k, v in problems.items())
+        listed = "; ".join(
+            f"{len(v)} {k.replace('_', ' ')}: {', '.join(map(str, v[:5]))}" for k, v in problems.items()
+        )
         raise CheckpointMismatch(f"{folder} does not fit UMT5EncoderModel: {listed}")
     return model
 

@@ -82,9 +82,7 @@ class WanStreamDecoder:
     def decode_pixels(self, z0: torch.Tensor) -> torch.Tensor:
         """The block's video frames ``[1, 3, T, H, W]`` in [-1, 1]."""
         if z0.ndim != 5 or z0.shape[1] != self.vae.config.z_dim:
-            raise ValueError(
-                f"expected latents [1, {self.vae.config.z_dim}, F, h, w], got {tuple(z0.shape)}"
-            )
+            raise ValueError(f"expected latents [1, {self.vae.config.z_dim}, F, h, w], got {tuple(z0.shape)}")
         parameter = next(self.vae.parameters())
         x = self.vae.post_quant_conv(denormalize_latents(self.vae, z0).to(parameter))
         outputs = []

@@ -166,7 +166,9 @@ class StreamController:
     def _carry_out(self, request: _Request) -> None:
         try:
             if self.session is None and request.name not in ("reset", "sync"):
-                raise RuntimeError("there is no stream yet: starting it failed (see above); reset to try again")
+                raise RuntimeError(
+                    "there is no stream yet: starting it failed (see above); reset to try again"
+                )
             result = getattr(self, f"_do_{request.name}")(*request.args)
         except Exception as error:  # reported, never raised in the worker
             self._report("error", describe(error))
@@ -330,7 +332,9 @@ class StreamController:
         )
 
 
-def frames_of(session: StreamSession, records: tuple[BlockRecord, ...], drag: int | None = None) -> list[Frame]:
+def frames_of(
+    session: StreamSession, records: tuple[BlockRecord, ...], drag: int | None = None
+) -> list[Frame]:
     """The frames of committed blocks of ``session`` with their positions in the video."""
     first = {b.index: i for i, b in enumerate(session.blocks)}
     out = []

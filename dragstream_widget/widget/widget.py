@@ -206,7 +206,14 @@ class DragStreamWidget(anywidget.AnyWidget):
 
     def _send_applied(self, drag_id: int, future: Future) -> None:
         error = future.exception()
-        self._send_message({"type": "applied", "id": drag_id, "ok": error is None, "error": describe(error) if error else None})
+        self._send_message(
+            {
+                "type": "applied",
+                "id": drag_id,
+                "ok": error is None,
+                "error": describe(error) if error else None,
+            }
+        )
 
     @traitlets.observe("adsr", "sfs", "css", "compare")
     def _components_changed(self, _change) -> None:

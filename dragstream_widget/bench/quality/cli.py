@@ -41,8 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracker-checkpoint", default=None, help="local CoTracker checkpoint file")
     parser.add_argument("--frechet", default="proxy", choices=("proxy", "inception", "i3d"))
     parser.add_argument("--frechet-weights", default=None, help="local TorchScript file for inception/i3d")
-    parser.add_argument("--dai-radius", type=at_least(0), default=3, help="DAI patch radius r in model pixels")
-    parser.add_argument("--images", type=at_least(0), default=4, help="comparison images for the first N cases")
+    parser.add_argument(
+        "--dai-radius", type=at_least(0), default=3, help="DAI patch radius r in model pixels"
+    )
+    parser.add_argument(
+        "--images", type=at_least(0), default=4, help="comparison images for the first N cases"
+    )
     parser.add_argument(
         "--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the cases"
     )

@@ -139,8 +139,14 @@ def rotation_check(
     before, fit_before = square_fit(mask, radius)
     measured = {"seed": seed, "square_iou_before": fit_before, "disc_iou_before": disc_iou(mask)}
     arm = (center[0] + radius * 0.8, center[1])
-    turns = [math.radians(degrees * k / frames) for k in range(1, frames + 1)] if frames else [math.radians(degrees)]
-    targets = tuple((center[0] + radius * 0.8 * math.cos(a), center[1] + radius * 0.8 * math.sin(a)) for a in turns)
+    turns = (
+        [math.radians(degrees * k / frames) for k in range(1, frames + 1)]
+        if frames
+        else [math.radians(degrees)]
+    )
+    targets = tuple(
+        (center[0] + radius * 0.8 * math.cos(a), center[1] + radius * 0.8 * math.sin(a)) for a in turns
+    )
     session.apply(
         DragInstruction(
             Mode.ANIMATE if frames else Mode.EDIT,
@@ -171,9 +177,12 @@ def rotation_check(
     }
 
 
-def rotation_checks(backend, config: DragConfig, seeds: range, blocks: int = 2, frames: int = 0) -> list[dict]:
+def rotation_checks(
+    backend, config: DragConfig, seeds: range, blocks: int = 2, frames: int = 0
+) -> list[dict]:
     return [
-        unless_hidden(rotation_check, backend, s, config, 45.0, blocks, frames) for s in tqdm(seeds, desc="rotations")
+        unless_hidden(rotation_check, backend, s, config, 45.0, blocks, frames)
+        for s in tqdm(seeds, desc="rotations")
     ]
 
 
@@ -203,7 +212,11 @@ CHECKS = ("edits", "long_edits", "animations", "rotations")
 
 
 def run_checks(
-    backend, config: DragConfig, seeds: range, long_shift: float = LONG_EDIT_PX, checks: tuple[str, ...] = CHECKS
+    backend,
+    config: DragConfig,
+    seeds: range,
+    long_shift: float = LONG_EDIT_PX,
+    checks: tuple[str, ...] = CHECKS,
 ) -> dict:
     """Edits of 8 px (one trajectory segment) and of ``long_shift`` px (several), curved animations and
     45-degree rotations, over ``seeds``; ``checks`` names the kinds to run (the others report nothing)."""
@@ -214,7 +227,11 @@ def run_checks(
     def cases_of(kind: str, check, prompts, *extra) -> list[dict]:
         if kind not in checks:
             return []
-        return [unless_hidden(check, backend, p, s, config, *extra) for p in tqdm(prompts, desc=kind) for s in seeds]
+        return [
+            unless_hidden(check, backend, p, s, config, *extra)
+            for p in tqdm(prompts, desc=kind)
+            for s in seeds
+        ]
 
     edits = cases_of("edits", edit_check, EDIT_PROMPTS)
     long_edits = cases_of("long_edits", edit_check, EDIT_PROMPTS, long_shift)
@@ -234,7 +251,9 @@ def run_checks(
         "psnr_non_editable_db_median": short["psnr_non_editable_db_median"],
         "long_edit_psnr_non_editable_db_median": long["psnr_non_editable_db_median"],
         "animation_error_px_mean": float(np.mean(anim_errors)) if anim_errors else None,
-        "rotation_turned_degrees_mod_90": [r.get("turned_degrees_mod_90") for r in rotations if "skipped" not in r],
+        "rotation_turned_degrees_mod_90": [
+            r.get("turned_degrees_mod_90") for r in rotations if "skipped" not in r
+        ],
         "rotations": rotations,
         "skipped": sum("skipped" in r for r in edits + long_edits + animations + rotations),
         "edits": edits,
@@ -263,11 +282,15 @@ def main(argv: list[str] | None = None) -> dict:
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
     if args.rotations_after == 0 and args.rotation_frames == 0:
-        parser.error("--rotations-after 0 drags the given opening frames, which only an animation can: give --rotation-frames")
+        parser.error(
+            "--rotations-after 0 drags the given opening frames, which only an animation can: give --rotation-frames"
+        )
     backend = ToyWorldModel.load(args.weights).backend(**(FLOAT_STREAMING if args.float_streaming else {}))
     seeds = range(args.seeds)
     if args.rotations_after is not None:
-        rotations = rotation_checks(backend, TOY_DRAG_CONFIG, seeds, args.rotations_after, args.rotation_frames)
+        rotations = rotation_checks(
+            backend, TOY_DRAG_CONFIG, seeds, args.rotations_after, args.rotation_frames
+        )
         return report({"rotations": rotations}, args.out)
     result = {
         "toy_config": run_checks(backend, TOY_DRAG_CONFIG, seeds),

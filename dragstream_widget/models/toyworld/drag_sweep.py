@@ -134,7 +134,9 @@ def _start_worker(weights: str, threads: int) -> None:
     _backend = ToyWorldModel.load(weights).backend()
 
 
-def evaluate(candidate: dict[str, Any], seeds: range, repeats: int, kinds: tuple[str, ...] = CHECKS) -> dict[str, Any]:
+def evaluate(
+    candidate: dict[str, Any], seeds: range, repeats: int, kinds: tuple[str, ...] = CHECKS
+) -> dict[str, Any]:
     """Checks (the ``kinds`` of :data:`~.drag_checks.CHECKS`) and edit time of one candidate (in a worker)."""
     config = make_config(candidate["overrides"])
     start = time.perf_counter()
@@ -222,7 +224,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--seeds", type=at_least(1), default=2)
     parser.add_argument("--first-seed", type=at_least(0), default=0, help="seeds run from here (fresh cases)")
     parser.add_argument("--repeats", type=at_least(0), default=3, help="timed edits per candidate (0: none)")
-    parser.add_argument("--deadline", type=positive_number, default=None, help="seconds after which none starts")
+    parser.add_argument(
+        "--deadline", type=positive_number, default=None, help="seconds after which none starts"
+    )
     parser.add_argument(
         "--checks", nargs="+", choices=CHECKS, default=list(CHECKS), help="the kinds of drag to check"
     )

@@ -246,14 +246,20 @@ def evaluate(
         "frames": frames,
         "generated": summarize(generated_tracks, fpb),
         "real": summarize([run["real"] for run in runs], fpb),
-        "codec_round_trip": summarize([run["codec"] for run in runs], fpb),  # the real clips encoded and decoded
+        "codec_round_trip": summarize(
+            [run["codec"] for run in runs], fpb
+        ),  # the real clips encoded and decoded
         "frames_per_second": sum(run["made"] for run in runs) / sum(run["seconds"] for run in runs),
         "threads": 1 if jobs > 1 else torch.get_num_threads(),
         "jobs": jobs,
     }
     report["survival_vs_real"] = report["generated"]["survival"] / max(report["real"]["survival"], 1e-9)
     report["generated"].update(path_errors(generated_tracks, [run["real"] for run in runs], fpb))
-    sheets = [strip for (_, _, real, _), run in zip(tasks[:6], runs) for strip in (real.frames[::4], run["video"][::4])]
+    sheets = [
+        strip
+        for (_, _, real, _), run in zip(tasks[:6], runs)
+        for strip in (real.frames[::4], run["video"][::4])
+    ]
     save_image(side_by_side(sheets, columns=12, scale=2), out / "rollouts_vs_real.png")
     return report
 
@@ -279,7 +285,9 @@ def scene_at_end(last: np.ndarray, opening: np.ndarray, scene) -> dict:
 def scene_held(check: dict) -> bool:
     """Whether a :func:`scene_at_end` check found every object and the background within
     ``CLEAN_BACKGROUND_LEVELS`` of its opening colour."""
-    return all(check["objects_present_at_end"]) and check["background_shift_levels"] <= CLEAN_BACKGROUND_LEVELS
+    return (
+        all(check["objects_present_at_end"]) and check["background_shift_levels"] <= CLEAN_BACKGROUND_LEVELS
+    )
 
 
 def held_summary(trace: list[dict], segment_frames: int = HELD_SEGMENT_FRAMES) -> dict:
@@ -332,7 +340,9 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
     opening, trace = real.frames[-1], []
     for _ in tqdm(range(frames // fpb - 1), desc="long run"):  # the opening block counts
         record = session.step()
-        trace.append({"frame": (record.index + 1) * fpb - 1, **scene_at_end(record.frames[-1], opening, scene)})
+        trace.append(
+            {"frame": (record.index + 1) * fpb - 1, **scene_at_end(record.frames[-1], opening, scene)}
+        )
     z = session.latents()[0]
     means = z.mean(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
     stds = z.std(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
@@ -358,15 +368,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--scenes", type=at_least(1), default=16)
     parser.add_argument("--frames", type=at_least(1), default=48)
-    parser.add_argument("--long-frames", type=at_least(0), default=300, help="frames of the long free stream (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250")
-    parser.add_argument("--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one")
-    parser.add_argument("--cache-frames", type=at_least(1), default=None, help="KV window, instead of the saved one")
     parser.add_argument(
-        "--sink-frames", type=at_least(0), default=None, help="first frames kept in the KV window (attention sinks)"
+        "--long-frames", type=at_least(0), default=300, help="frames of the long free stream (0: none)"
     )
-    parser.add_argument("--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the scenes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--steps", default=None, help="sampler steps to try instead of the saved ones, e.g. 1000,750,500,250"
+    )
+    parser.add_argument(
+        "--sampler-update", choices=("euler", "renoise"), default=None, help="instead of the saved one"
+    )
+    parser.add_argument(
+        "--cache-frames", type=at_least(1), default=None, help="KV window, instead of the saved one"
+    )
+    parser.add_argument(
+        "--sink-frames",
+        type=at_least(0),
+        default=None,
+        help="first frames kept in the KV window (attention sinks)",
+    )
+    parser.add_argument(
+        "--jobs", type=at_least(1), default=1, help="worker processes (one thread each) for the scenes"
+    )
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -385,7 +408,9 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(str(error))
     fpb = backend.layout.frames_per_block
     if args.frames < 2 * fpb:
-        parser.error(f"--frames must cover the opening block and one generated block ({2 * fpb} frames or more)")
+        parser.error(
+            f"--frames must cover the opening block and one generated block ({2 * fpb} frames or more)"
+        )
     if args.long_frames and args.long_frames < 2 * fpb:
         parser.error(f"--long-frames must be 0 (no long run) or at least two blocks ({2 * fpb} frames)")
     report = evaluate(backend, args.scenes, args.frames, args.seed, out, args.jobs, args.weights, streaming)

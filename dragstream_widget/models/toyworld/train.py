@@ -227,13 +227,21 @@ def blur_context(clean: torch.Tensor, frames_per_block: int, config: TrainConfig
     std = config.context_blur * (1 + torch.rand(batch, 1, device=clean.device)) / 2
     offsets = torch.arange(-radius, radius + 1, device=clean.device, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (offsets / std).square())
-    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(channels * (frames - frames_per_block), 0)
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(
+        channels * (frames - frames_per_block), 0
+    )
     later = clean[:, :, frames_per_block:].float().reshape(1, -1, height, width)
     groups = later.shape[1]
-    rows = F.conv2d(F.pad(later, (radius, radius, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=groups)
-    blurred = F.conv2d(F.pad(rows, (0, 0, radius, radius), mode="replicate"), kernel[:, None, :, None], groups=groups)
+    rows = F.conv2d(
+        F.pad(later, (radius, radius, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=groups
+    )
+    blurred = F.conv2d(
+        F.pad(rows, (0, 0, radius, radius), mode="replicate"), kernel[:, None, :, None], groups=groups
+    )
     blurred = blurred.reshape(batch, channels, frames - frames_per_block, height, width).to(clean.dtype)
-    chosen = (torch.rand(batch, device=clean.device) < config.context_blur_probability)[:, None, None, None, None]
+    chosen = (torch.rand(batch, device=clean.device) < config.context_blur_probability)[
+        :, None, None, None, None
+    ]
     later = torch.where(chosen, blurred, clean[:, :, frames_per_block:])
     return torch.cat([clean[:, :, :frames_per_block], later], dim=2)
 
@@ -336,7 +344,9 @@ def recovery_context(
             )
         elif config.recovery_context == "rollouts":
             streamed = own_rollout(transformer, chosen, chosen_text, model_config, sampler.num_steps - 1)
-            made = torch.cat([chosen[:, :, : model_config.frames_per_block], streamed.to(chosen.dtype)], dim=2)
+            made = torch.cat(
+                [chosen[:, :, : model_config.frames_per_block], streamed.to(chosen.dtype)], dim=2
+            )
         else:
             made = last_step_context(transformer, chosen, chosen_text, positions, mask, sampler)
     clean = latents.clone()
@@ -651,7 +661,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="largest latent blur (std in cells) of the context after the opening block (0: none)",
     )
     parser.add_argument(
-        "--context-blur-probability", type=fraction, default=None, help="share of clips whose context is blurred"
+        "--context-blur-probability",
+        type=fraction,
+        default=None,
+        help="share of clips whose context is blurred",
     )
     parser.add_argument(
         "--commit-sigma", type=float, default=None, help="context noise of streaming's commit pass, saved"
