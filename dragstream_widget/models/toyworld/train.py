@@ -74,7 +74,7 @@ class TrainConfig:
     schedule_fraction: float = 0.75  # share of blocks noised at one of the sampler's own levels
     recovery_start: float = 0.6  # fraction of the world budget after which own-prediction context is used
     recovery_probability: float = 0.5
-    recovery_context: str = "last_step"  # "sampled": own samples of each block; "rollouts": the streamed clip
+    recovery_context: str = "last_step"  # or "sampled" (after the opening block), "rollouts"
     object_weight: float = 1.0  # loss weight of latent cells covered by objects (1: plain MSE)
     context_noise: float = 0.0  # highest noise level of the context (0: clean context only)
     context_noise_probability: float = 0.75  # share of clips whose context is noised
