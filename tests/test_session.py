@@ -8,7 +8,7 @@ import torch
 from dragstream_widget.engine.config import DragConfig, released_code_config
 from dragstream_widget.engine.events import EventBus
 from dragstream_widget.engine.optimize import trajectory_segments
-from dragstream_widget.engine.rollout import block_noise, generate_block
+from dragstream_widget.engine.rollout import BlockInterrupted, block_noise, generate_block
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.engine.targets import edit_plan
 from dragstream_widget.models.random_model import TINY, random_backend
@@ -232,6 +232,28 @@ def test_instruction_submitted_mid_generation_applies_at_the_next_boundary():
     assert not s.animating
     record = s.step()
     assert record.instruction is not None and record.losses
+
+
+def test_an_interrupt_abandons_a_plain_block_and_loses_nothing_but_spares_drag_blocks():
+    s, reference = session(), session()
+    s.step()
+    reference.step()
+    latents, keys, next_frame = s.latents().clone(), s.cache.context(0)[0].clone(), s.cache.next_frame
+    interrupt_at_step_1 = s.events.subscribe(
+        "step", lambda payload: s.request_interrupt() if payload["step_index"] == 1 else None
+    )
+    with pytest.raises(BlockInterrupted, match="block 1 was abandoned at step 2"):
+        s.step()
+    interrupt_at_step_1()
+    assert len(s.blocks) == 1 and torch.equal(s.latents(), latents)
+    assert torch.equal(s.cache.context(0)[0], keys) and s.cache.next_frame == next_frame
+    # The block is made again from scratch, exactly as a stream never interrupted makes it.
+    torch.testing.assert_close(s.step().z0, reference.step().z0, rtol=0, atol=0)
+    # A block that carries a drag (an animation's) is never abandoned.
+    s.apply(translate(Mode.ANIMATE, [(14.0, 12.0), (16.0, 12.0)]))
+    s.events.subscribe("step", lambda payload: s.request_interrupt())
+    record = s.step()
+    assert record.instruction is not None and record.losses and len(s.blocks) == 3
 
 
 def test_events_cost_nothing_without_listeners_and_report_iterations():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -249,6 +250,31 @@ def test_a_drag_sent_mid_generation_lands_at_a_block_boundary(widget):
     edited = [b for b in widget.session.blocks if b.instruction is edit]
     assert len(edited) == 1 and edited[0].index == record.index
     assert blocks[record.index] is record or widget.session.blocks[record.index] is record
+
+
+def test_an_edit_sent_mid_block_abandons_it_and_edits_the_frame_on_screen(widget):
+    on_screen = widget.session.blocks[-1].index
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_after_the_first_step(payload: dict) -> None:
+        if payload["step_index"] == 0 and not entered.is_set():
+            entered.set()
+            release.wait(10)
+
+    unsubscribe = widget.session.events.subscribe("step", hold_after_the_first_step)
+    steps = widget.step(1)  # the worker starts the next block and is held after its first step
+    assert entered.wait(10)
+    edit = DragInstruction.from_json(instruction_json())
+    applied = widget.apply(edit)
+    release.set()
+    record = applied.result(30)
+    unsubscribe()
+    steps.result(30)
+    # The edit re-rendered the block on screen, not the one that was under way, which came after it.
+    assert record.index == on_screen and record.instruction is edit
+    blocks = widget.session.blocks
+    assert blocks[on_screen] is record and blocks[-1].index == on_screen + 1
+    assert blocks[-1].instruction is None
 
 
 def test_ablation_switches_reach_the_session(widget):

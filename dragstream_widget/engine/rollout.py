@@ -27,6 +27,11 @@ def block_noise(seed: int, block_index: int, num_steps: int, shape: tuple[int, .
     return torch.randn((num_steps + 1, *shape), generator=generator)
 
 
+class BlockInterrupted(Exception):
+    """A block generated without a drag was abandoned between its denoising steps (see
+    ``generate_block``'s ``should_abandon``): nothing of it was committed."""
+
+
 @dataclass
 class DragRequest:
     """What the optimisation of one block needs besides the block itself."""
@@ -66,12 +71,16 @@ def generate_block(
     block_index: int = 0,
     should_stop: Callable[[], bool] | None = None,
     known_steps: torch.Tensor | None = None,
+    should_abandon: Callable[[], bool] | None = None,
 ) -> BlockOutput:
     """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache`` (by a pass of
     its own, or by the last denoising pass for a backend with ``commit_at_last_step``).
 
     ``known_steps`` ``[k, C, F, h, w]``: the latents this very block entered its first ``k + 1`` steps with
     (same noise, same context, no drag before step ``k``); denoising resumes at step ``k`` from the last.
+    ``should_abandon``: asked before each denoising step of a block without a drag; when it answers
+    True the block raises :class:`BlockInterrupted` before anything is committed (an edit waiting to
+    re-denoise the block on screen need not wait for this one).
     """
     sampler = backend.sampler
     device = backend.device
@@ -84,6 +93,8 @@ def generate_block(
     optimization = None
     x0 = None
     for step in range(first, sampler.num_steps):
+        if drag is None and should_abandon is not None and should_abandon():
+            raise BlockInterrupted(f"block {block_index} was abandoned at step {step}")
         if drag is not None and step == drag.config.optimize_step:
             optimization = optimize_block(
                 backend,

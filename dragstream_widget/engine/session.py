@@ -88,6 +88,7 @@ class StreamSession:
         self._blocks: tuple[BlockRecord, ...] = ()
         self._animation: Animation | None = None
         self._stop_requested = False
+        self._interrupt_requested = False
         if start_frames is not None:
             self._commit_given_frames(start_frames)
 
@@ -175,6 +176,12 @@ class StreamSession:
     def request_stop(self) -> None:
         """Ask a running optimisation to stop early (from another thread)."""
         self._stop_requested = True
+
+    def request_interrupt(self) -> None:
+        """Ask the block under way, if it has no drag, to be abandoned before its next denoising step
+        (from another thread): ``step`` then raises ``BlockInterrupted`` and the session is as it was
+        before that step, so an edit of the block on screen can run at once."""
+        self._interrupt_requested = True
 
     def _check(self, instruction: DragInstruction) -> None:
         instruction.validate()
@@ -337,7 +344,7 @@ class StreamSession:
         decoder_before = self.decoder.snapshot()
         layout = self.backend.layout
         noise = block_noise(self.seed, index, self.backend.sampler.num_steps, layout.block_shape)
-        self._stop_requested = False
+        self._stop_requested = self._interrupt_requested = False
         output: BlockOutput = generate_block(
             self.backend,
             self.cache,
@@ -350,6 +357,7 @@ class StreamSession:
             block_index=index,
             should_stop=lambda: self._stop_requested,
             known_steps=known_steps,
+            should_abandon=lambda: self._interrupt_requested,
         )
         frames = self.decoder.decode(output.z0)
         losses = tuple(output.optimization.losses) if output.optimization else ()

@@ -2,7 +2,9 @@
 
 Every request (play, step, a drag, undo, reset, new ablation switches) is queued and carried out by
 the worker between blocks, so the kernel's main thread stays free for widget events while the video
-streams, and a drag sent mid-generation is applied at the next block boundary. Requests return
+streams, and a drag sent mid-generation is applied at the next block boundary; an edit does not wait
+for a block under way without a drag, which is abandoned so the edit reaches the frame on screen at
+once (the block is generated again after it). Requests return
 futures. Errors never escape the worker: they resolve the request's future with the exception and
 are reported through ``report``; the session itself restores its state when an action fails.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from ..engine.branches import adsr_comparison, animation_blocks
 from ..engine.config import DragConfig
 from ..engine.events import EventBus
+from ..engine.rollout import BlockInterrupted
 from ..engine.session import BlockRecord, StreamSession
 from ..ops import DragInstruction, Mode
 from .frames import Frame, FramePacer
@@ -96,8 +99,13 @@ class StreamController:
         return self._request("step", blocks)
 
     def apply(self, instruction: DragInstruction, drag_id: int | None = None) -> Future:
-        """Apply a drag at the next block boundary. When paused, an animation plays until it ends."""
-        return self._request("apply", instruction, drag_id)
+        """Apply a drag at the next block boundary. An edit abandons a block under way without a drag
+        (it is made again afterwards). When paused, an animation plays until it ends."""
+        future = self._request("apply", instruction, drag_id)
+        session = self.session
+        if getattr(instruction, "mode", None) == Mode.EDIT and session is not None and not future.done():
+            session.request_interrupt()
+        return future
 
     def undo(self) -> Future:
         return self._request("undo")
@@ -278,6 +286,8 @@ class StreamController:
         started = time.perf_counter()
         try:
             record = session.step()
+        except BlockInterrupted:
+            return  # an edit came first; the block is made again after it
         except Exception as error:
             self._playing, self._blocks_to_go = False, 0
             self._fail_steps(describe(error))
