@@ -16,9 +16,11 @@ Recipe (what makes autoregressive rollouts hold their objects):
 4. Recovery: for the last part of training, the clean context is replaced (per clip, at random) by the
    model's own predictions, so it learns to continue from its own imperfect frames: either the x0 of one
    step from the sampler's last level (``last_step``), each block after the real opening one sampled by
-   the full few-step chain from noise over the real blocks before it, as streaming makes it (``sampled``), or the clip streamed by the model from its real
-   opening block (``rollouts``, ``own_rollout``), so that later blocks read context that is generated
-   all the way back, as in a long stream, and learn to draw the real clip's next block from it.
+   the full few-step chain from noise over the real blocks before it, as streaming makes it
+   (``sampled``), or the clip streamed by the model from its real opening block (``rollouts``,
+   ``own_rollout``), so that later blocks read context that is generated all the way back, as in a long
+   stream, and learn to draw the real clip's next block from it. ``context_blur`` > 0 instead rounds
+   the context after the opening block in place (``blur_context``), keeping it on the real clip's path.
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 6. Adversarial fine-tuning (``adversarial_weight`` > 0, usually with ``--init``): a discriminator on
