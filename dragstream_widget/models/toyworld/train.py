@@ -220,32 +220,31 @@ def noise_context(
 
 def blur_context(clean: torch.Tensor, frames_per_block: int, config: TrainConfig) -> torch.Tensor:
     """``clean`` ``[B, C, F, h, w]`` with every frame after the opening block blurred in latent space by a
-    Gaussian of std drawn in [``context_blur`` / 2, ``context_blur``] cells, for a share ``context_blur_probability`` of the
-    clips. The recent context's shapes come out rounded at their real places, as the model's own blocks
-    round them, while the opening block (the window's sink) and the targets stay crisp: the model learns
-    to draw the real shape again from a rounded context, not to copy the rounding on."""
+    Gaussian of std drawn in [``context_blur`` / 2, ``context_blur``] cells, for a share
+    ``context_blur_probability`` of the clips. The recent context's shapes come out rounded at their real
+    places, as the model's own blocks round them, while the opening block (the window's sink) and the
+    targets stay crisp: the model learns to draw the real shape again from a rounded context, not to copy
+    the rounding on."""
     batch, channels, frames, height, width = clean.shape
+    opening, later = clean[:, :, :frames_per_block], clean[:, :, frames_per_block:]
     radius = 3
     std = config.context_blur * (1 + torch.rand(batch, 1, device=clean.device)) / 2
     offsets = torch.arange(-radius, radius + 1, device=clean.device, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (offsets / std).square())
-    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(
-        channels * (frames - frames_per_block), 0
-    )
-    later = clean[:, :, frames_per_block:].float().reshape(1, -1, height, width)
-    groups = later.shape[1]
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(channels * later.shape[2], 0)
+    planes = later.float().reshape(1, -1, height, width)  # one plane per clip, channel and frame
+    groups = planes.shape[1]
     rows = F.conv2d(
-        F.pad(later, (radius, radius, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=groups
+        F.pad(planes, (radius, radius, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=groups
     )
     blurred = F.conv2d(
         F.pad(rows, (0, 0, radius, radius), mode="replicate"), kernel[:, None, :, None], groups=groups
     )
-    blurred = blurred.reshape(batch, channels, frames - frames_per_block, height, width).to(clean.dtype)
-    chosen = (torch.rand(batch, device=clean.device) < config.context_blur_probability)[
-        :, None, None, None, None
-    ]
-    later = torch.where(chosen, blurred, clean[:, :, frames_per_block:])
-    return torch.cat([clean[:, :, :frames_per_block], later], dim=2)
+    chosen = torch.rand(batch, device=clean.device) < config.context_blur_probability
+    later = torch.where(
+        chosen[:, None, None, None, None], blurred.reshape(later.shape).to(clean.dtype), later
+    )
+    return torch.cat([opening, later], dim=2)
 
 
 def loss_weights(cells: torch.Tensor, object_weight: float) -> torch.Tensor:
