@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fine_tune_smoke_args
 
 from dragstream_widget.models.toyworld import train
 from dragstream_widget.models.toyworld.adversarial import (
@@ -10,7 +11,6 @@ from dragstream_widget.models.toyworld.adversarial import (
     generator_loss,
     latent_frames,
 )
-from dragstream_widget.models.toyworld.model import WEIGHTS_DIR
 
 
 def sharp_and_blurred(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +109,7 @@ def test_a_conditioned_discriminator_tells_a_changed_size_from_the_opening_frame
 
 
 def test_adversarial_fine_tuning_runs_logs_both_losses_and_resumes(tmp_path):
-    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
+    args = fine_tune_smoke_args(tmp_path, clips=4)
     args += ["--adversarial-weight", "0.1", "--ema", "0.9"]
     report = train.main(args)
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
@@ -122,7 +122,7 @@ def test_adversarial_fine_tuning_runs_logs_both_losses_and_resumes(tmp_path):
 
 
 def test_adversarial_fine_tuning_on_own_rollouts_runs_with_a_conditioned_discriminator(tmp_path):
-    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
+    args = fine_tune_smoke_args(tmp_path, clips=4)
     args += ["--adversarial-weight", "0.1", "--adversarial-on", "rollouts", "--rollout-batch", "2"]
     report = train.main(args)
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])

@@ -4,6 +4,7 @@ them, with the gradient kept only at each block's exit step."""
 import numpy as np
 import pytest
 import torch
+from conftest import fine_tune_smoke_args
 
 from dragstream_widget.models.causal_wan import clean_noisy_mask
 from dragstream_widget.models.toyworld import train
@@ -60,17 +61,7 @@ def test_the_rollout_continues_its_own_clip(model_and_clips):
 
 
 def test_training_on_clips_longer_than_the_window_on_streamed_context_saves_its_sinks(tmp_path):
-    args = [
-        "--out",
-        str(tmp_path),
-        "--smoke",
-        "--clips",
-        "2",
-        "--init",
-        str(WEIGHTS_DIR),
-        "--clip-frames",
-        "12",
-    ]
+    args = fine_tune_smoke_args(tmp_path, clips=2) + ["--clip-frames", "12"]
     report = train.main(
         args + ["--sink-frames", "3", "--recovery-start", "0", "--recovery-context", "rollouts"]
     )

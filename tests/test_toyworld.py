@@ -4,6 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import fine_tune_smoke_args
 from PIL import Image
 
 from dragstream_widget import DragStreamWidget, load_model
@@ -101,17 +102,7 @@ def test_context_blur_rounds_the_recent_context_of_chosen_clips_and_keeps_the_op
 
 
 def test_fine_tuning_with_a_blurred_context_runs_and_records_its_settings(tmp_path):
-    args = [
-        "--out",
-        str(tmp_path),
-        "--smoke",
-        "--clips",
-        "2",
-        "--init",
-        str(WEIGHTS_DIR),
-        "--recovery-start",
-        "0",
-    ]
+    args = fine_tune_smoke_args(tmp_path, clips=2) + ["--recovery-start", "0"]
     report = train.main(args + ["--context-blur", "1.5", "--context-blur-probability", "0.75"])
     assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
     assert (report["train_config"]["context_blur"], report["train_config"]["context_blur_probability"]) == (
@@ -121,7 +112,7 @@ def test_fine_tuning_with_a_blurred_context_runs_and_records_its_settings(tmp_pa
 
 
 def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
-    args = ["--out", str(tmp_path), "--smoke", "--clips", "4", "--init", str(WEIGHTS_DIR)]
+    args = fine_tune_smoke_args(tmp_path, clips=4)
     args += ["--object-weight", "4", "--recovery-start", "0", "--recovery-context", "sampled"]
     args += ["--context-noise", "0.3", "--commit-sigma", "0.2"]
     report = train.main(args)
