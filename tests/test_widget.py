@@ -277,6 +277,28 @@ def test_an_edit_sent_mid_block_abandons_it_and_edits_the_frame_on_screen(widget
     assert blocks[-1].instruction is None
 
 
+def test_stop_abandons_the_plain_block_under_way(widget):
+    blocks_before = widget.session.num_blocks
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_after_the_first_step(payload: dict) -> None:
+        if payload["step_index"] == 0 and not entered.is_set():
+            entered.set()
+            release.wait(10)
+
+    unsubscribe = widget.session.events.subscribe("step", hold_after_the_first_step)
+    widget.play()
+    assert entered.wait(10)
+    browser_message(widget, {"type": "control", "name": "stop"})
+    release.set()
+    widget.wait(10)
+    unsubscribe()
+    assert not widget.playing and widget.status == "stopped"
+    assert widget.session.num_blocks == blocks_before  # nothing of the block under way was committed
+    widget.step(1).result(30)  # the stream goes on from where it stood
+    assert widget.session.num_blocks == blocks_before + 1
+
+
 def test_ablation_switches_reach_the_session(widget):
     widget.adsr = False
     widget.css = False

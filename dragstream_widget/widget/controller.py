@@ -122,11 +122,14 @@ class StreamController:
 
     def stop(self) -> None:
         """Stop now: pause, end a running optimisation early (its block keeps the latent reached so
-        far) and drop frames waiting to be shown (a replay ends)."""
+        far), abandon a block under way without a drag unless blocks asked for by ``step`` are still
+        to come (it is made again on play) and drop frames waiting to be shown (a replay ends)."""
         self._playing = False
         session = self.session
         if session is not None:
             session.request_stop()
+            if self._blocks_to_go == 0:
+                session.request_interrupt()
             last = frames_of(session, session.blocks[-1:])
             self._pacer.clear(last[-1] if last else None)
 
