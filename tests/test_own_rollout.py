@@ -14,7 +14,7 @@ from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
 @pytest.fixture(scope="module")
 def model_and_clips():
     model = ToyWorldModel.load(WEIGHTS_DIR)
-    frames, prompts, _ = train.render_dataset(6, 9, model.config.codec.frame_size, seed=5, workers=1)
+    frames, prompts, _, _ = train.render_dataset(6, 9, model.config.codec.frame_size, seed=5, workers=1)
     latents = train.encode_dataset(model, frames)
     text = model.text_encoder(model.text_encoder.token_ids(prompts))
     return model, latents, text

@@ -111,6 +111,34 @@ def test_fine_tuning_with_a_blurred_context_runs_and_records_its_settings(tmp_pa
     )
 
 
+def test_rounded_context_replaces_the_recent_context_of_chosen_clips_and_keeps_the_opening_block():
+    clean, rounded = torch.randn(64, 2, 9, 4, 4), torch.randn(64, 2, 9, 4, 4)
+    torch.manual_seed(0)
+    mixed = train.rounded_context(clean, rounded, 3, 0.5)
+    assert torch.equal(mixed[:, :, :3], clean[:, :, :3])
+    took = (mixed[:, :, 3:] == rounded[:, :, 3:]).flatten(1).all(dim=1)
+    kept = (mixed[:, :, 3:] == clean[:, :, 3:]).flatten(1).all(dim=1)
+    assert (took ^ kept).all() and 10 < took.sum() < 54  # whole clips, about half of them
+    assert torch.equal(train.rounded_context(clean, rounded, 3, 0.0), clean)
+
+
+def test_rendered_rounded_clips_match_the_real_ones_but_for_the_objects_outlines():
+    frames, _, _, rounded = train.render_dataset(3, 6, 64, seed=2, workers=1, rounding=2.0)
+    again, _, _, none = train.render_dataset(3, 6, 64, seed=2, workers=1)
+    assert none is None and np.array_equal(frames, again)  # the scenes of a run without rounding
+    assert rounded.shape == frames.shape and not np.array_equal(rounded, frames)
+    changed = np.abs(rounded.astype(int) - frames).max(axis=-1) > 40
+    assert changed.mean() < 0.02  # only pixels along the outlines
+
+
+def test_fine_tuning_with_a_rounded_context_runs_and_records_its_settings(tmp_path):
+    args = fine_tune_smoke_args(tmp_path, clips=2) + ["--recovery-start", "0"]
+    report = train.main(args + ["--context-rounding", "2", "--context-rounding-probability", "0.75"])
+    assert report["world_steps"] > 0 and np.isfinite(report["final_loss"])
+    settings = report["train_config"]
+    assert (settings["context_rounding"], settings["context_rounding_probability"]) == (2.0, 0.75)
+
+
 def test_fine_tuning_from_trained_weights_with_object_weighting_and_sampled_context(tmp_path):
     args = fine_tune_smoke_args(tmp_path, clips=4)
     args += ["--object-weight", "4", "--recovery-start", "0", "--recovery-context", "sampled"]

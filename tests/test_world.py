@@ -242,3 +242,26 @@ def test_template_ious_equal_the_iou_with_each_template_drawn_on_the_frame(cente
     expected = [mask_iou(w.shape_template("star", 10.0, a, 64, center) >= 0.5, mask) for a in angles]
     assert w.template_ious(mask, "star", 10.0, angles, center).tolist() == expected
     assert w.template_ious(np.zeros((64, 64), bool), "circle", 5.0, angles[:1], center).tolist() == [0.0]
+
+
+def test_rounding_cuts_corners_and_points_and_keeps_areas_places_and_circles():
+    angle = 0.3
+    scene = w.Scene((obj("square", angle=angle, radius=10.0, position=(32.0, 32.0)),), plain())
+    crisp = w.render_clip(scene, 1)
+    mask = crisp.full_masks[0, 0]
+    rounded = w.segment_object(w.render_rounded(scene, 1, 2.5)[0], "red")
+    corner = np.array([32 + 9 * math.cos(angle + math.pi / 4), 32 + 9 * math.sin(angle + math.pi / 4)])
+    x, y = np.round(corner).astype(int)
+    assert mask[y, x] and not rounded[y, x]  # a pixel just inside a corner is cut away
+    edge_middle = np.round(32 + 6.5 * np.array([math.cos(angle), math.sin(angle)])).astype(int)
+    assert rounded[edge_middle[1], edge_middle[0]]  # the middle of an edge stays
+    assert abs(int(rounded.sum()) - int(mask.sum())) <= 0.05 * mask.sum() and iou(rounded, mask) > 0.85
+    assert np.allclose(np.argwhere(rounded).mean(axis=0), np.argwhere(mask).mean(axis=0), atol=0.5)
+    assert np.array_equal(w.render_rounded(scene, 1, 0.0), crisp.frames)
+    circle = w.Scene((obj("circle", radius=10.0, position=(32.0, 32.0)),), plain())
+    disc = w.render_clip(circle, 1).full_masks[0, 0]
+    assert iou(w.segment_object(w.render_rounded(circle, 1, 2.5)[0], "red"), disc) > 0.93
+    star = w.Scene((obj("star", radius=10.0, position=(32.0, 32.0)),), plain())
+    crisp_star = w.render_clip(star, 1).full_masks[0, 0]
+    fits = [iou(w.segment_object(w.render_rounded(star, 1, r)[0], "red"), crisp_star) for r in (1, 2, 3)]
+    assert fits == sorted(fits, reverse=True) and fits[-1] < 0.75  # the points go as the rounding grows

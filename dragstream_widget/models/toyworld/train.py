@@ -20,7 +20,10 @@ Recipe (what makes autoregressive rollouts hold their objects):
    (``sampled``), or the clip streamed by the model from its real opening block (``rollouts``,
    ``own_rollout``), so that later blocks read context that is generated all the way back, as in a long
    stream, and learn to draw the real clip's next block from it. ``context_blur`` > 0 instead rounds
-   the context after the opening block in place (``blur_context``), keeping it on the real clip's path.
+   the context after the opening block in place (``blur_context``), keeping it on the real clip's path,
+   and ``context_rounding`` > 0 replaces it by the same clip rendered with its objects' corners and
+   points rounded off (``rounded_context``, ``world.render_rounded``): real places, angles and areas in
+   the outlines the model's own blocks drift towards, with the real shapes as targets.
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 6. Adversarial fine-tuning (``adversarial_weight`` > 0, usually with ``--init``): a discriminator on
@@ -61,7 +64,7 @@ from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
 from .codec import CodecConfig
 from .model import ToyWorldConfig, ToyWorldModel
-from .world import WorldConfig, render_clip, sample_scene
+from .world import WorldConfig, render_clip, render_rounded, sample_scene
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class TrainConfig:
     context_noise_probability: float = 0.75  # share of clips whose context is noised
     context_blur: float = 0.0  # largest latent blur (Gaussian std in cells) after the opening block (0: none)
     context_blur_probability: float = 0.5  # share of clips whose context is blurred
+    # Largest rounding (pixel Gaussian std) of the objects in the context after the opening block (0: none)
+    context_rounding: float = 0.0
+    context_rounding_probability: float = 0.5  # share of clips whose context is rounded
     # Adversarial fine-tuning (adversarial.py): weight of the generator loss (0: flow matching alone), on
     # what it acts ("predictions": teacher-forced x0; "rollouts": own_rollout's blocks, a batch of
     # rollout_batch clips), the discriminator's learning rate and the frames it sees per step.
@@ -110,28 +116,35 @@ def object_cells(full_masks: np.ndarray, stride: int) -> np.ndarray:
     return covered.reshape(t, h // stride, stride, w // stride, stride).any(axis=(2, 4))
 
 
-def _render_chunk(args) -> tuple[np.ndarray, list[str], np.ndarray]:
-    seed, count, frames, size, stride = args
+def _render_chunk(args) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray | None]:
+    seed, count, frames, size, stride, rounding = args
     rng = np.random.default_rng(seed)
+    rounding_rng = np.random.default_rng(seed + 1)  # leaves the scenes those of a run without rounding
     config = WorldConfig(size=size)
-    clips, prompts, cells = [], [], []
+    clips, prompts, cells, rounded = [], [], [], []
     for _ in range(count):
         scene = sample_scene(rng, config)
         clip = render_clip(scene, frames, config)
         clips.append(clip.frames)
         prompts.append(clip.prompt)
         cells.append(object_cells(clip.full_masks, stride))
-    return np.stack(clips), prompts, np.stack(cells)
+        if rounding > 0:
+            rounded.append(
+                render_rounded(scene, frames, rounding_rng.uniform(rounding / 2, rounding), config)
+            )
+    return np.stack(clips), prompts, np.stack(cells), np.stack(rounded) if rounded else None
 
 
 def render_dataset(
-    count: int, frames: int, size: int, seed: int, workers: int, stride: int = 4
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """``count`` world clips as ``uint8 [count, frames, H, W, 3]``, their prompts, and the latent cells their
-    objects cover (``bool [count, frames, H/stride, W/stride]``), rendered in parallel."""
+    count: int, frames: int, size: int, seed: int, workers: int, stride: int = 4, rounding: float = 0.0
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray | None]:
+    """``count`` world clips as ``uint8 [count, frames, H, W, 3]``, their prompts, the latent cells their
+    objects cover (``bool [count, frames, H/stride, W/stride]``) and, with ``rounding`` > 0, the same clips
+    with their objects rounded off by a pixel std drawn per clip in [``rounding`` / 2, ``rounding``]
+    (``world.render_rounded``; else None), rendered in parallel."""
     chunk = max(1, math.ceil(count / max(1, workers * 4)))
     jobs = [
-        (seed * 100_003 + i, min(chunk, count - i * chunk), frames, size, stride)
+        (seed * 100_003 + i, min(chunk, count - i * chunk), frames, size, stride, rounding)
         for i in range(math.ceil(count / chunk))
     ]
     if workers <= 1:
@@ -140,7 +153,8 @@ def render_dataset(
         with ProcessPoolExecutor(workers) as pool:
             parts = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="render world"))
     frames_out = np.concatenate([p[0] for p in parts])
-    return frames_out, [p for part in parts for p in part[1]], np.concatenate([p[2] for p in parts])
+    rounded = np.concatenate([p[3] for p in parts]) if rounding > 0 else None
+    return frames_out, [p for part in parts for p in part[1]], np.concatenate([p[2] for p in parts]), rounded
 
 
 def to_pixels(frames: np.ndarray, device) -> torch.Tensor:
@@ -245,6 +259,24 @@ def blur_context(clean: torch.Tensor, frames_per_block: int, config: TrainConfig
         chosen[:, None, None, None, None], blurred.reshape(later.shape).to(clean.dtype), later
     )
     return torch.cat([opening, later], dim=2)
+
+
+def rounded_context(
+    clean: torch.Tensor, rounded: torch.Tensor, frames_per_block: int, probability: float
+) -> torch.Tensor:
+    """``clean`` ``[B, C, F, h, w]`` with every frame after the opening block taken from ``rounded`` (the
+    latents of the same clips with their objects rounded off in pixels, ``world.render_rounded``) for a
+    share ``probability`` of the clips. The recent context then shows the objects at their real places,
+    angles and colours but in the rounded outlines of the model's own blocks, while the opening block (the
+    window's sink) and the targets keep the real shapes: the model learns to draw the shape the prompt and
+    the opening frames name from a rounded context, instead of carrying the rounding on."""
+    chosen = torch.rand(clean.shape[0], device=clean.device) < probability
+    later = torch.where(
+        chosen[:, None, None, None, None],
+        rounded[:, :, frames_per_block:].to(clean.dtype),
+        clean[:, :, frames_per_block:],
+    )
+    return torch.cat([clean[:, :, :frames_per_block], later], dim=2)
 
 
 def loss_weights(cells: torch.Tensor, object_weight: float) -> torch.Tensor:
@@ -363,9 +395,11 @@ def world_loss(
     config: TrainConfig,
     recovery: bool,
     cells: torch.Tensor | None = None,
+    rounded: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]`` (``cells``: ``[B, F, h, w]``
-    object cells for the object weighting), and the x0 the transformer predicts for each noisy frame."""
+    object cells for the object weighting; ``rounded``: the batch's rounded latents for
+    :func:`rounded_context`), and the x0 the transformer predicts for each noisy frame."""
     cfg = model.config
     transformer = model.transformer
     batch, _, frames = latents.shape[:3]
@@ -382,6 +416,8 @@ def world_loss(
     clean = latents
     if recovery:
         clean = recovery_context(transformer, latents, text, positions, mask, cfg, config)
+    if rounded is not None:
+        clean = rounded_context(clean, rounded, cfg.frames_per_block, config.context_rounding_probability)
     if config.context_blur > 0:
         clean = blur_context(clean, cfg.frames_per_block, config)
     if config.context_noise > 0:
@@ -425,8 +461,10 @@ def train_world(
     log,
     state: dict,
     cells: torch.Tensor | None = None,
+    rounded: torch.Tensor | None = None,
 ) -> dict:
-    """Phase 2 and 3: text encoder + causal transformer, with an EMA copy that is what ships."""
+    """Phase 2 and 3: text encoder + causal transformer, with an EMA copy that is what ships (``rounded``:
+    the clips' rounded latents, see :func:`rounded_context`)."""
     device = latents.device
     transformer, text = (
         model.transformer.train().requires_grad_(True),
@@ -457,9 +495,12 @@ def train_world(
         batch = latents[index.to(device)]
         batch_prompts = [prompts[i] for i in index.tolist()]
         batch_cells = None if cells is None else cells[index.to(device)]
+        batch_rounded = None if rounded is None else rounded[index.to(device)]
         recovery = elapsed >= config.recovery_start * budget
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss, x0 = world_loss(model, batch, batch_prompts, mask, config, recovery, batch_cells)
+            loss, x0 = world_loss(
+                model, batch, batch_prompts, mask, config, recovery, batch_cells, batch_rounded
+            )
             if critic and config.adversarial_on == "rollouts":
                 x0 = rollout_of(model, batch, batch_prompts, config)
             adversarial = (
@@ -668,6 +709,18 @@ def main(argv: list[str] | None = None) -> dict:
         help="share of clips whose context is blurred",
     )
     parser.add_argument(
+        "--context-rounding",
+        type=float,
+        default=None,
+        help="largest rounding (pixel std) of the objects in the context after the opening block (0: none)",
+    )
+    parser.add_argument(
+        "--context-rounding-probability",
+        type=fraction,
+        default=None,
+        help="share of clips whose context is rounded",
+    )
+    parser.add_argument(
         "--commit-sigma", type=float, default=None, help="context noise of streaming's commit pass, saved"
     )
     parser.add_argument(
@@ -708,6 +761,8 @@ def main(argv: list[str] | None = None) -> dict:
         "context_noise": args.context_noise,
         "context_blur": args.context_blur,
         "context_blur_probability": args.context_blur_probability,
+        "context_rounding": args.context_rounding,
+        "context_rounding_probability": args.context_rounding_probability,
         "adversarial_weight": args.adversarial_weight,
         "discriminator_lr": args.discriminator_lr,
         "discriminator_warmup": args.discriminator_warmup,
@@ -759,13 +814,14 @@ def main(argv: list[str] | None = None) -> dict:
     if config.clip_frames % model_config.frames_per_block:
         parser.error(f"--clip-frames must be a multiple of {model_config.frames_per_block} frames per block")
     started = time.time()
-    frames, prompts, cells = render_dataset(
+    frames, prompts, cells, rounded_frames = render_dataset(
         config.clips,
         config.clip_frames,
         model_config.codec.frame_size,
         config.seed,
         1 if args.smoke else args.workers,
         model_config.codec.stride,
+        config.context_rounding,
     )
     report = {
         "render_seconds": time.time() - started,
@@ -796,8 +852,9 @@ def main(argv: list[str] | None = None) -> dict:
         report["codec_seconds"] = time.time() - started
         state = {}
     latents = encode_dataset(model, frames)
+    rounded = None if rounded_frames is None else encode_dataset(model, rounded_frames)
     cells = torch.as_tensor(cells, device=device)
-    report.update(train_world(model, latents, prompts, config, out, log, state, cells))
+    report.update(train_world(model, latents, prompts, config, out, log, state, cells, rounded))
     report["train_config"] = asdict(config)
     report["parameters"] = {
         "transformer": sum(p.numel() for p in model.transformer.parameters()),

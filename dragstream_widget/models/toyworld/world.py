@@ -435,35 +435,91 @@ def _occlude(full: np.ndarray) -> np.ndarray:
     return visible
 
 
+def round_coverage(coverage: np.ndarray, rounding: float) -> np.ndarray:
+    """Coverage ``[T, H, W]`` with its corners and points rounded off and its area kept: blurred by a
+    Gaussian of std ``rounding`` pixels, then cut again with an edge about a pixel wide, at the level (per
+    frame) that keeps the frame's total coverage. A corner is cut back by about ``rounding`` and a thin
+    point shrinks or vanishes, while the straight edges move out a little to keep the area."""
+    if rounding <= 0:
+        return coverage
+    radius = int(math.ceil(3 * rounding))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / rounding) ** 2)
+    kernel /= kernel.sum()
+    blurred = np.pad(coverage, ((0, 0), (radius, radius), (radius, radius)))
+    for axis in (1, 2):
+        size = blurred.shape[axis] - 2 * radius
+        blurred = sum(w * np.take(blurred, np.arange(k, k + size), axis=axis) for k, w in enumerate(kernel))
+    # The blurred edge rises by about 1 / (rounding * sqrt(2 pi)) per pixel; scaled back to one per pixel.
+    slope = rounding * math.sqrt(2 * math.pi)
+    levels = np.linspace(0.1, 0.6, 26)
+    cuts = np.clip((blurred[None] - levels[:, None, None, None]) * slope + 0.5, 0.0, 1.0)  # [L, T, H, W]
+    area_error = np.abs(cuts.sum(axis=(2, 3)) - coverage.sum(axis=(1, 2)))  # [L, T]
+    best = area_error.argmin(axis=0)
+    return cuts[best, np.arange(len(best))].astype(np.float32)
+
+
 def _draw(
-    objects: tuple[ObjectSpec, ...], background: np.ndarray, centers: np.ndarray, angles: np.ndarray
+    objects: tuple[ObjectSpec, ...],
+    background: np.ndarray,
+    centers: np.ndarray,
+    angles: np.ndarray,
+    rounding: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames ``uint8 [T, H, W, 3]`` and full masks ``bool [T, N, H, W]`` of objects at the given poses
-    over a ``float [H, W, 3]`` background; later objects are in front."""
+    over a ``float [H, W, 3]`` background; later objects are in front (``rounding``: see
+    :func:`round_coverage`)."""
     count, (height, width) = len(angles), background.shape[:2]
     image = np.broadcast_to(background, (count, height, width, 3))
     full = np.zeros((count, len(objects), height, width), bool)
     for i, obj in enumerate(objects):
-        alpha = shape_coverage(obj.shape, obj.radius, angles[:, i], centers[:, i], (height, width))[..., None]
+        coverage = shape_coverage(obj.shape, obj.radius, angles[:, i], centers[:, i], (height, width))
+        alpha = round_coverage(coverage, rounding)[..., None]
         image = image * (1 - alpha) + np.array(OBJECT_COLORS[obj.color], np.float64) * alpha
         full[:, i] = alpha[..., 0] >= 0.5
     return np.clip(np.round(image), 0, 255).astype(np.uint8), full
 
 
-def render_clip(scene: Scene, num_frames: int, config: WorldConfig = WorldConfig()) -> Clip:
-    """Render ``num_frames`` frames with ground truth; later objects are in front."""
-    count = len(scene.objects)
+def _poses(scene: Scene, num_frames: int, config: WorldConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``[T, N, 2]`` and angles ``[T, N]`` of the scene's objects."""
+    if not scene.objects:
+        return np.zeros((num_frames, 0, 2)), np.zeros((num_frames, 0))
     paths = [trajectory(o, num_frames, config, scene.leaves_frame) for o in scene.objects]
-    centers = np.stack([p[0] for p in paths], axis=1) if count else np.zeros((num_frames, 0, 2))
-    angles = np.stack([p[1] for p in paths], axis=1) if count else np.zeros((num_frames, 0))
+    return np.stack([p[0] for p in paths], axis=1), np.stack([p[1] for p in paths], axis=1)
+
+
+def _draw_frames(
+    scene: Scene, centers: np.ndarray, angles: np.ndarray, config: WorldConfig, rounding: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     background = render_background(scene.background, config.size)
     parts = [
-        _draw(scene.objects, background, centers[k : k + _FRAMES_PER_PASS], angles[k : k + _FRAMES_PER_PASS])
-        for k in range(0, num_frames, _FRAMES_PER_PASS)
+        _draw(
+            scene.objects,
+            background,
+            centers[k : k + _FRAMES_PER_PASS],
+            angles[k : k + _FRAMES_PER_PASS],
+            rounding,
+        )
+        for k in range(0, len(angles), _FRAMES_PER_PASS)
     ]
-    frames = np.concatenate([p[0] for p in parts])
-    full = np.concatenate([p[1] for p in parts])
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def render_clip(scene: Scene, num_frames: int, config: WorldConfig = WorldConfig()) -> Clip:
+    """Render ``num_frames`` frames with ground truth; later objects are in front."""
+    centers, angles = _poses(scene, num_frames, config)
+    frames, full = _draw_frames(scene, centers, angles, config)
     return Clip(frames, centers, angles, _occlude(full), full, full.any(axis=(2, 3)), scene)
+
+
+def render_rounded(
+    scene: Scene, num_frames: int, rounding: float, config: WorldConfig = WorldConfig()
+) -> np.ndarray:
+    """The frames of :func:`render_clip` with every object's corners and points rounded off by
+    ``rounding`` pixels (:func:`round_coverage`): the same objects, colours, places and angles, in the
+    rounded outlines a video model drifts towards when it continues its own frames."""
+    centers, angles = _poses(scene, num_frames, config)
+    return _draw_frames(scene, centers, angles, config, rounding)[0]
 
 
 def _blend_segments(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
