@@ -37,6 +37,14 @@ def positive_number(text: str) -> float:
     return value
 
 
+def non_negative_number(text: str) -> float:
+    """An argparse ``type``: a finite number from zero up."""
+    value = _number(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be zero or a positive number, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """An argparse ``type``: a number from 0 to 1."""
     value = _number(text)

@@ -3,12 +3,12 @@ import argparse
 import pytest
 
 from dragstream_widget.__main__ import main as cli
-from dragstream_widget.arguments import at_least, fraction, positive_number
+from dragstream_widget.arguments import at_least, fraction, non_negative_number, positive_number
 from dragstream_widget.bench import cpu_speed
 from dragstream_widget.models.toyworld import drag_checks, drag_sweep, evaluate, train
 
 
-def test_at_least_positive_number_and_fraction_accept_in_range_values_and_say_what_is_wrong():
+def test_number_types_accept_in_range_values_and_say_what_is_wrong():
     assert at_least(0)("0") == 0 and at_least(1)("12") == 12
     with pytest.raises(argparse.ArgumentTypeError, match="must be at least 1, got 0"):
         at_least(1)("0")
@@ -20,6 +20,10 @@ def test_at_least_positive_number_and_fraction_accept_in_range_values_and_say_wh
             positive_number(bad)
     with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
         positive_number("soon")
+    assert non_negative_number("0") == 0.0 and non_negative_number("2.5") == 2.5
+    for bad in ("-0.5", "inf", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="zero or a positive number"):
+            non_negative_number(bad)
     assert fraction("0") == 0.0 and fraction("1") == 1.0 and fraction("0.9") == 0.9
     for bad in ("-0.1", "1.5", "nan"):
         with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
@@ -38,6 +42,9 @@ def test_at_least_positive_number_and_fraction_accept_in_range_values_and_say_wh
         (train.main, ["--out", "{out}", "--batch", "0"], "--batch"),
         (train.main, ["--out", "{out}", "--minutes", "-1"], "--minutes"),
         (train.main, ["--out", "{out}", "--recovery-probability", "2"], "--recovery-probability"),
+        (train.main, ["--out", "{out}", "--recovery-start", "1.5"], "--recovery-start"),
+        (train.main, ["--out", "{out}", "--context-noise", "-0.1"], "--context-noise"),
+        (train.main, ["--out", "{out}", "--context-rounding", "-1"], "--context-rounding"),
         (cli, ["demo", "--out", "{out}", "--blocks", "0"], "--blocks"),
         (cli, ["bench", "drift", "--out", "{out}", "--runs", "0"], "--runs"),
         (cli, ["bench", "quality", "--out", "{out}", "--jobs", "0"], "--jobs"),

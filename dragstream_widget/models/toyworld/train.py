@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...arguments import at_least, fraction, positive_number
+from ...arguments import at_least, fraction, non_negative_number, positive_number
 from ..causal_wan import block_causal_mask, clean_noisy_mask
 from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
@@ -688,17 +688,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=at_least(1), default=None, help="world model batch size")
     parser.add_argument("--seed", type=int, default=None, help="seed of the rendered clips and training")
     parser.add_argument("--object-weight", type=float, default=None, help="loss weight of object cells")
-    parser.add_argument("--recovery-start", type=float, default=None, help="budget fraction, 0..1")
+    parser.add_argument("--recovery-start", type=fraction, default=None, help="budget fraction, 0..1")
     parser.add_argument("--recovery-context", choices=("last_step", "sampled", "rollouts"), default=None)
     parser.add_argument(
         "--recovery-probability", type=fraction, default=None, help="share of clips given own context, 0..1"
     )
     parser.add_argument("--warmup-steps", type=at_least(1), default=None)
     parser.add_argument("--codec-steps", type=at_least(1), default=None)
-    parser.add_argument("--context-noise", type=float, default=None, help="highest context noise level, 0..1")
+    parser.add_argument(
+        "--context-noise", type=fraction, default=None, help="highest context noise level, 0..1"
+    )
     parser.add_argument(
         "--context-blur",
-        type=float,
+        type=non_negative_number,
         default=None,
         help="largest latent blur (std in cells) of the context after the opening block (0: none)",
     )
@@ -710,7 +712,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--context-rounding",
-        type=float,
+        type=non_negative_number,
         default=None,
         help="largest rounding (pixel std) of the objects in the context after the opening block (0: none)",
     )
