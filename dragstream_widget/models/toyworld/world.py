@@ -452,11 +452,17 @@ def round_coverage(coverage: np.ndarray, rounding: float) -> np.ndarray:
         blurred = sum(w * np.take(blurred, np.arange(k, k + size), axis=axis) for k, w in enumerate(kernel))
     # The blurred edge rises by about 1 / (rounding * sqrt(2 pi)) per pixel; scaled back to one per pixel.
     slope = rounding * math.sqrt(2 * math.pi)
-    levels = np.linspace(0.1, 0.6, 26)
-    cuts = np.clip((blurred[None] - levels[:, None, None, None]) * slope + 0.5, 0.0, 1.0)  # [L, T, H, W]
-    area_error = np.abs(cuts.sum(axis=(2, 3)) - coverage.sum(axis=(1, 2)))  # [L, T]
-    best = area_error.argmin(axis=0)
-    return cuts[best, np.arange(len(best))].astype(np.float32)
+    target = coverage.sum(axis=(1, 2))
+    low, high = np.full(len(coverage), 0.05), np.full(len(coverage), 0.95)  # cut levels, per frame
+
+    def cut(levels: np.ndarray) -> np.ndarray:
+        return np.clip((blurred - levels[:, None, None]) * slope + 0.5, 0.0, 1.0)
+
+    for _ in range(10):  # the area falls as the level rises: bisect to the level that keeps it
+        middle = (low + high) / 2
+        too_large = cut(middle).sum(axis=(1, 2)) > target
+        low, high = np.where(too_large, middle, low), np.where(too_large, high, middle)
+    return cut((low + high) / 2).astype(np.float32)
 
 
 def _draw(
