@@ -36,7 +36,7 @@ Recipe (what makes autoregressive rollouts hold their objects):
    block see exactly the blocks streaming's rolling cache holds when it is made, so clips longer than the
    window (``--clip-frames``) slide it, and ``--sink-frames`` teaches a window that keeps the opening
    frames (saved with the weights).
-Checkpoints are written every ``--checkpoint-seconds`` and the run resumes from ``--out`` if one exists.
+Checkpoints are written every ``TrainConfig.checkpoint_seconds`` (2 minutes) and the run resumes from ``--out`` if one exists.
 ``--init`` fine-tunes trained weights (codec and text encoder kept, no codec phase); ``--codec-from``
 trains a new text encoder and transformer (of the shape ``--layers``/``--heads``/``--ffn`` give) on the
 codec of trained weights.
