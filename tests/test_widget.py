@@ -252,8 +252,9 @@ def test_a_drag_sent_mid_generation_lands_at_a_block_boundary(widget):
     assert blocks[record.index] is record or widget.session.blocks[record.index] is record
 
 
-def test_an_edit_sent_mid_block_abandons_it_and_edits_the_frame_on_screen(widget):
-    on_screen = widget.session.blocks[-1].index
+def hold_the_worker_after_its_next_first_step(widget: DragStreamWidget):
+    """Events ``entered`` (set once the worker has made the first denoising step of its next block and
+    waits there) and ``release`` (lets it go on), and the call that unsubscribes the hold."""
     entered, release = threading.Event(), threading.Event()
 
     def hold_after_the_first_step(payload: dict) -> None:
@@ -261,7 +262,12 @@ def test_an_edit_sent_mid_block_abandons_it_and_edits_the_frame_on_screen(widget
             entered.set()
             release.wait(10)
 
-    unsubscribe = widget.session.events.subscribe("step", hold_after_the_first_step)
+    return entered, release, widget.session.events.subscribe("step", hold_after_the_first_step)
+
+
+def test_an_edit_sent_mid_block_abandons_it_and_edits_the_frame_on_screen(widget):
+    on_screen = widget.session.blocks[-1].index
+    entered, release, unsubscribe = hold_the_worker_after_its_next_first_step(widget)
     steps = widget.step(1)  # the worker starts the next block and is held after its first step
     assert entered.wait(10)
     edit = DragInstruction.from_json(instruction_json())
@@ -279,14 +285,7 @@ def test_an_edit_sent_mid_block_abandons_it_and_edits_the_frame_on_screen(widget
 
 def test_stop_abandons_the_plain_block_under_way(widget):
     blocks_before = widget.session.num_blocks
-    entered, release = threading.Event(), threading.Event()
-
-    def hold_after_the_first_step(payload: dict) -> None:
-        if payload["step_index"] == 0 and not entered.is_set():
-            entered.set()
-            release.wait(10)
-
-    unsubscribe = widget.session.events.subscribe("step", hold_after_the_first_step)
+    entered, release, unsubscribe = hold_the_worker_after_its_next_first_step(widget)
     widget.play()
     assert entered.wait(10)
     browser_message(widget, {"type": "control", "name": "stop"})
