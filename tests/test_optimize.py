@@ -9,8 +9,10 @@ from dragstream_widget.engine.frequency import kv_lowpass_filter
 from dragstream_widget.engine.optimize import (
     constraint_region,
     optimize_block,
+    reconstruction_loss,
     record_features,
     reference_features,
+    rotation_target,
 )
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.engine.targets import edit_plan
@@ -20,16 +22,24 @@ from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 SIZE = (32, 32)
 
 
-def drag_setup(config: DragConfig):
+def handle_mask() -> np.ndarray:
+    mask = np.zeros(SIZE, bool)
+    mask[8:16, 4:12] = True
+    return mask
+
+
+TRANSLATION = HandleRegion(handle_mask(), Operation.TRANSLATE, (8.0, 12.0), ((16.0, 12.0),))
+# A quarter turn of the square [4, 12) x [8, 16) about its centre (8, 12): the handle, on its right
+# edge, goes to the bottom edge.
+ROTATION = HandleRegion(handle_mask(), Operation.ROTATE_2D, (11.5, 12.0), ((8.0, 15.5),), (8.0, 12.0))
+
+
+def drag_setup(config: DragConfig, region: HandleRegion = TRANSLATION):
     backend = random_backend(TINY)
     session = StreamSession(backend, "a blue star", seed=3, config=config)
     session.step()
     session.step()
-    mask = np.zeros(SIZE, bool)
-    mask[8:16, 4:12] = True
-    instruction = DragInstruction(
-        Mode.EDIT, SIZE, (HandleRegion(mask, Operation.TRANSLATE, (8.0, 12.0), ((16.0, 12.0),)),)
-    ).validate()
+    instruction = DragInstruction(Mode.EDIT, SIZE, (region,)).validate()
     last = session.blocks[-1]
     cache = backend.new_cache()
     cache.restore(last.cache_before)
@@ -41,8 +51,8 @@ def drag_setup(config: DragConfig):
     return backend, session, cache, plan, reference, z
 
 
-def run(config: DragConfig, listener=None):
-    backend, session, cache, plan, reference, z = drag_setup(config)
+def run(config: DragConfig, listener=None, region: HandleRegion = TRANSLATION):
+    backend, session, cache, plan, reference, z = drag_setup(config, region)
     if listener is not None:
         session.events.subscribe("iteration", listener)
     result = optimize_block(
@@ -171,3 +181,72 @@ def test_adsr_restores_statistics_only_at_steps_at_least_as_noisy_as_adsr_min_si
 def test_adsr_min_sigma_must_be_a_noise_level():
     with pytest.raises(ValueError, match="adsr_min_sigma"):
         DragConfig(adsr_min_sigma=1.5)
+
+
+def rotation_edit(weight: float):
+    """The quarter-turn edit of an undragged block on the tiny model, with the rotation term at ``weight``;
+    returns the result and the latent-space rotation loss of its optimised latent."""
+    config = DragConfig(
+        iterations=8, learning_rate=0.2, sfs=False, segment_degrees=90.0, rotation_x0_weight=weight
+    )
+    backend, session, cache, plan, reference, z = drag_setup(config, ROTATION)
+    generator = torch.Generator().manual_seed(0)
+    result = optimize_block(
+        backend,
+        z,
+        cache,
+        session.prompt_embeds,
+        plan,
+        reference,
+        None,
+        config,
+        generator,
+        starts_at_reference=True,
+    )
+    goals = plan.goals(1.0, backend.layout.pixel_size, backend.layout.latent_size)
+    target = rotation_target(reference.x0(), goals, plan, z.shape[2], config.reconstruction_weight)
+    with torch.no_grad():
+        x0 = backend.denoise(result.z, config.optimize_step, cache, session.prompt_embeds).x0
+    return result, reconstruction_loss(x0[0], target, config.reconstruction_loss).item()
+
+
+def test_the_rotation_term_turns_the_x0_prediction_towards_the_turned_reference():
+    with_term, turned_loss = rotation_edit(30.0)
+    without, unturned_loss = rotation_edit(0.0)
+    assert "l_rec_x0" not in without.losses[0]
+    recorded = [r["l_rec_x0"] for r in with_term.losses]
+    assert recorded[-1] < 0.5 * recorded[0]
+    assert turned_loss < 0.5 * unturned_loss
+
+
+def test_the_rotation_term_reads_the_first_pass_as_the_reference_x0():
+    config = DragConfig(sfs=False, rotation_x0_weight=1.0)
+    backend, session, cache, plan, reference, z = drag_setup(config, ROTATION)
+    with torch.no_grad():
+        _, first_pass = record_features(
+            backend, z, config.optimize_step, cache, session.prompt_embeds, backend.feature_layers
+        )
+    torch.testing.assert_close(reference.x0(), first_pass[0])
+    assert reference.x0() is reference.x0() and reference.passes == 1  # computed once
+
+
+def test_the_rotation_term_leaves_translations_as_they_were():
+    plain, _ = run(DragConfig(iterations=3, sfs=False))
+    weighted, _ = run(DragConfig(iterations=3, sfs=False, rotation_x0_weight=30.0))
+    torch.testing.assert_close(weighted.z, plain.z, rtol=0, atol=0)
+    assert "l_rec_x0" not in weighted.losses[0]
+
+
+def test_a_rotation_animation_keeps_the_reference_x0_of_the_frame_it_was_drawn_on():
+    config = DragConfig(iterations=2, sfs=False, rotation_x0_weight=5.0)
+    backend, session, *_ = drag_setup(config)
+    session.animate(DragInstruction(Mode.ANIMATE, SIZE, (ROTATION,)).validate())
+    expected = session.reference_of(session.blocks[-1], config).x0()[:, -1:]
+    torch.testing.assert_close(session._animation.reference_x0, expected)
+    record = session.step()
+    assert all("l_rec_x0" in r for r in record.losses) and record.losses
+
+
+def test_the_rotation_weight_must_not_be_negative():
+    with pytest.raises(ValueError, match="rotation_x0_weight"):
+        DragConfig(rotation_x0_weight=-1.0)

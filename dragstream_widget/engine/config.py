@@ -57,6 +57,10 @@ class DragConfig:
     # frequencies are those of the latent before optimisation); None keeps the whole change.
     reconstruction_weight: Literal["mask", "gaussian"] = "mask"
     latent_lowpass: float | None = None
+    # Not in the paper: for 2D rotations, add to L_rec this weight times the same loss in latent space,
+    # the x0 prediction inside Y_i against the reference block's x0 prediction warped by Pi. Where an
+    # object spans only a few tokens, warping token features cannot say "turn"; the latent grid can.
+    rotation_x0_weight: float = 0.0
     # Edits of the frame on screen only (None: the shared value above). An edit has a single target and
     # nothing after it to follow, so it may optimise later, with fewer iterations and larger steps,
     # than an animation (see :meth:`for_edits`). ``edit_max_segments`` limits them to edits of at most
@@ -100,6 +104,10 @@ class DragConfig:
             (
                 self.latent_lowpass is None or 0 < self.latent_lowpass < 1,
                 f"latent_lowpass must be None or a cutoff in (0, 1), got {self.latent_lowpass}",
+            ),
+            (
+                self.rotation_x0_weight >= 0,
+                f"rotation_x0_weight must be >= 0, got {self.rotation_x0_weight}",
             ),
         ]
         for ok, message in checks:

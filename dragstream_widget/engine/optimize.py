@@ -72,8 +72,21 @@ class ReferenceFeatures(Mapping[float, torch.Tensor]):
         self.cutoffs = tuple(float(c) for c in cutoffs)
         self.scope = scope
         self._features: dict[float, torch.Tensor] = {}
+        self._x0: torch.Tensor | None = None
         self.seconds = 0.0  # spent computing so far
         self.passes = 0  # model passes run so far
+
+    @torch.no_grad()
+    def x0(self) -> torch.Tensor:
+        """The reference latent's x0 prediction ``[C, F, h, w]`` in its own context, unfiltered (one
+        full pass of the model the optimisation runs, the first time it is asked for)."""
+        if self._x0 is None:
+            backend, z_ref, step, cache, prompt_embeds, layers = self._pass
+            started = time.perf_counter()
+            self._x0 = backend.denoise(z_ref, step, cache, prompt_embeds, record_layers=layers).x0[0].detach()
+            self.seconds += time.perf_counter() - started
+            self.passes += 1
+        return self._x0
 
     @property
     def computed(self) -> tuple[float, ...]:
@@ -149,6 +162,16 @@ def reconstruction_target(
     return ReconstructionTarget(warped, masks)
 
 
+def rotation_target(
+    reference_x0: torch.Tensor, goals: list[list[RegionGoal]], plan: BlockPlan, frames: int, weight: str
+) -> ReconstructionTarget:
+    """L_rec's target in latent space for the plan's 2D-rotation regions only: the reference x0
+    prediction ``[C, F_ref, h, w]`` warped by Pi inside Y_i (``DragConfig.rotation_x0_weight``)."""
+    full = reconstruction_target(reference_x0, goals, plan, frames, weight)
+    regions = plan.rotation_regions
+    return ReconstructionTarget([full.warped[r] for r in regions], [full.masks[r] for r in regions])
+
+
 def reconstruction_loss(current, target: ReconstructionTarget, norm: str):
     # Eq. 2: L_rec, current features inside Y_i against the reference features warped by Pi (detached)
     total, weight = current.new_zeros(()), current.new_zeros(())
@@ -203,6 +226,7 @@ def optimize_block(
     block_index: int = 0,
     should_stop: Callable[[], bool] | None = None,
     starts_at_reference: bool = False,
+    reference_x0: torch.Tensor | None = None,
 ) -> OptimizationResult:
     """Optimise the noisy block latent ``z_init`` ``[1, C, F, h, w]`` at step ``config.optimize_step``.
 
@@ -210,12 +234,16 @@ def optimize_block(
     ``starts_at_reference``: ``z_init`` is the reference latent in the same context (the edit of an
     undragged block), so the first iteration's pass is also the unfiltered reference, and ``reference``
     (a :class:`ReferenceFeatures`) adopts it instead of computing it again.
+    ``reference_x0`` ``[C, F_ref, h, w]``: the reference's x0 prediction, for the rotation term of
+    ``config.rotation_x0_weight``; by default the first pass's own (``starts_at_reference``) or
+    ``reference.x0()``.
     """
     layout = backend.layout
     layers = config.feature_layers or backend.feature_layers
     step = config.optimize_step
     norm = config.reconstruction_loss
-    need_x0 = config.constraint == "x0"
+    rotation_weight = config.rotation_x0_weight if plan.rotation_regions else 0.0
+    need_x0 = config.constraint == "x0" or rotation_weight > 0
     initial_features = x0_initial = None  # F(z_init) and its x0: those of the first iteration's pass
     restores_statistics = config.adsr and backend.sampler.sigma(step) >= config.adsr_min_sigma
     rectify_to = neighbours if (config.adsr_reference == "neighbours" and neighbours is not None) else z_init
@@ -233,6 +261,7 @@ def optimize_block(
             gradient_map = frame_gradient_map(goals, plan, config.css_alpha, z.shape[2], layout.latent_size)
             gradient_map = gradient_map.to(z.device)
         targets: dict[float, ReconstructionTarget] = {}
+        latent_target = None
         for iteration in range(config.iterations):
             if should_stop is not None and should_stop():
                 return OptimizationResult(z.detach(), losses)
@@ -244,11 +273,20 @@ def optimize_block(
                 x0_initial = x0.detach() if need_x0 else None
                 if starts_at_reference:
                     reference.adopt_unfiltered(initial_features)
+                if rotation_weight > 0 and reference_x0 is None:
+                    reference_x0 = x0_initial[0] if starts_at_reference else reference.x0()
+            if rotation_weight > 0 and latent_target is None:
+                latent_target = rotation_target(
+                    reference_x0, goals, plan, z.shape[2], config.reconstruction_weight
+                )
             if cutoff not in targets:
                 targets[cutoff] = reconstruction_target(
                     reference[cutoff], goals, plan, z.shape[2], config.reconstruction_weight
                 )
             l_rec = reconstruction_loss(current, targets[cutoff], norm)
+            l_rec_x0 = None if latent_target is None else reconstruction_loss(x0[0], latent_target, norm)
+            if l_rec_x0 is not None:
+                l_rec = l_rec + rotation_weight * l_rec_x0
             if config.constraint == "features":
                 l_cst = feature_constraint_loss(current, initial_features, region, plan, norm)
             else:
@@ -277,6 +315,8 @@ def optimize_block(
                 "l_cst": l_cst.item(),
                 "cutoff": cutoff,
             }
+            if l_rec_x0 is not None:
+                record["l_rec_x0"] = l_rec_x0.item()
             losses.append(record)
             if events is not None:
                 events.emit(

@@ -42,6 +42,7 @@ class DragRequest:
     config: DragConfig
     generator: torch.Generator
     starts_at_reference: bool = False  # see optimize_block
+    reference_x0: torch.Tensor | None = None  # see optimize_block
 
 
 @dataclass
@@ -110,6 +111,7 @@ def generate_block(
                 block_index,
                 should_stop,
                 drag.starts_at_reference,
+                drag.reference_x0,
             )
             z = optimization.z
         step_latents.append(z[0])

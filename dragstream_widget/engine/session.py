@@ -17,7 +17,7 @@ import torch
 from ..models.base import VideoBackend
 from ..models.kv_cache import CacheState
 from ..models.sampler import add_noise
-from ..ops import DragInstruction, InvalidInstruction, Mode
+from ..ops import DragInstruction, InvalidInstruction, Mode, Operation
 from .config import DragConfig, drag_config_of
 from .events import EventBus
 from .optimize import ReferenceFeatures, token_grid, trajectory_segments
@@ -47,6 +47,7 @@ class Animation:
     instruction: DragInstruction
     reference: dict[float, torch.Tensor]
     next_step: int
+    reference_x0: torch.Tensor | None = None  # x0 prediction of the reference frame, for rotations
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,10 @@ class StreamSession:
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}
-        self._animation = Animation(instruction, last, 0)
+        rotates = self.config.rotation_x0_weight > 0 and any(
+            r.operation == Operation.ROTATE_2D for r in instruction.regions
+        )
+        self._animation = Animation(instruction, last, 0, reference.x0()[:, -1:] if rotates else None)
 
     def _announce_drag(self, block: int, instruction: DragInstruction, reference: dict) -> None:
         """The "drag" event: what the live probes need, read from the context the drag will see."""
@@ -296,7 +300,13 @@ class StreamSession:
         )
 
     def _drag_request(
-        self, plan, reference, previous_blocks, cfg: DragConfig, starts_at_reference: bool = False
+        self,
+        plan,
+        reference,
+        previous_blocks,
+        cfg: DragConfig,
+        starts_at_reference: bool = False,
+        reference_x0: torch.Tensor | None = None,
     ) -> DragRequest:
         if cfg.optimize_step >= self.backend.sampler.num_steps:
             raise ValueError(
@@ -305,7 +315,7 @@ class StreamSession:
         latents = [b.step_latents for b in previous_blocks]
         neighbours = neighbour_latents(latents, cfg.optimize_step, cfg.adsr_frames)
         generator = torch.Generator().manual_seed(self.seed * 31 + len(previous_blocks))
-        return DragRequest(plan, reference, neighbours, cfg, generator, starts_at_reference)
+        return DragRequest(plan, reference, neighbours, cfg, generator, starts_at_reference, reference_x0)
 
     # ----- generation --------------------------------------------------------------------------
 
@@ -328,7 +338,13 @@ class StreamSession:
                 if plan is None:
                     animation = None
                 else:
-                    request = self._drag_request(plan, animation.reference, self._blocks, self.config)
+                    request = self._drag_request(
+                        plan,
+                        animation.reference,
+                        self._blocks,
+                        self.config,
+                        reference_x0=animation.reference_x0,
+                    )
                     animation = replace(animation, next_step=animation.next_step + layout.frames_per_block)
             index = self._blocks[-1].index + 1 if self._blocks else 0
             record = self._generate(index, request, animation.instruction if request else None, self._blocks)

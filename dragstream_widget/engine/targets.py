@@ -86,6 +86,11 @@ class BlockPlan:
     handle_masks: list[torch.Tensor]  # per region, latent resolution
     frozen_mask: torch.Tensor | None  # non-editable region M at latent resolution, or None
 
+    @property
+    def rotation_regions(self) -> list[int]:
+        """The regions turned by a 2D rotation on some supervised frame."""
+        return [r for r in range(len(self.handle_masks)) if any(m[r].is_rotation for m in self.motions)]
+
     def segments(self, segment_px: float, segment_degrees: float) -> int:
         return num_segments([m for per_frame in self.motions for m in per_frame], segment_px, segment_degrees)
 

@@ -132,8 +132,11 @@ def rotation_check(
     it over the next ``frames`` frames (``blocks`` may then be 0: the given opening frames), measured on
     the last of them beside the same frame streamed without the drag. Measures the turn, and how square
     the object is before and after: its IoU with the best square and, for comparison, with the best disc
-    (a small blob fits both about equally)."""
+    (a small blob fits both about equally); for an edit also the PSNR of the edited block against the
+    block before the edit, away from the disc the turning square sweeps."""
     session = stream(backend, ROTATION_PROMPT, seed, config, blocks)
+    fpb = backend.layout.frames_per_block
+    before_edit = session.frames()[-fpb:].copy()
     mask, center = object_region(session.frames()[-1], "red")
     radius = math.sqrt(mask.sum() / 2)  # a square of half-diagonal r has area 2 r^2
     before, fit_before = square_fit(mask, radius)
@@ -165,6 +168,10 @@ def rotation_check(
         measured["square_iou_without_drag"] = square_fit(without, radius)[1] if without.sum() >= 5 else None
     else:
         after_mask = segment_object(session.frames()[-1], "red")
+        ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
+        keep = np.hypot(xs - center[0], ys - center[1]) > radius + 3
+        edited = session.frames()[-fpb:]
+        measured["psnr_non_editable_db"] = psnr(edited, before_edit, np.broadcast_to(keep, edited.shape[:3]))
     if after_mask.sum() < 5:
         return {**measured, "turned_degrees": None}
     after, fit_after = square_fit(after_mask, radius)

@@ -33,8 +33,16 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # L_rec as a squared error (the released code's choice) and a CSS map twice as wide as the paper's:
 # animations follow their path about 1 px closer and 14 px edits land about 2 px closer, leaving
 # half the ghost, at the same cost (model card, "The shipped drag settings").
+# 2D rotations add L_rec in latent space at weight 30 and walk 15-degree segments: a square spans
+# about two tokens here, too few for warped token features to turn it (model card, "Rotations").
 TOY_DRAG_CONFIG = DragConfig(
-    optimize_step=2, learning_rate=0.6, iterations=4, reconstruction_loss="mse", css_alpha=2.0
+    optimize_step=2,
+    learning_rate=0.6,
+    iterations=4,
+    reconstruction_loss="mse",
+    css_alpha=2.0,
+    rotation_x0_weight=30.0,
+    segment_degrees=15.0,
 )
 
 # Faster edits: an edit of one trajectory segment (up to a token, 8 px) optimises later still (sigma
