@@ -183,11 +183,17 @@ def test_adsr_min_sigma_must_be_a_noise_level():
         DragConfig(adsr_min_sigma=1.5)
 
 
-def rotation_edit(weight: float):
+def rotation_edit(weight: float, constraint_weight: float = 1.0):
     """The quarter-turn edit of an undragged block on the tiny model, with the rotation term at ``weight``;
-    returns the result and the latent-space rotation loss of its optimised latent."""
+    returns the result, the latent-space rotation loss of its optimised latent and how much its x0
+    prediction changed outside the handle and target regions."""
     config = DragConfig(
-        iterations=8, learning_rate=0.2, sfs=False, segment_degrees=90.0, rotation_x0_weight=weight
+        iterations=8,
+        learning_rate=0.2,
+        sfs=False,
+        segment_degrees=90.0,
+        rotation_x0_weight=weight,
+        constraint_weight=constraint_weight,
     )
     backend, session, cache, plan, reference, z = drag_setup(config, ROTATION)
     generator = torch.Generator().manual_seed(0)
@@ -206,17 +212,25 @@ def rotation_edit(weight: float):
     goals = plan.goals(1.0, backend.layout.pixel_size, backend.layout.latent_size)
     target = rotation_target(reference.x0(), goals, plan, z.shape[2], config.reconstruction_weight)
     with torch.no_grad():
-        x0 = backend.denoise(result.z, config.optimize_step, cache, session.prompt_embeds).x0
-    return result, reconstruction_loss(x0[0], target, config.reconstruction_loss).item()
+        x0 = backend.denoise(result.z, config.optimize_step, cache, session.prompt_embeds).x0[0]
+    keep = constraint_region(goals, plan)
+    outside = float(((x0 - reference.x0()).abs().mean(dim=(0, 1)) * keep).sum() / keep.sum())
+    return result, reconstruction_loss(x0, target, config.reconstruction_loss).item(), outside
 
 
 def test_the_rotation_term_turns_the_x0_prediction_towards_the_turned_reference():
-    with_term, turned_loss = rotation_edit(30.0)
-    without, unturned_loss = rotation_edit(0.0)
-    assert "l_rec_x0" not in without.losses[0]
+    with_term, turned_loss, _ = rotation_edit(30.0)
+    without, unturned_loss, _ = rotation_edit(0.0)
+    assert "l_rec_x0" not in without.losses[0] and "l_cst_x0" in with_term.losses[0]
     recorded = [r["l_rec_x0"] for r in with_term.losses]
     assert recorded[-1] < 0.5 * recorded[0]
     assert turned_loss < 0.5 * unturned_loss
+
+
+def test_the_rotation_term_keeps_the_x0_prediction_outside_the_regions():
+    *_, kept = rotation_edit(30.0)
+    *_, unconstrained = rotation_edit(30.0, constraint_weight=0.0)
+    assert kept < 0.7 * unconstrained
 
 
 def test_the_rotation_term_reads_the_first_pass_as_the_reference_x0():

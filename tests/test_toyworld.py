@@ -246,7 +246,7 @@ def test_a_rotation_edit_turns_the_square_by_about_45_degrees_and_spares_the_res
     from dragstream_widget.models.toyworld.drag_checks import rotation_check
 
     measured = rotation_check(load_model(), 1, TOY_DRAG_CONFIG, 45.0, blocks=1)
-    # Without the latent-space rotation term (rotation_x0_weight 0) this seed turned 83 degrees.
+    # Without the latent-space rotation term (rotation_x0_weight 0) this seed turned 83-86 degrees.
     assert abs(measured["turned_degrees_mod_90"] - 45.0) <= 10.0
     assert measured["square_iou_after"] > 0.5  # a square-like blob is left, not a smear
     assert measured["psnr_non_editable_db"] >= 30.0

@@ -58,8 +58,9 @@ class DragConfig:
     reconstruction_weight: Literal["mask", "gaussian"] = "mask"
     latent_lowpass: float | None = None
     # Not in the paper: for 2D rotations, add to L_rec this weight times the same loss in latent space,
-    # the x0 prediction inside Y_i against the reference block's x0 prediction warped by Pi. Where an
-    # object spans only a few tokens, warping token features cannot say "turn"; the latent grid can.
+    # the x0 prediction inside Y_i against the reference block's x0 prediction warped by Pi, and to
+    # L_cst this weight times the x0 prediction's change outside the regions. Where an object spans
+    # only a few tokens, warping token features cannot say "turn"; the latent grid can.
     rotation_x0_weight: float = 0.0
     # Edits of the frame on screen only (None: the shared value above). An edit has a single target and
     # nothing after it to follow, so it may optimise later, with fewer iterations and larger steps,

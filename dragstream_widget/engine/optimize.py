@@ -284,13 +284,18 @@ def optimize_block(
                     reference[cutoff], goals, plan, z.shape[2], config.reconstruction_weight
                 )
             l_rec = reconstruction_loss(current, targets[cutoff], norm)
-            l_rec_x0 = None if latent_target is None else reconstruction_loss(x0[0], latent_target, norm)
-            if l_rec_x0 is not None:
-                l_rec = l_rec + rotation_weight * l_rec_x0
             if config.constraint == "features":
                 l_cst = feature_constraint_loss(current, initial_features, region, plan, norm)
             else:
                 l_cst = x0_constraint_loss(x0, x0_initial, region)
+            latent_terms = {}
+            if latent_target is not None:  # the rotation term: Eq. 2 and Eq. 3 again, on the x0 prediction
+                latent_terms = {
+                    "l_rec_x0": reconstruction_loss(x0[0], latent_target, norm),
+                    "l_cst_x0": feature_constraint_loss(x0[0], x0_initial[0], region, plan, norm),
+                }
+                l_rec = l_rec + rotation_weight * latent_terms["l_rec_x0"]
+                l_cst = l_cst + rotation_weight * latent_terms["l_cst_x0"]
             loss = l_rec + config.constraint_weight * l_cst
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -315,8 +320,7 @@ def optimize_block(
                 "l_cst": l_cst.item(),
                 "cutoff": cutoff,
             }
-            if l_rec_x0 is not None:
-                record["l_rec_x0"] = l_rec_x0.item()
+            record.update({name: value.item() for name, value in latent_terms.items()})
             losses.append(record)
             if events is not None:
                 events.emit(

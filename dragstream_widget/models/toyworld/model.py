@@ -33,8 +33,9 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # L_rec as a squared error (the released code's choice) and a CSS map twice as wide as the paper's:
 # animations follow their path about 1 px closer and 14 px edits land about 2 px closer, leaving
 # half the ghost, at the same cost (model card, "The shipped drag settings").
-# 2D rotations add L_rec in latent space at weight 30 and walk 15-degree segments: a square spans
-# about two tokens here, too few for warped token features to turn it (model card, "Rotations").
+# 2D rotations repeat L_rec and L_cst on the x0 prediction at weight 30 and walk 15-degree segments:
+# a square spans about two tokens here, too few for warped token features to turn it (model card,
+# "Rotations: L_rec in latent space").
 TOY_DRAG_CONFIG = DragConfig(
     optimize_step=2,
     learning_rate=0.6,
