@@ -51,11 +51,10 @@ def drag_setup(config: DragConfig, region: HandleRegion = TRANSLATION):
     return backend, session, cache, plan, reference, z
 
 
-def run(config: DragConfig, listener=None, region: HandleRegion = TRANSLATION):
-    backend, session, cache, plan, reference, z = drag_setup(config, region)
-    if listener is not None:
-        session.events.subscribe("iteration", listener)
-    result = optimize_block(
+def optimize_setup(config: DragConfig, setup: tuple, starts_at_reference: bool = False):
+    """``optimize_block`` on what :func:`drag_setup` returned, with a fixed generator and no neighbours."""
+    backend, session, cache, plan, reference, z = setup
+    return optimize_block(
         backend,
         z,
         cache,
@@ -66,7 +65,16 @@ def run(config: DragConfig, listener=None, region: HandleRegion = TRANSLATION):
         config,
         torch.Generator().manual_seed(0),
         session.events,
+        starts_at_reference=starts_at_reference,
     )
+
+
+def run(config: DragConfig, listener=None):
+    setup = drag_setup(config)
+    backend, session, cache, plan, reference, z = setup
+    if listener is not None:
+        session.events.subscribe("iteration", listener)
+    result = optimize_setup(config, setup)
     layers = backend.feature_layers
     with torch.no_grad():
         before, _ = record_features(backend, z, config.optimize_step, cache, session.prompt_embeds, layers)
@@ -195,20 +203,9 @@ def rotation_edit(weight: float, constraint_weight: float = 1.0):
         rotation_x0_weight=weight,
         constraint_weight=constraint_weight,
     )
-    backend, session, cache, plan, reference, z = drag_setup(config, ROTATION)
-    generator = torch.Generator().manual_seed(0)
-    result = optimize_block(
-        backend,
-        z,
-        cache,
-        session.prompt_embeds,
-        plan,
-        reference,
-        None,
-        config,
-        generator,
-        starts_at_reference=True,
-    )
+    setup = drag_setup(config, ROTATION)
+    backend, session, cache, plan, reference, z = setup
+    result = optimize_setup(config, setup, starts_at_reference=True)
     goals = plan.goals(1.0, backend.layout.pixel_size, backend.layout.latent_size)
     target = rotation_target(reference.x0(), goals, plan, z.shape[2], config.reconstruction_weight)
     with torch.no_grad():
