@@ -191,17 +191,17 @@ def test_adsr_min_sigma_must_be_a_noise_level():
         DragConfig(adsr_min_sigma=1.5)
 
 
-def rotation_edit(weight: float, constraint_weight: float = 1.0):
-    """The quarter-turn edit of an undragged block on the tiny model, with the rotation term at ``weight``;
-    returns the result, the latent-space rotation loss of its optimised latent and how much its x0
-    prediction changed outside the handle and target regions."""
+def rotation_edit(weight: float, **settings):
+    """The quarter-turn edit of an undragged block on the tiny model, with the rotation term at ``weight``
+    (and further ``settings``); returns the result, the latent-space rotation loss of its optimised
+    latent and how much its x0 prediction changed outside the handle and target regions."""
     config = DragConfig(
         iterations=8,
         learning_rate=0.2,
         sfs=False,
         segment_degrees=90.0,
         rotation_x0_weight=weight,
-        constraint_weight=constraint_weight,
+        **settings,
     )
     setup = drag_setup(config, ROTATION)
     backend, session, cache, plan, reference, z = setup
@@ -228,6 +228,19 @@ def test_the_rotation_term_keeps_the_x0_prediction_outside_the_regions():
     *_, kept = rotation_edit(30.0)
     *_, unconstrained = rotation_edit(30.0, constraint_weight=0.0)
     assert kept < 0.7 * unconstrained
+
+
+def test_the_rotation_terms_constraint_takes_a_weight_of_its_own():
+    assert DragConfig(rotation_x0_weight=30.0).rotation_x0_constraint == 30.0
+    assert (
+        DragConfig(rotation_x0_weight=30.0, rotation_x0_constraint_weight=10.0).rotation_x0_constraint == 10.0
+    )
+    *_, kept = rotation_edit(30.0)
+    *_, loose = rotation_edit(30.0, rotation_x0_constraint_weight=3.0)
+    *_, free = rotation_edit(30.0, rotation_x0_constraint_weight=0.0)
+    assert kept < loose < free  # less of the frame is kept as the latent L_cst weighs less
+    with pytest.raises(ValueError, match="rotation_x0_constraint_weight"):
+        DragConfig(rotation_x0_constraint_weight=-1.0)
 
 
 def test_the_rotation_term_reads_the_first_pass_as_the_reference_x0():

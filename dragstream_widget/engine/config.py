@@ -62,6 +62,9 @@ class DragConfig:
     # L_cst this weight times the x0 prediction's change outside the regions. Where an object spans
     # only a few tokens, warping token features cannot say "turn"; the latent grid can.
     rotation_x0_weight: float = 0.0
+    # The weight of that latent L_cst alone (None: rotation_x0_weight). Lower lands turns closer to
+    # their angle and keeps less of the rest of the frame.
+    rotation_x0_constraint_weight: float | None = None
     # Edits of the frame on screen only (None: the shared value above). An edit has a single target and
     # nothing after it to follow, so it may optimise later, with fewer iterations and larger steps,
     # than an animation (see :meth:`for_edits`). ``edit_max_segments`` limits them to edits of at most
@@ -110,12 +113,23 @@ class DragConfig:
                 self.rotation_x0_weight >= 0,
                 f"rotation_x0_weight must be >= 0, got {self.rotation_x0_weight}",
             ),
+            (
+                self.rotation_x0_constraint_weight is None or self.rotation_x0_constraint_weight >= 0,
+                f"rotation_x0_constraint_weight must be None or >= 0, got {self.rotation_x0_constraint_weight}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
         if self.has_edit_settings():
             self.for_edits()  # checks the edit settings the same way
+
+    @property
+    def rotation_x0_constraint(self) -> float:
+        """The weight of the rotation term's L_cst on the x0 prediction."""
+        if self.rotation_x0_constraint_weight is None:
+            return self.rotation_x0_weight
+        return self.rotation_x0_constraint_weight
 
     def has_edit_settings(self) -> bool:
         """Whether an edit runs with settings of its own (any ``edit_*`` value set)."""

@@ -144,22 +144,29 @@ class ReconstructionTarget:
 
 
 def reconstruction_target(
-    reference, goals: list[list[RegionGoal]], plan: BlockPlan, frames: int, weight: str = "mask"
+    reference,
+    goals: list[list[RegionGoal]],
+    plan: BlockPlan,
+    frames: int,
+    weight: str = "mask",
+    regions: Sequence[int] | None = None,
 ) -> ReconstructionTarget:
     """The reference features ``[D, F_ref, h, w]`` warped for a block of ``frames`` frames (fixed for a
-    segment and cutoff, so built once for both). ``weight="gaussian"`` weights each Y_i by a Gaussian
-    over its bounding box (the SG-I2V-style baseline) instead of using it plainly."""
+    segment and cutoff, so built once for both), for ``regions`` (default: every region).
+    ``weight="gaussian"`` weights each Y_i by a Gaussian over its bounding box (the SG-I2V-style
+    baseline) instead of using it plainly."""
     dim, _, h, w = reference.shape
-    regions = len(plan.handle_masks)
-    warped = [reference.new_zeros(dim, frames, h, w) for _ in range(regions)]
-    masks = [reference.new_zeros(frames, h, w) for _ in range(regions)]
+    regions = range(len(plan.handle_masks)) if regions is None else regions
+    warped = {region: reference.new_zeros(dim, frames, h, w) for region in regions}
+    masks = {region: reference.new_zeros(frames, h, w) for region in regions}
     for frame, ref_frame, frame_goals in zip(plan.frames, plan.reference_frames, goals):
-        for region, goal in enumerate(frame_goals):
+        for region in regions:
+            goal = frame_goals[region]
             warped[region][:, frame] = geometry.warp(reference[:, ref_frame], goal.coords)
             masks[region][frame] = goal.target_mask
             if weight == "gaussian" and goal.target_mask.max() > 0.5:
                 masks[region][frame] *= geometry.css_gaussian_map(goal.target_mask).to(goal.target_mask)
-    return ReconstructionTarget(warped, masks)
+    return ReconstructionTarget(list(warped.values()), list(masks.values()))
 
 
 def rotation_target(
@@ -167,9 +174,7 @@ def rotation_target(
 ) -> ReconstructionTarget:
     """L_rec's target in latent space for the plan's 2D-rotation regions only: the reference x0
     prediction ``[C, F_ref, h, w]`` warped by Pi inside Y_i (``DragConfig.rotation_x0_weight``)."""
-    full = reconstruction_target(reference_x0, goals, plan, frames, weight)
-    regions = plan.rotation_regions
-    return ReconstructionTarget([full.warped[r] for r in regions], [full.masks[r] for r in regions])
+    return reconstruction_target(reference_x0, goals, plan, frames, weight, plan.rotation_regions)
 
 
 def reconstruction_loss(current, target: ReconstructionTarget, norm: str):
@@ -295,7 +300,7 @@ def optimize_block(
                     "l_cst_x0": feature_constraint_loss(x0[0], x0_initial[0], region, plan, norm),
                 }
                 l_rec = l_rec + rotation_weight * latent_terms["l_rec_x0"]
-                l_cst = l_cst + rotation_weight * latent_terms["l_cst_x0"]
+                l_cst = l_cst + config.rotation_x0_constraint * latent_terms["l_cst_x0"]
             loss = l_rec + config.constraint_weight * l_cst
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
