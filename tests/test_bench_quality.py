@@ -249,6 +249,14 @@ def test_released_and_baselines_change_what_they_name(tiny_session):
     out = lowpass_change(z_init, last, 0.5)
     assert torch.allclose(out - z_init, lowpass_spatial(last - z_init, 0.5), atol=1e-5)
     assert not torch.allclose(out, last, atol=1e-4)
+    # The latent-space rotation term is this project's, so neither baseline takes it from the base.
+    assert (
+        TOY_DRAG_CONFIG.rotation_x0_weight > 0
+        and VARIANTS["full"].config(TOY_DRAG_CONFIG).rotation_x0_weight > 0
+    )
+    assert all(
+        VARIANTS[name].config(TOY_DRAG_CONFIG).rotation_x0_weight == 0 for name in ("dragvideo", "sg_i2v")
+    )
 
 
 def test_variant_names_are_checked():

@@ -7,6 +7,9 @@
   aligned with those of the reference frame under a Gaussian weight over the box (MSE); after
   optimising, only the low frequencies of the change to the latent are kept; no ADSR, SFS or CSS.
 
+Neither baseline takes the base configuration's latent-space rotation term
+(``DragConfig.rotation_x0_weight``), which is this project's addition to DragStream, not theirs.
+
 The parts of the original methods that do not transfer to a frozen few-step streaming model (LoRA
 fine-tuning, point tracking between iterations, full-video re-denoising) are left out.
 """
@@ -26,7 +29,9 @@ SG_I2V_LOWPASS = 0.5  # cutoff of the latent post-processing (fraction of the Ny
 
 
 def dragvideo_config(base: DragConfig) -> DragConfig:
-    return replace(base.without("adsr", "sfso"), reconstruction_loss="l1", constraint="features")
+    return replace(
+        base.without("adsr", "sfso"), reconstruction_loss="l1", constraint="features", rotation_x0_weight=0.0
+    )
 
 
 def handle_disc(region: HandleRegion, radius: float) -> np.ndarray:
@@ -48,6 +53,7 @@ def sg_i2v_config(base: DragConfig) -> DragConfig:
         reconstruction_loss="mse",
         reconstruction_weight="gaussian",
         latent_lowpass=SG_I2V_LOWPASS,
+        rotation_x0_weight=0.0,
     )
 
 
