@@ -37,6 +37,7 @@ def test_number_types_accept_in_range_values_and_say_what_is_wrong():
         (cpu_speed.main, ["--repeats", "0"], "--repeats"),
         (drag_checks.main, ["--seeds", "0"], "--seeds"),
         (drag_checks.main, ["--rotations-after", "0"], "--rotation-frames"),
+        (drag_checks.main, ["--sheet", "rotations.png"], "--rotations-after"),
         (drag_sweep.main, ["--workers", "0"], "--workers"),
         (evaluate.main, ["--out", "{out}", "--scenes", "0"], "--scenes"),
         (train.main, ["--out", "{out}", "--batch", "0"], "--batch"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +21,7 @@ from ...engine.session import StreamSession
 from ...geometry import grow, mask_iou, shifted
 from ...ops import DragInstruction, HandleRegion, Mode, Operation
 from .model import FLOAT_STREAMING, TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
+from .rotation_sheet import rotation_sheet
 from .world import segment_object, shape_template, template_ious
 
 EDIT_PROMPTS = (
@@ -124,8 +126,28 @@ def disc_iou(mask: np.ndarray) -> float:
     return best
 
 
+@dataclass
+class RotationView:
+    """What a rotation drag looked like: the frame it was drawn on and the frame measured after it,
+    each with the square fitted to the red object (centre, half-diagonal, degrees), None where none
+    was found."""
+
+    seed: int
+    before: np.ndarray
+    after: np.ndarray
+    square_before: tuple[tuple[float, float], float, float]
+    square_after: tuple[tuple[float, float], float, float] | None
+    turned_degrees: float | None
+
+
 def rotation_check(
-    backend, seed: int, config: DragConfig, degrees: float = 45.0, blocks: int = 2, frames: int = 0
+    backend,
+    seed: int,
+    config: DragConfig,
+    degrees: float = 45.0,
+    blocks: int = 2,
+    frames: int = 0,
+    views: list[RotationView] | None = None,
 ) -> dict:
     """Turn a square by ``degrees`` about its centre, drawn on the frame on screen after ``blocks``
     generated blocks: with ``frames`` 0, a 2D-rotation edit of that block; otherwise an animation turning
@@ -133,7 +155,8 @@ def rotation_check(
     the last of them beside the same frame streamed without the drag. Measures the turn, and how square
     the object is before and after: its IoU with the best square and, for comparison, with the best disc
     (a small blob fits both about equally); for an edit also the PSNR of the edited block against the
-    block before the edit, away from the disc the turning square sweeps."""
+    block before the edit, away from the disc the turning square sweeps. Appends a
+    :class:`RotationView` to ``views`` where given."""
     session = stream(backend, ROTATION_PROMPT, seed, config, blocks)
     fpb = backend.layout.frames_per_block
     before_edit = session.frames()[-fpb:].copy()
@@ -163,32 +186,51 @@ def rotation_check(
         while len(session.frames()) <= last:
             session.step()
             plain.step()
-        after_mask = segment_object(session.frames()[last], "red")
+        after_frame = session.frames()[last]
         without = segment_object(plain.frames()[last], "red")
         measured["square_iou_without_drag"] = square_fit(without, radius)[1] if without.sum() >= 5 else None
     else:
-        after_mask = segment_object(session.frames()[-1], "red")
+        after_frame = session.frames()[-1]
         ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
         keep = np.hypot(xs - center[0], ys - center[1]) > radius + 3
         edited = session.frames()[-fpb:]
         measured["psnr_non_editable_db"] = psnr(edited, before_edit, np.broadcast_to(keep, edited.shape[:3]))
-    if after_mask.sum() < 5:
+    after_mask = segment_object(after_frame, "red")
+    found = after_mask.sum() >= 5
+    after, fit_after = square_fit(after_mask, radius) if found else (None, None)
+    turned = (after - before) % 90 if found else None
+    if views is not None:
+        views.append(
+            RotationView(
+                seed,
+                before_edit[-1],
+                after_frame,
+                (center, radius, before),
+                (centroid(after_mask), radius, after) if found else None,
+                turned,
+            )
+        )
+    if not found:
         return {**measured, "turned_degrees": None}
-    after, fit_after = square_fit(after_mask, radius)
     return {
         **measured,
         "requested_degrees": degrees,
-        "turned_degrees_mod_90": (after - before) % 90,
+        "turned_degrees_mod_90": turned,
         "square_iou_after": fit_after,
         "disc_iou_after": disc_iou(after_mask),
     }
 
 
 def rotation_checks(
-    backend, config: DragConfig, seeds: range, blocks: int = 2, frames: int = 0
+    backend,
+    config: DragConfig,
+    seeds: range,
+    blocks: int = 2,
+    frames: int = 0,
+    views: list[RotationView] | None = None,
 ) -> list[dict]:
     return [
-        unless_hidden(rotation_check, backend, s, config, 45.0, blocks, frames)
+        unless_hidden(rotation_check, backend, s, config, 45.0, blocks, frames, views)
         for s in tqdm(seeds, desc="rotations")
     ]
 
@@ -269,6 +311,12 @@ def run_checks(
     }
 
 
+def rotation_title(blocks: int, frames: int) -> str:
+    when = "the opening frames" if blocks == 0 else f"{blocks} generated block{'s' * (blocks > 1)}"
+    how = f"animated over {frames} frames" if frames else "an edit"
+    return f"a red square turned 45 degrees after {when}, {how}\nwhite: the best-fitting square, below: the turn measured"
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Measure drags on the toy world model (CPU).")
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
@@ -286,8 +334,15 @@ def main(argv: list[str] | None = None) -> dict:
         default=0,
         help="with --rotations-after: animate the turn over this many frames (0: an edit of that block)",
     )
+    parser.add_argument(
+        "--sheet",
+        default=None,
+        help="with --rotations-after: save a picture of every rotation here (frame drawn on, frame after)",
+    )
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
+    if args.sheet is not None and args.rotations_after is None:
+        parser.error("--sheet draws the rotations of --rotations-after: give it too")
     if args.rotations_after == 0 and args.rotation_frames == 0:
         parser.error(
             "--rotations-after 0 drags the given opening frames, which only an animation can: give --rotation-frames"
@@ -295,9 +350,12 @@ def main(argv: list[str] | None = None) -> dict:
     backend = ToyWorldModel.load(args.weights).backend(**(FLOAT_STREAMING if args.float_streaming else {}))
     seeds = range(args.seeds)
     if args.rotations_after is not None:
+        views: list[RotationView] = []
         rotations = rotation_checks(
-            backend, TOY_DRAG_CONFIG, seeds, args.rotations_after, args.rotation_frames
+            backend, TOY_DRAG_CONFIG, seeds, args.rotations_after, args.rotation_frames, views
         )
+        if args.sheet is not None:
+            rotation_sheet(views, args.sheet, rotation_title(args.rotations_after, args.rotation_frames))
         return report({"rotations": rotations}, args.out)
     result = {
         "toy_config": run_checks(backend, TOY_DRAG_CONFIG, seeds),
