@@ -19,9 +19,10 @@ def test_quickstart_runs_top_to_bottom(tmp_path):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {}) or "image/gif" in o.get("data", {})]
-    assert len(images) >= 3
+    assert len(images) >= 4
     assert (tmp_path / "quickstart.gif").stat().st_size > 10_000
     assert any("blocks after undo: 3" in o.get("text", "") for o in outputs)
+    assert any("asked 45 degrees, turned" in o.get("text", "") for o in outputs)  # the scripted rotation
 
 
 def test_ablation_notebook_runs_top_to_bottom(tmp_path):
