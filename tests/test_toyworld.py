@@ -240,6 +240,7 @@ def test_a_rotation_animated_from_the_opening_frames_is_measured_beside_the_stre
     assert (
         abs(measured["square_iou_after"] - measured["square_iou_without_drag"]) > 0.01
     )  # the drag changed it
+    assert measured["psnr_non_editable_db"] >= 30.0  # the rest of the animated frames, against no drag
 
 
 def test_a_rotation_edit_turns_the_square_by_about_45_degrees_and_spares_the_rest_of_the_frame(tmp_path):

@@ -154,9 +154,9 @@ def rotation_check(
     it over the next ``frames`` frames (``blocks`` may then be 0: the given opening frames), measured on
     the last of them beside the same frame streamed without the drag. Measures the turn, and how square
     the object is before and after: its IoU with the best square and, for comparison, with the best disc
-    (a small blob fits both about equally); for an edit also the PSNR of the edited block against the
-    block before the edit, away from the disc the turning square sweeps. Appends a
-    :class:`RotationView` to ``views`` where given."""
+    (a small blob fits both about equally); and, away from the disc the turning square sweeps, the PSNR
+    of an edited block against itself before the edit, or of the animated frames against the same frames
+    streamed without the drag. Appends a :class:`RotationView` to ``views`` where given."""
     session = stream(backend, ROTATION_PROMPT, seed, config, blocks)
     fpb = backend.layout.frames_per_block
     before_edit = session.frames()[-fpb:].copy()
@@ -180,21 +180,23 @@ def rotation_check(
             (HandleRegion(mask, Operation.ROTATE_2D, arm, targets, center),),
         )
     )
+    ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    keep = np.hypot(xs - center[0], ys - center[1]) > radius + 3
     if frames:
         plain = stream(backend, ROTATION_PROMPT, seed, config, blocks)
-        last = len(session.frames()) + frames - 1
+        first = len(session.frames())
+        last = first + frames - 1
         while len(session.frames()) <= last:
             session.step()
             plain.step()
         after_frame = session.frames()[last]
         without = segment_object(plain.frames()[last], "red")
         measured["square_iou_without_drag"] = square_fit(without, radius)[1] if without.sum() >= 5 else None
+        changed, unchanged = session.frames()[first : last + 1], plain.frames()[first : last + 1]
     else:
         after_frame = session.frames()[-1]
-        ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
-        keep = np.hypot(xs - center[0], ys - center[1]) > radius + 3
-        edited = session.frames()[-fpb:]
-        measured["psnr_non_editable_db"] = psnr(edited, before_edit, np.broadcast_to(keep, edited.shape[:3]))
+        changed, unchanged = session.frames()[-fpb:], before_edit
+    measured["psnr_non_editable_db"] = psnr(changed, unchanged, np.broadcast_to(keep, changed.shape[:3]))
     after_mask = segment_object(after_frame, "red")
     found = after_mask.sum() >= 5
     after, fit_after = square_fit(after_mask, radius) if found else (None, None)
