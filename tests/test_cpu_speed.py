@@ -36,3 +36,18 @@ def test_streaming_settings_are_timed_block_by_block_in_turn():
     assert {name: len(t) for name, t in times.items()} == {"saved": 2, "folded": 2}
     assert all(t > 0 for ts in times.values() for t in ts)
     assert order == ["saved", "folded"] * 3  # a warm-up block each, then turns
+
+
+def test_full_window_edits_are_timed_on_a_block_that_sees_the_whole_kv_window():
+    from dragstream_widget.bench.cpu_speed import edit_session, full_window_blocks
+
+    backend = load_model()
+    blocks = full_window_blocks(backend)
+    session, _ = edit_session(backend, TOY_DRAG_CONFIG, blocks=blocks)
+    last = session.blocks[-1]
+    context = backend.new_cache()
+    context.restore(last.cache_before)
+    assert context.num_cached_frames == backend.cache_max_frames
+    early, _ = edit_session(backend, TOY_DRAG_CONFIG, blocks=blocks - 1)
+    context.restore(early.blocks[-1].cache_before)
+    assert context.num_cached_frames < backend.cache_max_frames

@@ -44,13 +44,15 @@ def seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def edit_session(backend, config: DragConfig, shift: float = 6.0) -> tuple[StreamSession, DragInstruction]:
-    """A session two blocks in, and an edit moving its red circle ``shift`` px right."""
+def edit_session(
+    backend, config: DragConfig, shift: float = 6.0, blocks: int = 2
+) -> tuple[StreamSession, DragInstruction]:
+    """A session ``blocks`` generated blocks in, and an edit moving its red circle ``shift`` px right."""
     session = StreamSession(
         backend, DEFAULT_PROMPT, 0, config, start_frames=opening_frames(DEFAULT_PROMPT, 0, 3)
     )
-    session.step()
-    session.step()
+    for _ in range(blocks):
+        session.step()
     mask, center = object_region(session.frames()[-1], "red")
     target = (min(center[0] + shift, 63.0), center[1])
     edit = DragInstruction(
@@ -59,9 +61,12 @@ def edit_session(backend, config: DragConfig, shift: float = 6.0) -> tuple[Strea
     return session, edit
 
 
-def edit_seconds(backend, config: DragConfig, repeats: int, shift: float = 6.0) -> list[float]:
-    """Time of one edit drag of ``shift`` px (re-denoising the block on screen), undone between repeats."""
-    session, edit = edit_session(backend, config, shift)
+def edit_seconds(
+    backend, config: DragConfig, repeats: int, shift: float = 6.0, blocks: int = 2
+) -> list[float]:
+    """Time of one edit drag of ``shift`` px (re-denoising the block on screen ``blocks`` generated blocks
+    in), undone between repeats."""
+    session, edit = edit_session(backend, config, shift, blocks)
     times = []
     for _ in range(repeats):
         times.append(seconds(lambda: session.apply(edit)))
@@ -82,6 +87,13 @@ def reference_modes_seconds(backend, config: DragConfig, repeats: int) -> dict[s
             times[name].append(seconds(lambda: session.apply(edit)))
             session.undo()
     return times
+
+
+def full_window_blocks(backend) -> int:
+    """Generated blocks after the opening block until the block on screen sees a full KV window (at
+    least 2, and the KV window in blocks for a windowed cache)."""
+    window = backend.cache_max_frames
+    return max(2, window // backend.layout.frames_per_block) if window else 2
 
 
 def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
@@ -178,6 +190,10 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "edit_seconds_toy_config_14px": statistics.median(
             edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, 14.0)
+        ),
+        # Two blocks in, the edited block sees 6 frames of context; from here on, a full window.
+        "edit_seconds_toy_config_full_window": statistics.median(
+            edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, blocks=full_window_blocks(backend))
         ),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
         "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),
