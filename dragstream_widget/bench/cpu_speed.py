@@ -90,10 +90,11 @@ def reference_modes_seconds(backend, config: DragConfig, repeats: int) -> dict[s
 
 
 def full_window_blocks(backend) -> int:
-    """Generated blocks after the opening block until the block on screen sees a full KV window (at
-    least 2, and the KV window in blocks for a windowed cache)."""
+    """Generated blocks after the opening block until the block on screen sees a full KV window: the
+    window in whole blocks (the opening block and the generated ones before it fill it), at least 2; 2
+    for an unbounded cache."""
     window = backend.cache_max_frames
-    return max(2, window // backend.layout.frames_per_block) if window else 2
+    return max(2, -(-window // backend.layout.frames_per_block)) if window else 2
 
 
 def edit_phases(backend, config: DragConfig, repeats: int) -> dict[str, float]:
