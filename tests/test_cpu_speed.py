@@ -51,3 +51,20 @@ def test_full_window_edits_are_timed_on_a_block_that_sees_the_whole_kv_window():
     early, _ = edit_session(backend, TOY_DRAG_CONFIG, blocks=blocks - 1)
     context.restore(early.blocks[-1].cache_before)
     assert context.num_cached_frames < backend.cache_max_frames
+
+
+def test_prepared_edits_are_timed_after_the_references_were_computed_while_drawing():
+    from dragstream_widget.bench.cpu_speed import prepare_seconds, prepared_edit_seconds
+
+    backend = load_model()
+    config = replace(TOY_DRAG_CONFIG, edit_iterations=2)
+    batches = []  # the batch of every pass of the float model: the drag's passes
+    backend.transformer.register_forward_hook(lambda _, args, __: batches.append(args[0].shape[0]))
+    times = prepared_edit_seconds(backend, config, repeats=1)
+    assert {name: len(t) for name, t in times.items()} == {"on_demand": 1, "prepared": 1}
+    assert min(times["on_demand"] + times["prepared"]) > 0
+    # On demand: the filtered cutoffs the switch drew in one pass, then one pass per iteration; prepared:
+    # every cutoff in one pass before the edit, then its iterations.
+    assert 1 <= batches[0] < len(config.cutoffs) and batches[1:3] == [1, 1]
+    assert batches[3:] == [len(config.cutoffs), 1, 1]
+    assert all(t > 0 for t in prepare_seconds(backend, config, repeats=2))

@@ -203,6 +203,48 @@ def test_an_edit_computes_reference_features_only_for_the_cutoffs_it_draws():
     torch.testing.assert_close(record.z0, eager.z0, rtol=1e-4, atol=1e-5)
 
 
+def test_a_prepared_edit_reads_the_references_computed_before_it_and_lands_the_same():
+    cold = session(config=DragConfig(iterations=3))
+    for _ in range(2):
+        cold.step()
+    expected = cold.edit(translate())
+    s = session(config=DragConfig(iterations=3))
+    for _ in range(2):
+        s.step()
+    assert s.prepare_edit()
+    seen = []
+    s.events.subscribe("drag", lambda payload: seen.append(payload["reference"]))
+    record = s.edit(translate())
+    reference = seen[0]
+    assert set(reference.computed) == set(reference.cutoffs)  # every cutoff, in the prepared pass
+    assert reference.passes == 1  # and no pass of its own during the edit
+    torch.testing.assert_close(record.z0, expected.z0, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(record.frames, expected.frames, atol=1)
+
+
+def test_prepared_references_are_dropped_when_the_frame_on_screen_or_the_settings_change():
+    s = session(config=DragConfig(iterations=2))
+    assert not s.prepare_edit()  # nothing on screen yet
+    s.step()
+    seen = []
+    s.events.subscribe("drag", lambda payload: seen.append(payload["reference"]))
+    assert s.prepare_edit()
+    s.step()  # another block on screen: the prepared references are of the one before
+    s.edit(translate())
+    assert seen[-1].passes == 1 and set(seen[-1].computed) != set(seen[-1].cutoffs)  # computed on demand
+    s.undo()
+    assert s.prepare_edit()
+    s.config = replace(s.config, sfs=False)  # a switch flipped after preparing
+    s.edit(translate())
+    assert seen[-1].cutoffs == (1.0,)
+    s.undo()
+    assert s.prepare_edit()
+    s.edit(translate())
+    s.undo()
+    s.edit(translate())  # an edit uses the prepared references up
+    assert seen[-1] is not seen[-2]
+
+
 def test_animation_drives_the_next_blocks_then_ends():
     s = session()
     s.step()

@@ -18,7 +18,7 @@ from dragstream_widget import DragStreamWidget
 from dragstream_widget.diagnostics.spectrum import frequency_contribution
 from dragstream_widget.ops import DragInstruction, encode_mask
 from dragstream_widget.widget.frames import Frame, FramePacer, encode_frame
-from dragstream_widget.widget.protocol import Ack, Apply, Control, ProtocolError, parse_message
+from dragstream_widget.widget.protocol import Ack, Apply, Control, Drawing, ProtocolError, parse_message
 
 SIZE = (32, 32)  # the tiny random model's frames (height, width)
 
@@ -60,6 +60,7 @@ def browser_message(widget: DragStreamWidget, content) -> None:
 def test_parse_good_messages():
     assert parse_message({"type": "ack", "seq": 7}, SIZE) == Ack(7)
     assert parse_message({"type": "control", "name": "play"}, SIZE) == Control("play")
+    assert parse_message({"type": "drawing"}, SIZE) == Drawing()
     message = parse_message({"type": "apply", "id": 5, "instruction": instruction_json()}, SIZE)
     assert isinstance(message, Apply) and message.id == 5
     region = message.instruction.regions[0]
@@ -72,6 +73,7 @@ BAD_MESSAGES = [
     ("unknown type", {"type": "drag"}, "unknown message type 'drag'"),
     ("unknown field", {"type": "ack", "seq": 1, "extra": 2}, "unknown field(s) extra"),
     ("missing field", {"type": "control"}, "missing field(s) name"),
+    ("drawing with a field", {"type": "drawing", "id": 3}, "drawing message: unknown field(s) id"),
     ("negative seq", {"type": "ack", "seq": -1}, "non-negative integer"),
     ("boolean seq", {"type": "ack", "seq": True}, "non-negative integer"),
     ("unknown control", {"type": "control", "name": "explode"}, "unknown control 'explode'"),
@@ -236,6 +238,22 @@ def test_controls_from_the_browser(widget):
     browser_message(widget, {"type": "control", "name": "reset"})
     widget.wait(10)
     assert widget.session.num_blocks == 0 and widget.session.seed == 7
+
+
+def test_drawing_an_edit_gets_it_ready_while_paused_and_not_while_playing(widget):
+    seen = []
+    widget.session.events.subscribe("drag", lambda payload: seen.append(payload["reference"]))
+    browser_message(widget, {"type": "drawing"})
+    widget.wait(10)
+    assert widget.state == "ready", widget.status
+    browser_message(widget, {"type": "apply", "id": 2, "instruction": instruction_json()})
+    widget.wait(30)
+    reference = seen[-1]
+    assert set(reference.computed) == set(reference.cutoffs) and reference.passes == 1  # prepared
+    assert widget._controller.prepare_edit().result(10)  # the edited block on screen, ready again
+    widget.play()
+    assert not widget._controller.prepare_edit().result(10)  # the frame on screen is about to change
+    widget.pause().result(10)
 
 
 def test_a_drag_sent_mid_generation_lands_at_a_block_boundary(widget):

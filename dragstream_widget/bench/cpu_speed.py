@@ -74,6 +74,34 @@ def edit_seconds(
     return times
 
 
+def prepared_edit_seconds(
+    backend, config: DragConfig, repeats: int, blocks: int = 2
+) -> dict[str, list[float]]:
+    """Edit times with the reference features computed on demand and after ``StreamSession.prepare_edit``
+    (untimed: the widget asks for it while the drag is drawn), interleaved."""
+    session, edit = edit_session(backend, config, blocks=blocks)
+    times: dict[str, list[float]] = {"on_demand": [], "prepared": []}
+    for _ in range(repeats):
+        for name, series in times.items():
+            if name == "prepared":
+                session.prepare_edit()
+            series.append(seconds(lambda: session.apply(edit)))
+            session.undo()
+    return times
+
+
+def prepare_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
+    """Time of ``StreamSession.prepare_edit`` on the block on screen two blocks in (the work done while a
+    drag is drawn), dropped between repeats by an undone edit."""
+    session, edit = edit_session(backend, config)
+    times = []
+    for _ in range(repeats):
+        times.append(seconds(session.prepare_edit))
+        session.apply(edit)
+        session.undo()
+    return times
+
+
 def reference_modes_seconds(backend, config: DragConfig, repeats: int) -> dict[str, list[float]]:
     """Edit times with the reference features computed on demand (what a drag does) and with every
     cutoff computed up front in one batched pass (what the live probe asks for), interleaved."""
@@ -195,6 +223,19 @@ def main(argv: list[str] | None = None) -> dict:
         # Two blocks in, the edited block sees 6 frames of context; from here on, a full window.
         "edit_seconds_toy_config_full_window": statistics.median(
             edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, blocks=full_window_blocks(backend))
+        ),
+        # The widget computes an edit's reference features while the drag is drawn.
+        "edit_seconds_prepared": {
+            where: {
+                name: statistics.median(times)
+                for name, times in prepared_edit_seconds(
+                    backend, TOY_DRAG_CONFIG, args.repeats, blocks
+                ).items()
+            }
+            for where, blocks in (("two_blocks_in", 2), ("full_window", full_window_blocks(backend)))
+        },
+        "prepare_seconds_toy_config": statistics.median(
+            prepare_seconds(backend, TOY_DRAG_CONFIG, args.repeats)
         ),
         "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
         "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),

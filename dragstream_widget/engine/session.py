@@ -17,10 +17,10 @@ import torch
 from ..models.base import VideoBackend
 from ..models.kv_cache import CacheState
 from ..models.sampler import add_noise
-from ..ops import DragInstruction, InvalidInstruction, Mode, Operation
+from ..ops import DragInstruction, InvalidInstruction, Mode
 from .config import DragConfig, drag_config_of
 from .events import EventBus
-from .optimize import ReferenceFeatures, token_grid, trajectory_segments
+from .optimize import ReferenceFeatures, token_grid, trajectory_segments, uses_rotation_term
 from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
 from .targets import animation_plan, edit_plan
 
@@ -48,6 +48,16 @@ class Animation:
     reference: dict[float, torch.Tensor]
     next_step: int
     reference_x0: torch.Tensor | None = None  # x0 prediction of the reference frame, for rotations
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    """Reference features computed ahead of an edit (:meth:`StreamSession.prepare_edit`): valid while
+    ``block`` is the block on screen and the settings they depend on are unchanged."""
+
+    block: BlockRecord
+    settings: tuple
+    reference: ReferenceFeatures
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class StreamSession:
         self._history: list[SessionState] = []
         self._blocks: tuple[BlockRecord, ...] = ()
         self._animation: Animation | None = None
+        self._prepared: PreparedReference | None = None
         self._stop_requested = False
         self._interrupt_requested = False
         if start_frames is not None:
@@ -162,6 +173,7 @@ class StreamSession:
             self.undo()
 
     def _restore(self, state: SessionState) -> None:
+        self._prepared = None
         self._blocks = state.blocks
         self.cache.restore(state.cache)
         self.decoder.restore(state.decoder)
@@ -229,7 +241,7 @@ class StreamSession:
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
         config = self.config.for_edits(trajectory_segments(self.backend, plan, self.config))
-        reference = self.reference_of(last, config)
+        reference = self._edit_reference(last, config)
         self._announce_drag(last.index, instruction, reference)
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the
         # optimisation then starts from the reference latent itself.
@@ -243,6 +255,44 @@ class StreamSession:
         self._blocks = self._blocks[:-1] + (record,)
         return record
 
+    def prepare_edit(self) -> bool:
+        """Compute the reference features the next edit of the block on screen will read, for every
+        cutoff of the edit settings in one batched pass, so that the edit starts optimising at once
+        (what the widget asks for while a person draws a drag). The edit that follows uses them if that
+        block is still on screen and the settings they depend on are unchanged; any other action drops
+        them. Returns False, having done nothing, when no generated block is on screen."""
+        if not self._blocks or self._blocks[-1].given or self._blocks[-1].cache_before is None:
+            return False
+        block, config = self._blocks[-1], self.config.for_edits()
+        if not self._prepared_for(block, config):
+            self._prepared = PreparedReference(
+                block, self._reference_settings(config), self.reference_of(block, config)
+            )
+        self._prepared.reference.compute()
+        return True
+
+    def _reference_settings(self, cfg: DragConfig) -> tuple:
+        """The settings reference features depend on."""
+        cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
+        return cfg.optimize_step, cutoffs, cfg.sfs_scope, cfg.feature_layers or self.backend.feature_layers
+
+    def _prepared_for(self, block: BlockRecord, cfg: DragConfig) -> bool:
+        prepared = self._prepared
+        return (
+            prepared is not None
+            and prepared.block is block
+            and prepared.settings == self._reference_settings(cfg)
+        )
+
+    def _edit_reference(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
+        """The reference features of an edit of ``block`` with ``cfg``: the prepared ones where they
+        still hold, otherwise computed on demand. An edit uses up the prepared ones."""
+        reference = (
+            self._prepared.reference if self._prepared_for(block, cfg) else self.reference_of(block, cfg)
+        )
+        self._prepared = None
+        return reference
+
     def animate(self, instruction: DragInstruction) -> None:
         """Start an animation: each new frame follows the next point of the trajectory."""
         self._check(instruction)
@@ -253,9 +303,12 @@ class StreamSession:
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}
-        rotates = self.config.rotation_x0_weight > 0 and any(
-            r.operation == Operation.ROTATE_2D for r in instruction.regions
+        layout = self.backend.layout
+        first = animation_plan(
+            instruction, 0, layout.frames_per_block, layout.latent_size, self.backend.device
         )
+        # The reference x0 is taken now, while the context it needs is at hand, if the blocks will use it.
+        rotates = first is not None and uses_rotation_term(first, self.config)
         self._animation = Animation(instruction, last, 0, reference.x0()[:, -1:] if rotates else None)
 
     def _announce_drag(self, block: int, instruction: DragInstruction, reference: dict) -> None:
@@ -322,6 +375,7 @@ class StreamSession:
     def step(self) -> BlockRecord:
         """Apply queued instructions, then generate the next block (following a running animation)."""
         self.process_pending()
+        self._prepared = None  # the block on screen changes
         self._push("block")
         try:
             request = None

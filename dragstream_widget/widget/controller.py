@@ -67,6 +67,9 @@ class StreamController:
         self._make_session, self._base_config = make_session, config
         self._pacer, self._report = pacer, report
         self._requests: queue.Queue[_Request] = queue.Queue()
+        # Guards _playing and _blocks_to_go: the worker changes them, and stop() reads them from the
+        # kernel's main thread.
+        self._lock = threading.Lock()
         self._playing = False
         self._blocks_to_go = 0
         self._generated = 0  # blocks the worker has generated
@@ -107,6 +110,12 @@ class StreamController:
             session.request_interrupt()
         return future
 
+    def prepare_edit(self) -> Future:
+        """Get an edit of the frame on screen ready while it is drawn: the worker computes the reference
+        features the edit will read (``StreamSession.prepare_edit``), unless the stream is playing, when
+        another frame will be on screen by the time the drag arrives. Resolves with whether it did."""
+        return self._request("prepare_edit")
+
     def undo(self) -> Future:
         return self._request("undo")
 
@@ -124,11 +133,13 @@ class StreamController:
         """Stop now: pause, end a running optimisation early (its block keeps the latent reached so
         far), abandon a block under way without a drag unless blocks asked for by ``step`` are still
         to come (it is made again on play) and drop frames waiting to be shown (a replay ends)."""
-        self._playing = False
+        with self._lock:
+            self._playing = False
+            steps_to_come = self._blocks_to_go > 0
         session = self.session
         if session is not None:
             session.request_stop()
-            if self._blocks_to_go == 0:
+            if not steps_to_come:
                 session.request_interrupt()
             last = frames_of(session, session.blocks[-1:])
             self._pacer.clear(last[-1] if last else None)
@@ -205,15 +216,21 @@ class StreamController:
         return None
 
     def _do_play(self) -> None:
-        self._playing = True
+        with self._lock:
+            self._playing = True
         self._status()
 
     def _do_pause(self) -> None:
-        self._playing = False
+        with self._lock:
+            self._playing = False
         self._status()
 
     def _do_step(self, blocks: int) -> None:
-        self._blocks_to_go += blocks
+        with self._lock:
+            self._blocks_to_go += blocks
+
+    def _do_prepare_edit(self) -> bool:
+        return not self._playing and self.session.prepare_edit()
 
     def _do_components(self, components: Components) -> DragConfig:
         self._components = components
@@ -223,7 +240,7 @@ class StreamController:
 
     def _do_reset(self, prompt: str, seed: int) -> None:
         self._report("busy", f"starting a new stream: {prompt!r}, seed {seed}")
-        self._playing, self._blocks_to_go = False, 0
+        self._halt()
         self._fail_steps("the stream was reset")
         config = self._components.apply_to(self._base_config)
         session = self._make_session(prompt, seed, config)
@@ -234,7 +251,8 @@ class StreamController:
         self._status()
 
     def _do_replay(self) -> int:
-        self._playing = False
+        with self._lock:
+            self._playing = False
         frames = frames_of(self.session, self.session.blocks)
         self._pacer.clear()
         self._pacer.push(frames)
@@ -242,7 +260,7 @@ class StreamController:
         return len(frames)
 
     def _do_undo(self) -> str:
-        self._playing, self._blocks_to_go = False, 0
+        self._halt()
         self._fail_steps("an undo interrupted the steps")
         action = self.session.undo()
         blocks = self.session.blocks
@@ -264,8 +282,9 @@ class StreamController:
             self._status(f"edited in {self.last_edit_seconds:.2f} s")
         else:
             self._animation_id = drag_id
-            if not self._playing:
-                self._blocks_to_go += animation_blocks(session, instruction)
+            with self._lock:
+                if not self._playing:
+                    self._blocks_to_go += animation_blocks(session, instruction)
             self._status("animating the next frames")
         return record
 
@@ -278,7 +297,8 @@ class StreamController:
     def _generate_next(self) -> None:
         session = self.session
         if self._playing and self._pacer.silent_view_seconds() > VIEW_TIMEOUT:
-            self._playing = False
+            with self._lock:
+                self._playing = False
             self._report("ready", f"paused: no view has shown a frame for {VIEW_TIMEOUT:.0f} s (tab closed?)")
             return
         per_block = session.backend.layout.frames_per_block * session.backend.layout.pixel_frames_per_latent
@@ -292,7 +312,7 @@ class StreamController:
         except BlockInterrupted:
             return  # an edit came first; the block is made again after it
         except Exception as error:
-            self._playing, self._blocks_to_go = False, 0
+            self._halt()
             self._fail_steps(describe(error))
             self._report("error", describe(error))
             return
@@ -305,9 +325,15 @@ class StreamController:
             rate = len(record.frames) / max(elapsed, 1e-6)
             self.generation_fps = rate if self.generation_fps == 0 else 0.7 * self.generation_fps + 0.3 * rate
         self._generated += 1
-        self._blocks_to_go = max(self._blocks_to_go - 1, 0)
+        with self._lock:
+            self._blocks_to_go = max(self._blocks_to_go - 1, 0)
         self._resolve_steps()
         self._status()
+
+    def _halt(self) -> None:
+        """Neither play nor generate the blocks still asked for."""
+        with self._lock:
+            self._playing, self._blocks_to_go = False, 0
 
     def _resolve_steps(self) -> None:
         done = [f for target, f in self._step_futures if target <= self._generated]

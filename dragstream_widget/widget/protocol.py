@@ -6,6 +6,8 @@ Browser -> kernel (JSON content of anywidget custom messages):
 - ``{"type": "control", "name": "play" | "pause" | "step" | "replay" | "undo" | "reset" | "stop"}``.
 - ``{"type": "apply", "id": n, "instruction": {...}}``: a drag in the ``dragstream-instruction/1``
   format (``ops.DragInstruction.to_json``), in model pixels.
+- ``{"type": "drawing"}``: an edit of the frame on screen is being drawn (sent at each stroke), so the
+  kernel may get ready for it.
 
 Kernel -> browser: ``{"type": "frame", "seq", "index", "block", "format", "drag"}`` with the encoded
 image as the one binary buffer, and ``{"type": "applied", "id", "ok", "error"}``.
@@ -44,9 +46,19 @@ class Apply:
     instruction: DragInstruction
 
 
-Message = Ack | Control | Apply
+@dataclass(frozen=True)
+class Drawing:
+    pass
 
-_FIELDS = {"ack": {"type", "seq"}, "control": {"type", "name"}, "apply": {"type", "id", "instruction"}}
+
+Message = Ack | Control | Apply | Drawing
+
+_FIELDS = {
+    "ack": {"type", "seq"},
+    "control": {"type", "name"},
+    "apply": {"type", "id", "instruction"},
+    "drawing": {"type"},
+}
 
 
 def parse_message(content: object, frame_size: tuple[int, int]) -> Message:
@@ -63,6 +75,8 @@ def parse_message(content: object, frame_size: tuple[int, int]) -> Message:
         if content["name"] not in CONTROLS:
             raise ProtocolError(f"unknown control {content['name']!r}; expected one of {', '.join(CONTROLS)}")
         return Control(content["name"])
+    if kind == "drawing":
+        return Drawing()
     return Apply(_count(content["id"], "drag id"), parse_instruction(content["instruction"], frame_size))
 
 

@@ -26,7 +26,7 @@ from ..ops import DragInstruction
 from .controller import Components, StreamController, describe
 from .frames import Frame, FramePacer
 from .live import LiveStrips
-from .protocol import Ack, Apply, Control, ProtocolError, parse_message
+from .protocol import Ack, Apply, Control, Drawing, ProtocolError, parse_message
 
 STATIC = Path(__file__).parent / "static"
 StartFrames = Callable[[str, int], np.ndarray]
@@ -185,6 +185,8 @@ class DragStreamWidget(anywidget.AnyWidget):
                 self._on_control(message.name)
             elif isinstance(message, Apply):
                 self._on_apply(message)
+            elif isinstance(message, Drawing):
+                self._controller.prepare_edit()
         except ProtocolError as error:
             self._report("error", str(error))
         except Exception as error:  # a widget event must never take the kernel down

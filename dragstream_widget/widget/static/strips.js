@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 8ab1f1c24e1a43f9ab78871af38f1762b04645496f3817b7db74184f1581113a)
+// dragstream_widget front end, built from js/src (source sha256 b97db8a82739368a8b62939094c36a5bb6be00ff16a1c759466111dc2ac37fc9)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {

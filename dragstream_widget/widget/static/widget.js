@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 8ab1f1c24e1a43f9ab78871af38f1762b04645496f3817b7db74184f1581113a)
+// dragstream_widget front end, built from js/src (source sha256 b97db8a82739368a8b62939094c36a5bb6be00ff16a1c759466111dc2ac37fc9)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -465,6 +465,7 @@ function render({ model, el }) {
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
     else sketch.paint(ui.tool, last, last, ui.brush);
+    if (ui.mode === "edit") send({ type: "drawing" });
     redraw();
     showStatus();
   });
