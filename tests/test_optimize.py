@@ -117,6 +117,32 @@ def test_css_concentrates_the_gradient_on_the_target():
     assert far[0] / near[0] < far[1] / near[1]
 
 
+def first_step_moves(css_on: str) -> tuple[float, float]:
+    """On the embedded model, the mean change of the latent in one AdamW step of a 6 px edit (no ADSR),
+    where the CSS map is at least 0.5 and where it is under 0.1."""
+    from dragstream_widget.bench.cpu_speed import edit_session
+    from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG, load_model
+
+    config = replace(TOY_DRAG_CONFIG, iterations=1, adsr=False, css_on=css_on)
+    session, edit = edit_session(load_model(), config)
+    before = session.blocks[-1].step_latents[config.optimize_step]
+    seen = []
+    session.events.subscribe("iteration", seen.append)
+    session.apply(edit)
+    moved = (seen[0]["z"][0] - before).abs().mean(dim=(0, 1))  # [h, w]
+    weight = seen[0]["gradient_map"].mean(dim=0)
+    return float(moved[weight >= 0.5].mean()), float(moved[weight < 0.1].mean())
+
+
+def test_adam_undoes_the_css_map_on_the_gradient_and_keeps_it_on_the_step():
+    near, far = first_step_moves("gradient")
+    # Adam divides each element's gradient by its own magnitude: the step is about the learning rate
+    # wherever the map leaves the gradient above Adam's epsilon, which is the whole frame here.
+    assert far > 0.8 * near
+    near, far = first_step_moves("step")
+    assert far < 0.2 * near
+
+
 def test_features_without_x0_match_the_full_pass_and_skip_the_later_layers():
     config = DragConfig()
     backend, session, cache, _, _, z = drag_setup(config)

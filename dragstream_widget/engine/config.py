@@ -50,6 +50,10 @@ class DragConfig:
     # CSS (Eq. 9-10)
     css: bool = True
     css_alpha: float = 1.0  # sigma = bbox size / 2 * alpha (released: 3.75, i.e. 1.875 x bbox size)
+    # Where the map acts: on the gradient, as the paper has it, or on AdamW's step. Adam divides each
+    # element's gradient by its own running magnitude, which undoes a fixed scale per element, so on the
+    # gradient the map only silences elements whose scaled gradient falls below Adam's epsilon.
+    css_on: Literal["gradient", "step"] = "gradient"
     # Released-code extra: renormalise every x0 prediction to the previous two blocks' clean latents
     x0_rectify: bool = False
     # Baseline options (SG-I2V-style): weight L_rec by a Gaussian over each target box rather than the
@@ -95,6 +99,7 @@ class DragConfig:
             (self.sfs_scope in ("context", "window"), f"unknown sfs_scope {self.sfs_scope!r}"),
             (len(self.cutoffs) > 0 and all(c > 0 for c in self.cutoffs), f"bad cutoffs {self.cutoffs}"),
             (self.css_alpha > 0, f"css_alpha must be positive, got {self.css_alpha}"),
+            (self.css_on in ("gradient", "step"), f"unknown css_on {self.css_on!r}"),
             (self.segment_tokens > 0 and self.segment_degrees > 0, "segment lengths must be positive"),
             (self.optimize_step >= 0, f"optimize_step must be >= 0, got {self.optimize_step}"),
             (

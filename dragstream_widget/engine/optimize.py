@@ -247,7 +247,7 @@ def optimize_block(
     layers = config.feature_layers or backend.feature_layers
     step = config.optimize_step
     norm = config.reconstruction_loss
-    rotation_weight = config.rotation_x0_weight if plan.rotation_regions else 0.0
+    rotation_weight = config.rotation_x0_weight if uses_rotation_term(plan, config) else 0.0
     need_x0 = config.constraint == "x0" or rotation_weight > 0
     initial_features = x0_initial = None  # F(z_init) and its x0: those of the first iteration's pass
     restores_statistics = config.adsr and backend.sampler.sigma(step) >= config.adsr_min_sigma
@@ -304,7 +304,7 @@ def optimize_block(
             loss = l_rec + config.constraint_weight * l_cst
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if gradient_map is not None:
+            if gradient_map is not None and config.css_on == "gradient":
                 z.grad.mul_(gradient_map[None, None])
             if config.gradient_clip is not None:
                 torch.nn.utils.clip_grad_norm_([z], config.gradient_clip)
@@ -312,7 +312,11 @@ def optimize_block(
                 raise FloatingPointError(
                     "the drag produced a non-finite gradient; the block was left unchanged"
                 )
+            before_step = z.detach().clone() if gradient_map is not None and config.css_on == "step" else None
             optimizer.step()
+            if before_step is not None:
+                with torch.no_grad():
+                    z.copy_(css_step(before_step, z, gradient_map))
             if restores_statistics:
                 with torch.no_grad():
                     z.copy_(self_rectify(z, rectify_to, config.adsr_stats))
@@ -345,6 +349,17 @@ def optimize_block(
     if config.latent_lowpass is not None:
         z = lowpass_change(z_init, z.detach(), config.latent_lowpass)
     return OptimizationResult(z.detach(), losses)
+
+
+def uses_rotation_term(plan: BlockPlan, config: DragConfig) -> bool:
+    """Whether the optimisation of ``plan`` adds the latent rotation term: a region turns in 2D and
+    ``config.rotation_x0_weight`` is set."""
+    return config.rotation_x0_weight > 0 and bool(plan.rotation_regions)
+
+
+def css_step(before: torch.Tensor, after: torch.Tensor, gradient_map: torch.Tensor) -> torch.Tensor:
+    # Eq. 9-10 applied to the optimiser's step: the latent moves by the map times the step it was given
+    return before + gradient_map[None, None] * (after - before)
 
 
 def drawn_cutoffs(
