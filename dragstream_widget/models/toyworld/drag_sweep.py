@@ -79,6 +79,7 @@ def built_in_grid() -> list[dict[str, Any]]:
         "last_frame": {"edit_frames": "last"},
         "css2": {"css_alpha": 2.0},
         "css3.75": {"css_alpha": 3.75},
+        "css_on_gradient": {"css_on": "gradient"},
         "clip1": {"gradient_clip": 1.0},
         "adsr3": {"adsr_frames": 3},
         "adsr9": {"adsr_frames": 9},
