@@ -211,7 +211,7 @@ def test_a_prepared_edit_reads_the_references_computed_before_it_and_lands_the_s
     s = session(config=DragConfig(iterations=3))
     for _ in range(2):
         s.step()
-    assert s.prepare_edit()
+    assert s.prepare_drag()
     seen = []
     s.events.subscribe("drag", lambda payload: seen.append(payload["reference"]))
     record = s.edit(translate())
@@ -224,25 +224,45 @@ def test_a_prepared_edit_reads_the_references_computed_before_it_and_lands_the_s
 
 def test_prepared_references_are_dropped_when_the_frame_on_screen_or_the_settings_change():
     s = session(config=DragConfig(iterations=2))
-    assert not s.prepare_edit()  # nothing on screen yet
+    assert not s.prepare_drag()  # nothing on screen yet
     s.step()
     seen = []
     s.events.subscribe("drag", lambda payload: seen.append(payload["reference"]))
-    assert s.prepare_edit()
+    assert s.prepare_drag()
     s.step()  # another block on screen: the prepared references are of the one before
     s.edit(translate())
     assert seen[-1].passes == 1 and set(seen[-1].computed) != set(seen[-1].cutoffs)  # computed on demand
     s.undo()
-    assert s.prepare_edit()
+    assert s.prepare_drag()
     s.config = replace(s.config, sfs=False)  # a switch flipped after preparing
     s.edit(translate())
     assert seen[-1].cutoffs == (1.0,)
     s.undo()
-    assert s.prepare_edit()
+    assert s.prepare_drag()
     s.edit(translate())
     s.undo()
     s.edit(translate())  # an edit uses the prepared references up
     assert seen[-1] is not seen[-2]
+
+
+def test_an_animation_drawn_on_the_given_opening_frames_starts_from_the_prepared_references():
+    from dragstream_widget import load_model
+    from dragstream_widget.demo import DEFAULT_PROMPT, object_region, opening_frames
+
+    backend = load_model()
+    s = StreamSession(backend, DEFAULT_PROMPT, 0, start_frames=opening_frames(DEFAULT_PROMPT, 0, 3))
+    assert s.blocks[-1].given and s.prepare_drag()  # an animation may start from given frames
+    prepared = s._prepared.reference
+    seen = []
+    s.events.subscribe("drag", lambda payload: seen.append(payload["reference"]))
+    mask, center = object_region(s.frames()[-1], "red")
+    path = tuple((center[0] + i, center[1]) for i in range(1, 4))
+    region = HandleRegion(mask, Operation.TRANSLATE, center, path)
+    s.apply(DragInstruction(Mode.ANIMATE, backend.layout.pixel_size, (region,)))
+    assert seen == [prepared] and prepared.passes == 1  # no pass of its own when the animation started
+    edit = DragInstruction(Mode.EDIT, backend.layout.pixel_size, (replace(region, targets=path[:1]),))
+    with pytest.raises(InvalidInstruction, match="given"):
+        s.edit(edit)  # edits of given frames stay refused, prepared or not
 
 
 def test_animation_drives_the_next_blocks_then_ends():

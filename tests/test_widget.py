@@ -250,9 +250,9 @@ def test_drawing_an_edit_gets_it_ready_while_paused_and_not_while_playing(widget
     widget.wait(30)
     reference = seen[-1]
     assert set(reference.computed) == set(reference.cutoffs) and reference.passes == 1  # prepared
-    assert widget._controller.prepare_edit().result(10)  # the edited block on screen, ready again
+    assert widget._controller.prepare_drag().result(10)  # the edited block on screen, ready again
     widget.play()
-    assert not widget._controller.prepare_edit().result(10)  # the frame on screen is about to change
+    assert not widget._controller.prepare_drag().result(10)  # the frame on screen is about to change
     widget.pause().result(10)
 
 

@@ -77,26 +77,26 @@ def edit_seconds(
 def prepared_edit_seconds(
     backend, config: DragConfig, repeats: int, blocks: int = 2
 ) -> dict[str, list[float]]:
-    """Edit times with the reference features computed on demand and after ``StreamSession.prepare_edit``
+    """Edit times with the reference features computed on demand and after ``StreamSession.prepare_drag``
     (untimed: the widget asks for it while the drag is drawn), interleaved."""
     session, edit = edit_session(backend, config, blocks=blocks)
     times: dict[str, list[float]] = {"on_demand": [], "prepared": []}
     for _ in range(repeats):
         for name, series in times.items():
             if name == "prepared":
-                session.prepare_edit()
+                session.prepare_drag()
             series.append(seconds(lambda: session.apply(edit)))
             session.undo()
     return times
 
 
 def prepare_seconds(backend, config: DragConfig, repeats: int) -> list[float]:
-    """Time of ``StreamSession.prepare_edit`` on the block on screen two blocks in (the work done while a
+    """Time of ``StreamSession.prepare_drag`` on the block on screen two blocks in (the work done while a
     drag is drawn), dropped between repeats by an undone edit."""
     session, edit = edit_session(backend, config)
     times = []
     for _ in range(repeats):
-        times.append(seconds(session.prepare_edit))
+        times.append(seconds(session.prepare_drag))
         session.apply(edit)
         session.undo()
     return times

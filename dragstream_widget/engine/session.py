@@ -52,7 +52,7 @@ class Animation:
 
 @dataclass(frozen=True)
 class PreparedReference:
-    """Reference features computed ahead of an edit (:meth:`StreamSession.prepare_edit`): valid while
+    """Reference features computed ahead of a drag (:meth:`StreamSession.prepare_drag`): valid while
     ``block`` is the block on screen and the settings they depend on are unchanged."""
 
     block: BlockRecord
@@ -241,7 +241,7 @@ class StreamSession:
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
         config = self.config.for_edits(trajectory_segments(self.backend, plan, self.config))
-        reference = self._edit_reference(last, config)
+        reference = self._drag_reference(last, config)
         self._announce_drag(last.index, instruction, reference)
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the
         # optimisation then starts from the reference latent itself.
@@ -255,13 +255,13 @@ class StreamSession:
         self._blocks = self._blocks[:-1] + (record,)
         return record
 
-    def prepare_edit(self) -> bool:
-        """Compute the reference features the next edit of the block on screen will read, for every
-        cutoff of the edit settings in one batched pass, so that the edit starts optimising at once
-        (what the widget asks for while a person draws a drag). The edit that follows uses them if that
-        block is still on screen and the settings they depend on are unchanged; any other action drops
-        them. Returns False, having done nothing, when no generated block is on screen."""
-        if not self._blocks or self._blocks[-1].given or self._blocks[-1].cache_before is None:
+    def prepare_drag(self) -> bool:
+        """Compute the reference features the next drag of the block on screen will read, for every
+        cutoff in one batched pass, so that the drag starts optimising at once (what the widget asks for
+        while a person draws one). An edit uses them if that block is still on screen and the settings
+        they depend on (the edit settings) are unchanged, an animation likewise (the shared settings);
+        any other action drops them. Returns False, having done nothing, when no block is on screen."""
+        if not self._blocks or self._blocks[-1].cache_before is None:
             return False
         block, config = self._blocks[-1], self.config.for_edits()
         if not self._prepared_for(block, config):
@@ -284,9 +284,9 @@ class StreamSession:
             and prepared.settings == self._reference_settings(cfg)
         )
 
-    def _edit_reference(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
-        """The reference features of an edit of ``block`` with ``cfg``: the prepared ones where they
-        still hold, otherwise computed on demand. An edit uses up the prepared ones."""
+    def _drag_reference(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
+        """The reference features of a drag of ``block`` with ``cfg``: the prepared ones where they
+        still hold, otherwise computed on demand. A drag uses up the prepared ones."""
         reference = (
             self._prepared.reference if self._prepared_for(block, cfg) else self.reference_of(block, cfg)
         )
@@ -299,7 +299,7 @@ class StreamSession:
         if not self._blocks:
             raise InvalidInstruction("there is no frame on screen to drag yet: generate a block first")
         self._push("animate")
-        reference = self.reference_of(self._blocks[-1], self.config)
+        reference = self._drag_reference(self._blocks[-1], self.config)
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}

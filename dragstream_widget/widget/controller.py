@@ -110,11 +110,11 @@ class StreamController:
             session.request_interrupt()
         return future
 
-    def prepare_edit(self) -> Future:
-        """Get an edit of the frame on screen ready while it is drawn: the worker computes the reference
-        features the edit will read (``StreamSession.prepare_edit``), unless the stream is playing, when
+    def prepare_drag(self) -> Future:
+        """Get a drag of the frame on screen ready while it is drawn: the worker computes the reference
+        features the drag will read (``StreamSession.prepare_drag``), unless the stream is playing, when
         another frame will be on screen by the time the drag arrives. Resolves with whether it did."""
-        return self._request("prepare_edit")
+        return self._request("prepare_drag")
 
     def undo(self) -> Future:
         return self._request("undo")
@@ -229,8 +229,8 @@ class StreamController:
         with self._lock:
             self._blocks_to_go += blocks
 
-    def _do_prepare_edit(self) -> bool:
-        return not self._playing and self.session.prepare_edit()
+    def _do_prepare_drag(self) -> bool:
+        return not self._playing and self.session.prepare_drag()
 
     def _do_components(self, components: Components) -> DragConfig:
         self._components = components

@@ -6,7 +6,7 @@ Browser -> kernel (JSON content of anywidget custom messages):
 - ``{"type": "control", "name": "play" | "pause" | "step" | "replay" | "undo" | "reset" | "stop"}``.
 - ``{"type": "apply", "id": n, "instruction": {...}}``: a drag in the ``dragstream-instruction/1``
   format (``ops.DragInstruction.to_json``), in model pixels.
-- ``{"type": "drawing"}``: an edit of the frame on screen is being drawn (sent at each stroke), so the
+- ``{"type": "drawing"}``: a drag is being drawn on the frame on screen (sent at each stroke), so the
   kernel may get ready for it.
 
 Kernel -> browser: ``{"type": "frame", "seq", "index", "block", "format", "drag"}`` with the encoded

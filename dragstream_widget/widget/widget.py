@@ -186,7 +186,7 @@ class DragStreamWidget(anywidget.AnyWidget):
             elif isinstance(message, Apply):
                 self._on_apply(message)
             elif isinstance(message, Drawing):
-                self._controller.prepare_edit()
+                self._controller.prepare_drag()
         except ProtocolError as error:
             self._report("error", str(error))
         except Exception as error:  # a widget event must never take the kernel down

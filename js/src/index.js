@@ -92,8 +92,8 @@ function render({ model, el }) {
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
     else sketch.paint(ui.tool, last, last, ui.brush);
-    // An edit's reference features do not depend on the drag: the kernel computes them while it is drawn.
-    if (ui.mode === "edit") send({ type: "drawing" });
+    // A drag's reference features do not depend on the drag: the kernel computes them while it is drawn.
+    send({ type: "drawing" });
     redraw();
     showStatus();
   });

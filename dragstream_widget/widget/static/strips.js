@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b97db8a82739368a8b62939094c36a5bb6be00ff16a1c759466111dc2ac37fc9)
+// dragstream_widget front end, built from js/src (source sha256 0d02eeb9550a2d4814dbc188563b58291a6e574551d6a3141522ce2f9d254fdd)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {

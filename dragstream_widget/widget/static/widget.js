@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b97db8a82739368a8b62939094c36a5bb6be00ff16a1c759466111dc2ac37fc9)
+// dragstream_widget front end, built from js/src (source sha256 0d02eeb9550a2d4814dbc188563b58291a6e574551d6a3141522ce2f9d254fdd)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -465,7 +465,7 @@ function render({ model, el }) {
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
     else sketch.paint(ui.tool, last, last, ui.brush);
-    if (ui.mode === "edit") send({ type: "drawing" });
+    send({ type: "drawing" });
     redraw();
     showStatus();
   });
