@@ -112,8 +112,9 @@ class StreamController:
 
     def prepare_drag(self) -> Future:
         """Get a drag of the frame on screen ready while it is drawn: the worker computes the reference
-        features the drag will read (``StreamSession.prepare_drag``), unless the stream is playing, when
-        another frame will be on screen by the time the drag arrives. Resolves with whether it did."""
+        features the drag will read (``StreamSession.prepare_drag``), unless blocks are on their way (playing,
+        or steps asked for), when another frame will be on screen by the time the drag arrives. Resolves
+        with whether it did."""
         return self._request("prepare_drag")
 
     def undo(self) -> Future:
@@ -230,7 +231,7 @@ class StreamController:
             self._blocks_to_go += blocks
 
     def _do_prepare_drag(self) -> bool:
-        return not self._playing and self.session.prepare_drag()
+        return not self._wants_blocks() and self.session.prepare_drag()
 
     def _do_components(self, components: Components) -> DragConfig:
         self._components = components

@@ -57,6 +57,9 @@ VARIANTS: dict[str, Variant] = {
         Variant("no_adsr", "without ADSR", lambda b: b.without("adsr")),
         Variant("no_sfs", "without SFS", lambda b: b.without("sfs")),
         Variant("no_css", "without CSS", lambda b: b.without("css")),
+        Variant(
+            "css_on_gradient", "CSS on the gradient (the paper's)", lambda b: replace(b, css_on="gradient")
+        ),
         Variant("no_sfso", "without SFSO (SFS + CSS)", lambda b: b.without("sfso")),
         Variant("no_adsr_sfso", "without ADSR and SFSO", lambda b: b.without("adsr", "sfso")),
         Variant("released", "released-code options", released_like),
