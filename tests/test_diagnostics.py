@@ -59,6 +59,8 @@ def test_recorders_collect_what_the_engine_emits_and_detach():
     )
     assert [r.iteration for r in iterations.log][:2] == [0, 1]
     assert iterations.gradient_magnitude.shape == (TINY.frames_per_block, 8, 8)
+    assert iterations.step_magnitude.shape == (TINY.frames_per_block, 8, 8)
+    assert iterations.step_magnitude.max() > 0  # the iteration moved the latent
     assert 0.5 < iterations.gradient_map.max() <= 1.0  # peak between cells when the box has even size
     stats.close()
     iterations.close()
@@ -116,6 +118,7 @@ def test_figures_draw_their_data():
     assert [line.get_label() for line in ax.lines[:2]] == ["L_rec", "L_cst"]
     axes = plot_gradient_map(session.frames()[-1], iterations, handle())
     assert axes[2].images[0].get_array().shape == (8, 8)
+    assert axes[3].images[0].get_array().shape == (8, 8)  # the step taken
     axes = plot_frequency(
         {0.2: 0.5, 1.0: 0.0},
         {"band_edges": np.linspace(0, 1, 3), "keys": np.array([0.9, 0.1]), "values": np.array([0.8, 0.2])},

@@ -129,7 +129,8 @@ def first_step_moves(css_on: str) -> tuple[float, float]:
     seen = []
     session.events.subscribe("iteration", seen.append)
     session.apply(edit)
-    moved = (seen[0]["z"][0] - before).abs().mean(dim=(0, 1))  # [h, w]
+    torch.testing.assert_close(seen[0]["step"][0], seen[0]["z"][0] - before)  # the step the event reports
+    moved = seen[0]["step"][0].abs().mean(dim=(0, 1))  # [h, w]
     weight = seen[0]["gradient_map"].mean(dim=0)
     return float(moved[weight >= 0.5].mean()), float(moved[weight < 0.1].mean())
 

@@ -501,7 +501,7 @@ def test_live_probe_and_maps_show_each_drag(widget):
     )
     maps = strips.maps
     h, w = session.backend.layout.latent_size
-    assert (maps["height"], maps["width"]) == (h, w) and len(maps["gradient"]) == h * w
+    assert (maps["height"], maps["width"]) == (h, w) and len(maps["gradient"]) == len(maps["step"]) == h * w
     gaussian = np.array(maps["gaussian"]).reshape(h, w)
     peak_y, peak_x = np.unravel_index(gaussian.argmax(), gaussian.shape)
     (((hx, hy), (tx, ty)),) = maps["paths"]  # handle, then the one target, in latent cells

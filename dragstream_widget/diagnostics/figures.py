@@ -50,11 +50,12 @@ def plot_losses(recorder: IterationRecorder, ax=None):
 def plot_gradient_map(
     frame: np.ndarray, recorder: IterationRecorder, handle_mask: np.ndarray | None = None, axes=None
 ):
-    """The frame with the handle outlined, the CSS Gaussian map and the latent gradient magnitude."""
+    """The frame with the handle outlined, the CSS Gaussian map, the latent gradient magnitude and the
+    magnitude of the step AdamW took (where the map acts on the gradient, Adam rescales it away)."""
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(10, 3.3))
+        _, axes = plt.subplots(1, 4, figsize=(13, 3.3))
     axes[0].imshow(frame)
     if handle_mask is not None:
         axes[0].contour(handle_mask, levels=[0.5], colors="red", linewidths=1)
@@ -65,6 +66,9 @@ def plot_gradient_map(
     if recorder.gradient_magnitude is not None:
         axes[2].imshow(recorder.gradient_magnitude[-1], cmap="viridis")
     axes[2].set_title("|gradient| of the latent")
+    if recorder.step_magnitude is not None:
+        axes[3].imshow(recorder.step_magnitude[-1], cmap="viridis")
+    axes[3].set_title("|step| the latent took")
     for ax in axes:
         ax.axis("off")
     return axes

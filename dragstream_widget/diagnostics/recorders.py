@@ -56,11 +56,13 @@ class IterationLog:
 
 
 class IterationRecorder(Recorder):
-    """Losses of every optimisation iteration, and the last gradient magnitude and CSS map seen."""
+    """Losses of every optimisation iteration, and the last gradient magnitude, step magnitude and CSS
+    map seen."""
 
     def __init__(self, bus: EventBus):
         self.log: list[IterationLog] = []
         self.gradient_magnitude: np.ndarray | None = None  # [frames, h, w] of the last iteration
+        self.step_magnitude: np.ndarray | None = None  # [frames, h, w]: how far AdamW moved the latent
         self.gradient_map: np.ndarray | None = None
         super().__init__(bus, "iteration")
 
@@ -77,5 +79,6 @@ class IterationRecorder(Recorder):
         )
         grad: torch.Tensor = payload["grad"]
         self.gradient_magnitude = grad[0].norm(dim=0).cpu().numpy()
+        self.step_magnitude = payload["step"][0].norm(dim=0).cpu().numpy()
         gmap = payload["gradient_map"]
         self.gradient_map = None if gmap is None else gmap.cpu().numpy()

@@ -312,11 +312,12 @@ def optimize_block(
                 raise FloatingPointError(
                     "the drag produced a non-finite gradient; the block was left unchanged"
                 )
-            before_step = z.detach().clone() if gradient_map is not None and config.css_on == "step" else None
+            before_step = z.detach().clone()
             optimizer.step()
-            if before_step is not None:
-                with torch.no_grad():
+            with torch.no_grad():
+                if gradient_map is not None and config.css_on == "step":
                     z.copy_(css_step(before_step, z, gradient_map))
+                moved = z.detach() - before_step  # the step taken, before ADSR
             if restores_statistics:
                 with torch.no_grad():
                     z.copy_(self_rectify(z, rectify_to, config.adsr_stats))
@@ -334,13 +335,14 @@ def optimize_block(
             if events is not None:
                 events.emit(
                     "iteration",
-                    lambda r=record, g=gradient_map: {
+                    lambda r=record, g=gradient_map, m=moved: {
                         **r,
                         "block": block_index,
                         "num_segments": segments,
                         "num_iterations": config.iterations,
                         "z": z.detach().clone(),
                         "grad": z.grad.detach().clone(),
+                        "step": m,
                         "gradient_map": g,
                     },
                 )

@@ -96,7 +96,8 @@ class LiveStrips(anywidget.AnyWidget):
             self.publish()
 
     def _maps(self) -> dict:
-        """The latest iteration's CSS map and gradient magnitude (last latent frame), the drag drawn over."""
+        """The latest iteration's CSS map, gradient magnitude and step magnitude (last latent frame), the
+        drag drawn over."""
         recorder = self.iterations
         if recorder.gradient_magnitude is None:
             return {}
@@ -108,6 +109,7 @@ class LiveStrips(anywidget.AnyWidget):
             "width": width,
             "gaussian": bytes_of(gaussian, 1.0),
             "gradient": bytes_of(gradient),
+            "step": bytes_of(recorder.step_magnitude[-1]),
             **self._overlay,
         }
 

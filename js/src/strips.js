@@ -86,15 +86,19 @@ function drawMaps(ctx, width, height, maps) {
   ctx.font = "11px sans-serif";
   ctx.fillStyle = "#333";
   if (!maps.gradient) {
-    ctx.fillText("CSS map and |gradient| appear while a drag optimises", 6, 11);
+    ctx.fillText("CSS map, |gradient| and |step| appear while a drag optimises", 6, 11);
     ctx.fillStyle = "#888";
     ctx.fillText("no data yet", 6, height / 2);
     return;
   }
   const { width: w, height: hgt } = maps;
-  const side = Math.min((width - 18) / 2, height - 20);
+  const panels = [
+    ["CSS Gaussian map", maps.gaussian, "heat"],
+    ["|gradient| of the latent", maps.gradient, "gradient"],
+    ["|step| it took", maps.step, "gradient"],
+  ].filter(([, levels]) => levels);
+  const side = Math.min((width - 6 * (panels.length + 1)) / panels.length, height - 20);
   const scale = side / Math.max(w, hgt);
-  const panels = [["CSS Gaussian map", maps.gaussian, "heat"], ["|gradient| of the latent", maps.gradient, "gradient"]];
   panels.forEach(([title, levels, ramp], k) => {
     const left = 6 + k * (side + 6);
     ctx.fillStyle = "#333";

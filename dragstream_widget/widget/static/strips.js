@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 0d02eeb9550a2d4814dbc188563b58291a6e574551d6a3141522ce2f9d254fdd)
+// dragstream_widget front end, built from js/src (source sha256 b22369a47c36175576a7bce11998cb1edc7904bcbd9d399a9cb833adba4ed21a)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
@@ -96,15 +96,19 @@ function drawMaps(ctx, width, height, maps) {
   ctx.font = "11px sans-serif";
   ctx.fillStyle = "#333";
   if (!maps.gradient) {
-    ctx.fillText("CSS map and |gradient| appear while a drag optimises", 6, 11);
+    ctx.fillText("CSS map, |gradient| and |step| appear while a drag optimises", 6, 11);
     ctx.fillStyle = "#888";
     ctx.fillText("no data yet", 6, height / 2);
     return;
   }
   const { width: w, height: hgt } = maps;
-  const side = Math.min((width - 18) / 2, height - 20);
+  const panels = [
+    ["CSS Gaussian map", maps.gaussian, "heat"],
+    ["|gradient| of the latent", maps.gradient, "gradient"],
+    ["|step| it took", maps.step, "gradient"]
+  ].filter(([, levels]) => levels);
+  const side = Math.min((width - 6 * (panels.length + 1)) / panels.length, height - 20);
   const scale = side / Math.max(w, hgt);
-  const panels = [["CSS Gaussian map", maps.gaussian, "heat"], ["|gradient| of the latent", maps.gradient, "gradient"]];
   panels.forEach(([title, levels, ramp], k) => {
     const left = 6 + k * (side + 6);
     ctx.fillStyle = "#333";

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 0d02eeb9550a2d4814dbc188563b58291a6e574551d6a3141522ce2f9d254fdd)
+// dragstream_widget front end, built from js/src (source sha256 b22369a47c36175576a7bce11998cb1edc7904bcbd9d399a9cb833adba4ed21a)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
