@@ -272,7 +272,8 @@ class StreamSession:
         return True
 
     def _reference_settings(self, cfg: DragConfig) -> tuple:
-        """The settings reference features depend on."""
+        """The settings of ``cfg`` that reference features depend on, as :meth:`reference_of` reads them:
+        step T', the switch's cutoffs, the SFS scope and the feature layers."""
         cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
         return cfg.optimize_step, cutoffs, cfg.sfs_scope, cfg.feature_layers or self.backend.feature_layers
 
@@ -338,18 +339,16 @@ class StreamSession:
             raise ValueError(f"block {block.index} has no cache snapshot left (it is beyond the undo depth)")
         context = self.backend.new_cache()
         context.restore(block.cache_before)
-        z_ref = block.step_latents[cfg.optimize_step].unsqueeze(0)
-        if cutoffs is None:
-            cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
+        step, cfg_cutoffs, cfg_scope, layers = self._reference_settings(cfg)
         return ReferenceFeatures(
             self.backend,
-            z_ref,
-            cfg.optimize_step,
+            block.step_latents[step].unsqueeze(0),
+            step,
             context,
             self.prompt_embeds,
-            cfg.feature_layers or self.backend.feature_layers,
-            cutoffs,
-            cfg.sfs_scope if scope is None else scope,
+            layers,
+            cfg_cutoffs if cutoffs is None else cutoffs,
+            cfg_scope if scope is None else scope,
         )
 
     def _drag_request(
