@@ -128,6 +128,29 @@ def test_the_ghost_of_an_edit_is_the_share_of_the_vacated_area_still_covered():
     assert ghost_fraction(before, moved, 0) is None  # nothing vacated
 
 
+def test_the_non_editable_region_leaves_out_the_dragged_objects_places_in_both_videos():
+    """An animation takes a red disc along its path while, without the drag, the disc went elsewhere: both
+    its planned path and its own places count as editable; a change anywhere else (a blue disc moved)
+    lowers the PSNR."""
+    from dragstream_widget.models.toyworld.drag_checks import non_editable_psnr
+
+    background = np.full((2, 64, 64, 3), 90, np.uint8)
+
+    def with_discs(*discs):
+        frames = background.copy()
+        for color, center in discs:
+            frames[:, shape_template("circle", 6.0, 0.0, 64, center) >= 0.5] = color
+        return frames
+
+    red, blue = (225, 35, 35), (40, 80, 235)
+    planned = shape_template("circle", 6.0, 0.0, 64, (16.0, 16.0)) >= 0.5
+    undragged = with_discs((red, (46.0, 16.0)), (blue, (32.0, 48.0)))
+    dragged = with_discs((red, (16.0, 16.0)), (blue, (32.0, 48.0)))
+    assert non_editable_psnr(dragged, undragged, planned, "red") == float("inf")
+    pushed = with_discs((red, (16.0, 16.0)), (blue, (38.0, 48.0)))
+    assert non_editable_psnr(pushed, undragged, planned, "red") < 25.0
+
+
 def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():
     apart = Scene(
         (

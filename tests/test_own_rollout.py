@@ -14,9 +14,9 @@ from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
 @pytest.fixture(scope="module")
 def model_and_clips():
     model = ToyWorldModel.load(WEIGHTS_DIR)
-    frames, prompts, _, _ = train.render_dataset(6, 9, model.config.codec.frame_size, seed=5, workers=1)
-    latents = train.encode_dataset(model, frames)
-    text = model.text_encoder(model.text_encoder.token_ids(prompts))
+    clips = train.render_dataset(6, 9, model.config.codec.frame_size, seed=5, workers=1)
+    latents = train.encode_dataset(model, clips.frames)
+    text = model.text_encoder(model.text_encoder.token_ids(clips.prompts))
     return model, latents, text
 
 
@@ -86,7 +86,8 @@ def test_recovery_context_gives_the_chosen_clips_the_models_own_version(model_an
     positions = torch.arange(frames).repeat(2)
     config = train.TrainConfig(recovery_context=kind, recovery_probability=1.0)
     torch.manual_seed(1)
-    context = train.recovery_context(model.transformer, latents, text, positions, mask, cfg, config)
+    context, own = train.recovery_context(model.transformer, latents, text, positions, mask, cfg, config)
+    assert own.all()
     assert context.shape == latents.shape and torch.isfinite(context).all()
     per_frame_error = (context - latents).square().mean(dim=(1, 3, 4))  # [clips, frames]
     assert (per_frame_error > 1e-4).all() if kind == "last_step" else (per_frame_error[:, 3:] > 1e-4).all()
@@ -101,7 +102,7 @@ def test_recovery_context_gives_the_chosen_clips_the_models_own_version(model_an
         # Streamed context strays from the real clip block by block, further than one pass over it does.
         later = per_frame_error[:, 6:].mean()
         torch.manual_seed(1)
-        one_pass = train.recovery_context(
+        one_pass, _ = train.recovery_context(
             model.transformer,
             latents,
             text,
@@ -111,7 +112,7 @@ def test_recovery_context_gives_the_chosen_clips_the_models_own_version(model_an
             train.TrainConfig(recovery_probability=1.0),
         )
         assert later > 2 * (one_pass - latents).square().mean(dim=(1, 3, 4))[:, 6:].mean()
-    spared = train.recovery_context(
+    spared, none = train.recovery_context(
         model.transformer, latents, text, positions, mask, cfg, train.TrainConfig(recovery_probability=0.0)
     )
-    assert spared is latents
+    assert spared is latents and not none.any()

@@ -123,9 +123,13 @@ def test_rounded_context_replaces_the_recent_context_of_chosen_clips_and_keeps_t
 
 
 def test_rendered_rounded_clips_match_the_real_ones_but_for_the_objects_outlines():
-    frames, _, _, rounded = train.render_dataset(3, 6, 64, seed=2, workers=1, rounding=2.0)
-    again, _, _, none = train.render_dataset(3, 6, 64, seed=2, workers=1)
-    assert none is None and np.array_equal(frames, again)  # the scenes of a run without rounding
+    clips = train.render_dataset(3, 6, 64, seed=2, workers=1, rounding=2.0)
+    frames, rounded = clips.frames, clips.rounded
+    again = train.render_dataset(3, 6, 64, seed=2, workers=1)
+    assert again.rounded is None and np.array_equal(
+        frames, again.frames
+    )  # the scenes of a run without rounding
+    assert [s.prompt for s in again.scenes] == again.prompts == clips.prompts
     assert rounded.shape == frames.shape and not np.array_equal(rounded, frames)
     changed = np.abs(rounded.astype(int) - frames).max(axis=-1) > 40
     assert changed.mean() < 0.02  # only pixels along the outlines

@@ -61,7 +61,6 @@ def edit_check(backend, prompt: str, seed: int, config: DragConfig, shift: float
     landed = centroid(after)
     dx = round(target[0] - center[0])
     moved = mask | shifted(mask, dx, 0)
-    keep = ~grow(moved, 3)
     fpb = backend.layout.frames_per_block
     frames, plain = session.frames()[-fpb:], reference.frames()[-fpb:]
     return {
@@ -70,8 +69,18 @@ def edit_check(backend, prompt: str, seed: int, config: DragConfig, shift: float
         "shift_px": shift,
         "error_px": None if landed is None else math.dist(landed, target),
         "ghost_fraction": ghost_fraction(mask, after, dx),
-        "psnr_non_editable_db": psnr(frames, plain, np.broadcast_to(keep, frames.shape[:3])),
+        "psnr_non_editable_db": non_editable_psnr(frames, plain, moved, color),
     }
+
+
+def non_editable_psnr(dragged: np.ndarray, undragged: np.ndarray, planned: np.ndarray, color: str) -> float:
+    """PSNR of ``dragged`` frames against the same frames streamed without the drag, where the drag should
+    change nothing: 3 px away from every place the drag's plan sends the object (``planned``) and from
+    every place the object of ``color`` covers in the ``undragged`` frames (which it leaves for the drag's
+    path, in an animation or a turn, and where it still moves within an edited block)."""
+    left = np.logical_or.reduce([segment_object(frame, color) for frame in undragged])
+    keep = ~grow(planned | left, 3)
+    return psnr(dragged, undragged, np.broadcast_to(keep, dragged.shape[:3]))
 
 
 def ghost_fraction(before: np.ndarray, after: np.ndarray, dx: int) -> float | None:
@@ -82,9 +91,11 @@ def ghost_fraction(before: np.ndarray, after: np.ndarray, dx: int) -> float | No
 
 
 def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames: int = 12) -> dict:
-    """A 12-frame half circle; mean distance of the segmented object to each frame's target."""
+    """A 12-frame half circle; mean distance of the segmented object to each frame's target, and the PSNR
+    of the animated frames against the same frames streamed without the drag, away from every place the
+    object's mask passes through."""
     color = prompt.split()[1]
-    session = stream(backend, prompt, seed, config)
+    session, plain = stream(backend, prompt, seed, config), stream(backend, prompt, seed, config)
     mask, center = object_region(session.frames()[-1], color)
     path = curved_path(center, 10.0, frames, backend.layout.pixel_width)
     session.apply(
@@ -97,13 +108,17 @@ def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames:
     first = len(session.frames())
     while len(session.frames()) < first + frames:
         session.step()
-    tracked = [centroid(segment_object(f, color)) for f in session.frames()[first : first + frames]]
+        plain.step()
+    animated, unchanged = session.frames()[first : first + frames], plain.frames()[first : first + frames]
+    tracked = [centroid(segment_object(f, color)) for f in animated]
     errors = [math.dist(p, q) for p, q in zip(tracked, path) if p is not None]
+    swept = np.logical_or.reduce([shifted(mask, x - center[0], y - center[1]) for x, y in path])
     return {
         "prompt": prompt,
         "seed": seed,
         "mean_error_px": float(np.mean(errors)) if errors else None,
         "frames_tracked": len(errors),
+        "psnr_non_editable_db": non_editable_psnr(animated, unchanged, mask | swept, color),
     }
 
 
@@ -154,9 +169,10 @@ def rotation_check(
     it over the next ``frames`` frames (``blocks`` may then be 0: the given opening frames), measured on
     the last of them beside the same frame streamed without the drag. Measures the turn, and how square
     the object is before and after: its IoU with the best square and, for comparison, with the best disc
-    (a small blob fits both about equally); and, away from the disc the turning square sweeps, the PSNR
-    of an edited block against itself before the edit, or of the animated frames against the same frames
-    streamed without the drag. Appends a :class:`RotationView` to ``views`` where given."""
+    (a small blob fits both about equally); and, away from the disc the turning square sweeps and from
+    the square's own places without the drag (:func:`non_editable_psnr`), the PSNR of an edited block
+    against itself before the edit, or of the animated frames against the same frames streamed without
+    the drag. Appends a :class:`RotationView` to ``views`` where given."""
     session = stream(backend, ROTATION_PROMPT, seed, config, blocks)
     fpb = backend.layout.frames_per_block
     before_edit = session.frames()[-fpb:].copy()
@@ -181,7 +197,7 @@ def rotation_check(
         )
     )
     ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
-    keep = np.hypot(xs - center[0], ys - center[1]) > radius + 3
+    turning_disc = np.hypot(xs - center[0], ys - center[1]) <= radius
     if frames:
         plain = stream(backend, ROTATION_PROMPT, seed, config, blocks)
         first = len(session.frames())
@@ -196,7 +212,7 @@ def rotation_check(
     else:
         after_frame = session.frames()[-1]
         changed, unchanged = session.frames()[-fpb:], before_edit
-    measured["psnr_non_editable_db"] = psnr(changed, unchanged, np.broadcast_to(keep, changed.shape[:3]))
+    measured["psnr_non_editable_db"] = non_editable_psnr(changed, unchanged, turning_disc, "red")
     after_mask = segment_object(after_frame, "red")
     found = after_mask.sum() >= 5
     after, fit_after = square_fit(after_mask, radius) if found else (None, None)
@@ -246,13 +262,18 @@ def unless_hidden(check, *args) -> dict:
         return {"skipped": str(error)}
 
 
+def median_psnr(cases: list[dict]) -> float | None:
+    """Median non-editable PSNR of the cases that ran (None: none did)."""
+    psnrs = [c["psnr_non_editable_db"] for c in cases if "psnr_non_editable_db" in c]
+    return float(np.median(psnrs)) if psnrs else None
+
+
 def edit_summary(edits: list[dict]) -> dict:
     """Median landing error, share within 2 px, median ghost and median PSNR of the edits that ran."""
     errors = [e["error_px"] for e in edits if e.get("error_px") is not None]
     ghosts = [e["ghost_fraction"] for e in edits if e.get("ghost_fraction") is not None]
-    psnrs = [e["psnr_non_editable_db"] for e in edits if "psnr_non_editable_db" in e]
     return {
-        "psnr_non_editable_db_median": float(np.median(psnrs)) if psnrs else None,
+        "psnr_non_editable_db_median": median_psnr(edits),
         "error_px_median": float(np.median(errors)) if errors else None,
         "within_2px": float(np.mean(np.array(errors) <= 2)) if errors else 0.0,
         "ghost_fraction_median": float(np.median(ghosts)) if ghosts else None,
@@ -302,6 +323,7 @@ def run_checks(
         "psnr_non_editable_db_median": short["psnr_non_editable_db_median"],
         "long_edit_psnr_non_editable_db_median": long["psnr_non_editable_db_median"],
         "animation_error_px_mean": float(np.mean(anim_errors)) if anim_errors else None,
+        "animation_psnr_non_editable_db_median": median_psnr(animations),
         "rotation_turned_degrees_mod_90": [
             r.get("turned_degrees_mod_90") for r in rotations if "skipped" not in r
         ],

@@ -23,7 +23,9 @@ Recipe (what makes autoregressive rollouts hold their objects):
    the context after the opening block in place (``blur_context``), keeping it on the real clip's path,
    and ``context_rounding`` > 0 replaces it by the same clip rendered with its objects' corners and
    points rounded off (``rounded_context``, ``world.render_rounded``): real places, angles and areas in
-   the outlines the model's own blocks drift towards, with the real shapes as targets.
+   the outlines the model's own blocks drift towards, with the real shapes as targets. With
+   ``aligned_targets`` the rollout clips' targets are their real clips re-drawn from where the rollout put
+   each object (``aligned_targets.py``), so the target agrees with the context it follows.
 5. Object weighting (``object_weight`` > 1): the flow error at latent cells covered by an object (grown by
    one cell) counts that many times more than the background's, so shapes and sizes get the capacity.
 6. Adversarial fine-tuning (``adversarial_weight`` > 0, usually with ``--init``): a discriminator on
@@ -62,9 +64,10 @@ from ...arguments import at_least, fraction, non_negative_number, positive_numbe
 from ..causal_wan import block_causal_mask, clean_noisy_mask
 from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
+from .aligned_targets import aligned_clips
 from .codec import CodecConfig
 from .model import ToyWorldConfig, ToyWorldModel
-from .world import WorldConfig, render_clip, render_rounded, sample_scene
+from .world import Scene, WorldConfig, render_clip, render_rounded, sample_scene
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class TrainConfig:
     # Largest rounding (pixel Gaussian std) of the objects in the context after the opening block (0: none)
     context_rounding: float = 0.0
     context_rounding_probability: float = 0.5  # share of clips whose context is rounded
+    # With recovery_context "rollouts": the targets of the clips given streamed context are their real
+    # clips re-drawn from where the rollout put each object (aligned_targets.py), not the real clips.
+    aligned_targets: bool = False
     # Adversarial fine-tuning (adversarial.py): weight of the generator loss (0: flow matching alone), on
     # what it acts ("predictions": teacher-forced x0; "rollouts": own_rollout's blocks, a batch of
     # rollout_batch clips), the discriminator's learning rate and the frames it sees per step.
@@ -116,32 +122,49 @@ def object_cells(full_masks: np.ndarray, stride: int) -> np.ndarray:
     return covered.reshape(t, h // stride, stride, w // stride, stride).any(axis=(2, 4))
 
 
-def _render_chunk(args) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray | None]:
+@dataclass
+class WorldClips:
+    """Rendered training clips: ``frames`` ``uint8 [count, T, H, W, 3]``, their prompts, the latent cells
+    their objects cover (``bool [count, T, H/stride, W/stride]``), the same clips with rounded objects
+    (``world.render_rounded``; None without rounding) and the scenes they were rendered from."""
+
+    frames: np.ndarray
+    prompts: list[str]
+    cells: np.ndarray
+    rounded: np.ndarray | None
+    scenes: list[Scene]
+
+
+def _render_chunk(args) -> WorldClips:
     seed, count, frames, size, stride, rounding = args
     rng = np.random.default_rng(seed)
     rounding_rng = np.random.default_rng(seed + 1)  # leaves the scenes those of a run without rounding
     config = WorldConfig(size=size)
-    clips, prompts, cells, rounded = [], [], [], []
+    clips, cells, rounded, scenes = [], [], [], []
     for _ in range(count):
         scene = sample_scene(rng, config)
         clip = render_clip(scene, frames, config)
         clips.append(clip.frames)
-        prompts.append(clip.prompt)
+        scenes.append(scene)
         cells.append(object_cells(clip.full_masks, stride))
         if rounding > 0:
             rounded.append(
                 render_rounded(scene, frames, rounding_rng.uniform(rounding / 2, rounding), config)
             )
-    return np.stack(clips), prompts, np.stack(cells), np.stack(rounded) if rounded else None
+    return WorldClips(
+        np.stack(clips),
+        [s.prompt for s in scenes],
+        np.stack(cells),
+        np.stack(rounded) if rounded else None,
+        scenes,
+    )
 
 
 def render_dataset(
     count: int, frames: int, size: int, seed: int, workers: int, stride: int = 4, rounding: float = 0.0
-) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray | None]:
-    """``count`` world clips as ``uint8 [count, frames, H, W, 3]``, their prompts, the latent cells their
-    objects cover (``bool [count, frames, H/stride, W/stride]``) and, with ``rounding`` > 0, the same clips
-    with their objects rounded off by a pixel std drawn per clip in [``rounding`` / 2, ``rounding``]
-    (``world.render_rounded``; else None), rendered in parallel."""
+) -> WorldClips:
+    """``count`` world clips of ``frames`` frames, rendered in parallel; with ``rounding`` > 0 also with
+    their objects rounded off by a pixel std drawn per clip in [``rounding`` / 2, ``rounding``]."""
     chunk = max(1, math.ceil(count / max(1, workers * 4)))
     jobs = [
         (seed * 100_003 + i, min(chunk, count - i * chunk), frames, size, stride, rounding)
@@ -152,9 +175,13 @@ def render_dataset(
     else:
         with ProcessPoolExecutor(workers) as pool:
             parts = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="render world"))
-    frames_out = np.concatenate([p[0] for p in parts])
-    rounded = np.concatenate([p[3] for p in parts]) if rounding > 0 else None
-    return frames_out, [p for part in parts for p in part[1]], np.concatenate([p[2] for p in parts]), rounded
+    return WorldClips(
+        np.concatenate([p.frames for p in parts]),
+        [prompt for p in parts for prompt in p.prompts],
+        np.concatenate([p.cells for p in parts]),
+        np.concatenate([p.rounded for p in parts]) if rounding > 0 else None,
+        [scene for p in parts for scene in p.scenes],
+    )
 
 
 def to_pixels(frames: np.ndarray, device) -> torch.Tensor:
@@ -362,12 +389,13 @@ def last_step_context(transformer, latents, text, positions, mask, sampler: Flow
 
 def recovery_context(
     transformer, latents, text, positions, mask, model_config: ToyWorldConfig, config: TrainConfig
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The clean context of a batch in the recovery phase: for a share ``recovery_probability`` of the
-    clips, the model's own version of them (``config.recovery_context``); the real latents for the rest."""
+    clips, the model's own version of them (``config.recovery_context``); the real latents for the rest.
+    Also returns which clips ``[B]`` got their own version."""
     own = torch.rand(latents.shape[0], device=latents.device) < config.recovery_probability
     if not own.any():
-        return latents
+        return latents, own
     sampler = FlowSampler(model_config.steps, model_config.shift, model_config.sampler_update)
     chosen, chosen_text = latents[own], text[own]
     with torch.no_grad():
@@ -384,7 +412,29 @@ def recovery_context(
             made = last_step_context(transformer, chosen, chosen_text, positions, mask, sampler)
     clean = latents.clone()
     clean[own] = made.to(latents.dtype)
-    return clean
+    return clean, own
+
+
+@torch.no_grad()
+def rollout_aligned_targets(
+    model: ToyWorldModel, latents: torch.Tensor, context: torch.Tensor, own: torch.Tensor, scenes: list[Scene]
+) -> torch.Tensor:
+    """``latents`` with each clip that reads its own rollout (``own``; ``context`` holds the rollouts)
+    replaced by its real clip re-drawn from where the rollout put each object (``aligned_targets.py``)."""
+    codec, per_block = model.codec, model.config.frames_per_block
+    chosen = own.nonzero()[:, 0]
+    last = context[chosen][:, :, per_block - 1 :: per_block].float()  # [b, C, K, h, w]
+    pixels = codec.decode_pixels(codec.denormalize(last.transpose(1, 2).flatten(0, 1)))
+    pixels = ((pixels.clamp(-1, 1) + 1) * 127.5).unflatten(0, last.shape[:1] + last.shape[2:3])
+    size = model.config.codec.frame_size
+    clips = aligned_clips(
+        [scenes[i] for i in chosen.tolist()], pixels, latents.shape[2], per_block, WorldConfig(size=size)
+    )
+    flat = to_pixels(clips.reshape(-1, *clips.shape[2:]), latents.device)
+    redrawn = codec.normalize(codec.encode_pixels(flat)).unflatten(0, clips.shape[:2]).transpose(1, 2)
+    targets = latents.clone()
+    targets[chosen] = redrawn.to(latents.dtype)
+    return targets
 
 
 def world_loss(
@@ -396,10 +446,12 @@ def world_loss(
     recovery: bool,
     cells: torch.Tensor | None = None,
     rounded: torch.Tensor | None = None,
+    scenes: list[Scene] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced flow-matching loss of one batch ``[B, C, F, h, w]`` (``cells``: ``[B, F, h, w]``
     object cells for the object weighting; ``rounded``: the batch's rounded latents for
-    :func:`rounded_context`), and the x0 the transformer predicts for each noisy frame."""
+    :func:`rounded_context`; ``scenes``: the batch's scenes, for ``config.aligned_targets``), and the x0
+    the transformer predicts for each noisy frame."""
     cfg = model.config
     transformer = model.transformer
     batch, _, frames = latents.shape[:3]
@@ -409,13 +461,15 @@ def world_loss(
     sigma_frames = sigmas.repeat_interleave(cfg.frames_per_block, dim=1)  # [B, F]
     noise = torch.randn_like(latents)
     s = sigma_frames[:, None, :, None, None]
-    noisy = (1 - s) * latents + s * noise
     text = model.text_encoder(model.text_encoder.token_ids(prompts))
     positions = torch.arange(frames, device=latents.device).repeat(2)
     steps = torch.cat([torch.zeros_like(sigma_frames), sigma_frames * 1000], dim=1)
-    clean = latents
+    clean = targets = latents
     if recovery:
-        clean = recovery_context(transformer, latents, text, positions, mask, cfg, config)
+        clean, own = recovery_context(transformer, latents, text, positions, mask, cfg, config)
+        if config.aligned_targets and own.any():
+            targets = rollout_aligned_targets(model, latents, clean, own, scenes)
+    noisy = (1 - s) * targets + s * noise
     if rounded is not None:
         clean = rounded_context(clean, rounded, cfg.frames_per_block, config.context_rounding_probability)
     if config.context_blur > 0:
@@ -428,8 +482,8 @@ def world_loss(
     ).sample[:, :, frames:]
     x0 = noisy.float() - s * flow.float()
     if cells is None or config.object_weight == 1.0:
-        return F.mse_loss(flow.float(), (noise - latents).float()), x0
-    error = (flow.float() - (noise - latents).float()).square().mean(dim=1)  # [B, F, h, w]
+        return F.mse_loss(flow.float(), (noise - targets).float()), x0
+    error = (flow.float() - (noise - targets).float()).square().mean(dim=1)  # [B, F, h, w]
     weights = loss_weights(cells, config.object_weight)
     return (error * weights).sum() / weights.sum(), x0
 
@@ -462,9 +516,11 @@ def train_world(
     state: dict,
     cells: torch.Tensor | None = None,
     rounded: torch.Tensor | None = None,
+    scenes: list[Scene] | None = None,
 ) -> dict:
     """Phase 2 and 3: text encoder + causal transformer, with an EMA copy that is what ships (``rounded``:
-    the clips' rounded latents, see :func:`rounded_context`)."""
+    the clips' rounded latents, see :func:`rounded_context`; ``scenes``: the clips' scenes, for
+    ``config.aligned_targets``)."""
     device = latents.device
     transformer, text = (
         model.transformer.train().requires_grad_(True),
@@ -496,10 +552,11 @@ def train_world(
         batch_prompts = [prompts[i] for i in index.tolist()]
         batch_cells = None if cells is None else cells[index.to(device)]
         batch_rounded = None if rounded is None else rounded[index.to(device)]
+        batch_scenes = None if scenes is None else [scenes[i] for i in index.tolist()]
         recovery = elapsed >= config.recovery_start * budget
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             loss, x0 = world_loss(
-                model, batch, batch_prompts, mask, config, recovery, batch_cells, batch_rounded
+                model, batch, batch_prompts, mask, config, recovery, batch_cells, batch_rounded, batch_scenes
             )
             if critic and config.adversarial_on == "rollouts":
                 x0 = rollout_of(model, batch, batch_prompts, config)
@@ -691,6 +748,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--recovery-start", type=fraction, default=None, help="budget fraction, 0..1")
     parser.add_argument("--recovery-context", choices=("last_step", "sampled", "rollouts"), default=None)
     parser.add_argument(
+        "--aligned-targets",
+        action="store_true",
+        help="with --recovery-context rollouts: targets re-drawn from where the rollout put each object",
+    )
+    parser.add_argument(
         "--recovery-probability", type=fraction, default=None, help="share of clips given own context, 0..1"
     )
     parser.add_argument("--warmup-steps", type=at_least(1), default=None)
@@ -758,6 +820,7 @@ def main(argv: list[str] | None = None) -> dict:
         "recovery_start": args.recovery_start,
         "recovery_context": args.recovery_context,
         "recovery_probability": args.recovery_probability,
+        "aligned_targets": args.aligned_targets or None,
         "warmup_steps": args.warmup_steps,
         "codec_steps": args.codec_steps,
         "context_noise": args.context_noise,
@@ -799,6 +862,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--init fine-tunes weights of their own shape; --layers/--heads/--ffn need a new model")
     if args.init is not None and args.codec_from is not None:
         parser.error("--init already keeps the codec of the weights it fine-tunes")
+    if config.aligned_targets and config.recovery_context != "rollouts":
+        parser.error("--aligned-targets re-draws targets from rollouts: give --recovery-context rollouts")
     model_config = replace(model_config, **{k: v for k, v in shape.items() if v is not None})
     codec_source = None if args.codec_from is None else ToyWorldModel.load(args.codec_from)
     if codec_source is not None:
@@ -816,7 +881,7 @@ def main(argv: list[str] | None = None) -> dict:
     if config.clip_frames % model_config.frames_per_block:
         parser.error(f"--clip-frames must be a multiple of {model_config.frames_per_block} frames per block")
     started = time.time()
-    frames, prompts, cells, rounded_frames = render_dataset(
+    clips = render_dataset(
         config.clips,
         config.clip_frames,
         model_config.codec.frame_size,
@@ -825,6 +890,7 @@ def main(argv: list[str] | None = None) -> dict:
         model_config.codec.stride,
         config.context_rounding,
     )
+    frames = clips.frames
     report = {
         "render_seconds": time.time() - started,
         "clips": len(frames),
@@ -854,9 +920,11 @@ def main(argv: list[str] | None = None) -> dict:
         report["codec_seconds"] = time.time() - started
         state = {}
     latents = encode_dataset(model, frames)
-    rounded = None if rounded_frames is None else encode_dataset(model, rounded_frames)
-    cells = torch.as_tensor(cells, device=device)
-    report.update(train_world(model, latents, prompts, config, out, log, state, cells, rounded))
+    rounded = None if clips.rounded is None else encode_dataset(model, clips.rounded)
+    cells = torch.as_tensor(clips.cells, device=device)
+    report.update(
+        train_world(model, latents, clips.prompts, config, out, log, state, cells, rounded, clips.scenes)
+    )
     report["train_config"] = asdict(config)
     report["parameters"] = {
         "transformer": sum(p.numel() for p in model.transformer.parameters()),

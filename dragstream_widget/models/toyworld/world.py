@@ -528,6 +528,20 @@ def render_rounded(
     return _draw_frames(scene, centers, angles, config, rounding)[0]
 
 
+def object_centers(scene: Scene, num_frames: int, config: WorldConfig = WorldConfig()) -> np.ndarray:
+    """Centres ``[T, N, 2]`` of the scene's objects in its first ``num_frames`` frames, as rendered."""
+    return _poses(scene, num_frames, config)[0]
+
+
+def render_shifted(
+    scene: Scene, num_frames: int, offsets: np.ndarray, config: WorldConfig = WorldConfig()
+) -> np.ndarray:
+    """The frames of :func:`render_clip` with each object's centre moved by ``offsets`` ``[T, N, 2]``:
+    the same shapes, sizes, angles and motion, drawn from other places."""
+    centers, angles = _poses(scene, num_frames, config)
+    return _draw_frames(scene, centers + offsets, angles, config)[0]
+
+
 def _blend_segments(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """End colours ``[S, 3]``, ``[S, 3]`` of the two-colour blends a toy-world pixel can show: first ``rgb``
     with each other colour (their count is returned), then the other objects with each other and with the
