@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "scorecard.md").write_text(table + "\n")
     result = {
         "targets": [{**asdict(t), "met": t.met} for t in targets],
-        "settings": vars(args),
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "rollouts": rollouts,
         "drags": drags,
         "speed": speed,
