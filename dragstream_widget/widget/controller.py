@@ -216,14 +216,16 @@ class StreamController:
     def _do_sync(self) -> None:
         return None
 
-    def _do_play(self) -> None:
+    def _set_playing(self, playing: bool) -> None:
         with self._lock:
-            self._playing = True
+            self._playing = playing
+
+    def _do_play(self) -> None:
+        self._set_playing(True)
         self._status()
 
     def _do_pause(self) -> None:
-        with self._lock:
-            self._playing = False
+        self._set_playing(False)
         self._status()
 
     def _do_step(self, blocks: int) -> None:
@@ -252,8 +254,7 @@ class StreamController:
         self._status()
 
     def _do_replay(self) -> int:
-        with self._lock:
-            self._playing = False
+        self._set_playing(False)
         frames = frames_of(self.session, self.session.blocks)
         self._pacer.clear()
         self._pacer.push(frames)
@@ -298,8 +299,7 @@ class StreamController:
     def _generate_next(self) -> None:
         session = self.session
         if self._playing and self._pacer.silent_view_seconds() > VIEW_TIMEOUT:
-            with self._lock:
-                self._playing = False
+            self._set_playing(False)
             self._report("ready", f"paused: no view has shown a frame for {VIEW_TIMEOUT:.0f} s (tab closed?)")
             return
         per_block = session.backend.layout.frames_per_block * session.backend.layout.pixel_frames_per_latent
