@@ -4,6 +4,7 @@ import json
 import math
 
 from dragstream_widget.models.toyworld import scorecard
+from dragstream_widget.models.toyworld.model import WEIGHTS_DIR
 from dragstream_widget.models.toyworld.scorecard import (
     ROTATIONS,
     Target,
@@ -105,7 +106,7 @@ def test_a_small_scorecard_runs_every_measurement_on_the_embedded_model(tmp_path
             "--rotation-seeds",
             "1",
         ]
-        + ["--speed-blocks", "1", "--speed-repeats", "1", "--jobs", "1"]
+        + ["--speed-blocks", "1", "--speed-repeats", "1", "--jobs", "1", "--weights", str(WEIGHTS_DIR)]
     )
     assert len(result["targets"]) == 4 + 2 + len(ROTATIONS) + 1 + 2
     saved = json.loads((tmp_path / "scorecard.json").read_text())

@@ -1,7 +1,7 @@
 """The embedded model against its targets: rollouts, drags and speed measured in one run, each target
 beside its measured value.
 
-    python -m dragstream_widget.models.toyworld.scorecard --out runs/scorecard [--jobs 2]
+    python -m dragstream_widget.models.toyworld.scorecard --out runs/scorecard [--jobs 2] [--weights DIR]
 
 Writes ``scorecard.json`` (every measurement and case), ``scorecard.md`` (the table) and the rollout
 contact sheet. A target counts as met when its statistic meets it: the median case for the drags (the
@@ -90,11 +90,13 @@ def drag_tasks(seeds: int, rotation_seeds: int) -> list[tuple]:
     return edits + animations + rotations
 
 
-def run_drags(backend, seeds: int, rotation_seeds: int, jobs: int) -> list[dict]:
+def run_drags(backend, seeds: int, rotation_seeds: int, jobs: int, weights: str | None = None) -> list[dict]:
+    """The drags of :func:`drag_tasks`, in ``jobs`` workers that each load ``weights`` (None: the shipped
+    ones) when ``jobs`` > 1."""
     tasks = drag_tasks(seeds, rotation_seeds)
     if jobs == 1:
         return [drag_case(backend, *task) for task in tqdm(tasks, desc="drags")]
-    return map_on_toy_model(drag_case, tasks, jobs, None, {}, "drags", "drag")
+    return map_on_toy_model(drag_case, tasks, jobs, weights, {}, "drags", "drag")
 
 
 def measure_speed(backend, blocks: int, repeats: int) -> dict:
@@ -271,6 +273,9 @@ def markdown(targets: list[Target]) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--weights", default=None, help="a toy world weights folder (default: the shipped one)"
+    )
     parser.add_argument("--scenes", type=at_least(1), default=16, help="rollout scenes of 48 frames")
     parser.add_argument("--long-frames", type=at_least(6), default=300)
     parser.add_argument("--seeds", type=at_least(1), default=8, help="seeds per edit and animation prompt")
@@ -281,10 +286,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    backend = load_model()
-    rollouts = evaluate(backend, args.scenes, 48, 0, out, args.jobs)
+    backend = load_model(args.weights)
+    rollouts = evaluate(backend, args.scenes, 48, 0, out, args.jobs, args.weights)
     rollouts["long_run"] = long_run(backend, args.long_frames, 0, out)
-    drags = run_drags(backend, args.seeds, args.rotation_seeds, args.jobs)
+    drags = run_drags(backend, args.seeds, args.rotation_seeds, args.jobs, args.weights)
     speed = measure_speed(backend, args.speed_blocks, args.speed_repeats)
     targets = rollout_targets(rollouts) + drag_targets(drags) + speed_targets(speed)
     table = markdown(targets)
