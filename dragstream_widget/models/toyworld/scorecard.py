@@ -17,7 +17,7 @@ import json
 import math
 import platform
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +63,24 @@ class Target:
     unit: str
     detail: str
 
+    def meets(self, value: float | None) -> bool:
+        """Whether ``value`` lies on the target's side of its limit (None and NaN never do)."""
+        if value is None or math.isnan(value):
+            return False
+        return value <= self.limit if self.at_most else value >= self.limit
+
     @property
     def met(self) -> bool:
-        if self.measured is None or not math.isfinite(self.measured):
-            return False
-        return self.measured <= self.limit if self.at_most else self.measured >= self.limit
+        return self.meets(self.measured)
+
+
+def case_target(
+    asks: str, values: list[float], statistic, limit: float, at_most: bool, unit: str, cases: str
+) -> Target:
+    """A target over cases: ``statistic`` of their ``values`` (None without any), its detail counting the
+    ``cases`` that meet the limit on their own."""
+    target = Target(asks, float(statistic(values)) if values else None, limit, at_most, unit, "")
+    return replace(target, detail=f"{sum(map(target.meets, values))} of {len(values)} {cases}")
 
 
 def drag_case(backend, kind: str, label: str, *args) -> dict:
@@ -127,64 +140,56 @@ def _values(cases: list[dict], key: str) -> list[float]:
     return [c[key] for c in cases if c.get(key) is not None]
 
 
-def _share(values: list[float], ok) -> str:
-    return f"{sum(map(ok, values))} of {len(values)}"
-
-
 def drag_targets(drags: list[dict]) -> list[Target]:
     """The drag targets: edits landing within 2 px, animations within 3 px, turns within 45 +/- 7 degrees
     (each way of ``ROTATIONS``), and the non-editable region's PSNR over every drag that measures it."""
     ran = [d for d in drags if "skipped" not in d]
-    edits = [d for d in ran if d["kind"] == "edit"]
-    animations = [d for d in ran if d["kind"] == "animation"]
-    landed = _values(edits, "error_px")
-    followed = _values(animations, "mean_error_px")
     targets = [
-        Target(
+        case_target(
             "an 8 px edit lands the shape's centre within 2 px of its target",
-            float(np.median(landed)) if landed else None,
+            _values([d for d in ran if d["kind"] == "edit"], "error_px"),
+            np.median,
             2.0,
             True,
             "px, median",
-            f"{_share(landed, lambda e: e <= 2.0)} edits within 2 px",
+            "edits within 2 px",
         ),
-        Target(
+        case_target(
             "an animation follows a curved 12-frame path with a mean error under 3 px",
-            float(np.mean(followed)) if followed else None,
+            _values([d for d in ran if d["kind"] == "animation"], "mean_error_px"),
+            np.mean,
             3.0,
             True,
             "px, mean",
-            f"{_share(followed, lambda e: e < 3.0)} animations under 3 px",
+            "animations within 3 px",
         ),
     ]
     for label in ROTATIONS:
         turns = _values([d for d in ran if d["label"] == label], "turned_degrees_mod_90")
-        off = [abs(t - ROTATION_DEGREES) for t in turns]
-        targets.append(
-            Target(
-                f"a 45 degree 2D rotation ({label}) turns a square by 45 +/- 7 degrees",
-                float(np.median(off)) if off else None,
-                ROTATION_TOLERANCE,
-                True,
-                "degrees off, median",
-                f"{_share(off, lambda e: e <= ROTATION_TOLERANCE)} within 7 degrees; median turn "
-                + (f"{np.median(turns):.1f}" if turns else "-"),
-            )
+        target = case_target(
+            f"a 45 degree 2D rotation ({label}) turns a square by 45 +/- 7 degrees",
+            [abs(t - ROTATION_DEGREES) for t in turns],
+            np.median,
+            ROTATION_TOLERANCE,
+            True,
+            "degrees off, median",
+            "within 7 degrees",
         )
+        median_turn = f"{np.median(turns):.1f}" if turns else "-"
+        targets.append(replace(target, detail=f"{target.detail}; median turn {median_turn}"))
     psnrs = _values(ran, "psnr_non_editable_db")
     finite = [p for p in psnrs if math.isfinite(p)]
-    targets.append(
-        Target(
-            "the non-editable region keeps a PSNR of at least 30 dB against the no-drag video",
-            float(np.median(psnrs)) if psnrs else None,
-            PSNR_TARGET_DB,
-            False,
-            "dB, median",
-            f"{_share(psnrs, lambda p: p >= PSNR_TARGET_DB)} drags at 30 dB or more; lowest "
-            + (f"{min(finite):.1f} dB" if finite else "-"),
-        )
+    target = case_target(
+        "the non-editable region keeps a PSNR of at least 30 dB against the no-drag video",
+        psnrs,
+        np.median,
+        PSNR_TARGET_DB,
+        False,
+        "dB, median",
+        "drags at 30 dB or more",
     )
-    return targets
+    lowest = f"{min(finite):.1f} dB" if finite else "-"
+    return [*targets, replace(target, detail=f"{target.detail}; lowest {lowest}")]
 
 
 def rollout_targets(rollouts: dict) -> list[Target]:

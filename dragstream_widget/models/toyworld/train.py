@@ -124,15 +124,18 @@ def object_cells(full_masks: np.ndarray, stride: int) -> np.ndarray:
 
 @dataclass
 class WorldClips:
-    """Rendered training clips: ``frames`` ``uint8 [count, T, H, W, 3]``, their prompts, the latent cells
-    their objects cover (``bool [count, T, H/stride, W/stride]``), the same clips with rounded objects
+    """Rendered training clips: ``frames`` ``uint8 [count, T, H, W, 3]``, the latent cells their objects
+    cover (``bool [count, T, H/stride, W/stride]``), the same clips with rounded objects
     (``world.render_rounded``; None without rounding) and the scenes they were rendered from."""
 
     frames: np.ndarray
-    prompts: list[str]
     cells: np.ndarray
     rounded: np.ndarray | None
     scenes: list[Scene]
+
+    @property
+    def prompts(self) -> list[str]:
+        return [scene.prompt for scene in self.scenes]
 
 
 def _render_chunk(args) -> WorldClips:
@@ -153,7 +156,6 @@ def _render_chunk(args) -> WorldClips:
             )
     return WorldClips(
         np.stack(clips),
-        [s.prompt for s in scenes],
         np.stack(cells),
         np.stack(rounded) if rounded else None,
         scenes,
@@ -177,7 +179,6 @@ def render_dataset(
             parts = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="render world"))
     return WorldClips(
         np.concatenate([p.frames for p in parts]),
-        [prompt for p in parts for prompt in p.prompts],
         np.concatenate([p.cells for p in parts]),
         np.concatenate([p.rounded for p in parts]) if rounding > 0 else None,
         [scene for p in parts for scene in p.scenes],
