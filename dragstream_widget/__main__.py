@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
         from . import load_model
         from .demo import DemoScript, run_demo
-        from .models.toyworld.model import TOY_DRAG_CONFIG
+        from .engine.presets import TOY_DRAG_CONFIG
 
         script = replace(DemoScript(), seed=args.seed, blocks=args.blocks)
         if args.prompt:

@@ -19,12 +19,12 @@ from tqdm import tqdm
 from .engine.config import DragConfig
 from .engine.session import StreamSession
 from .export import save_gif, save_image, save_mp4, side_by_side
-from .geometry import grow, mask_centroid
+from .geometry import curved_path, grow
+from .metrics import psnr
 from .models.base import VideoBackend
-from .models.toyworld.world import parse_prompt, render_clip, scene_from_prompt, segment_object
+from .models.toyworld.scenes import DEFAULT_PROMPT, centroid, object_region, opening_frames
+from .models.toyworld.world import parse_prompt, segment_object
 from .ops import DragInstruction, HandleRegion, Mode, Operation
-
-DEFAULT_PROMPT = "a red circle and a blue square on a striped background"
 
 
 @dataclass(frozen=True)
@@ -39,48 +39,6 @@ class DemoScript:
     # The half circle ends beside the edited circle rather than on it (objects that meet fuse on the
     # toy model).
     animation_radius: float = 8.0
-
-
-def opening_frames(prompt: str, seed: int, frames: int) -> np.ndarray:
-    """Crisp opening frames for ``prompt`` from the world renderer (image-to-video start)."""
-    return render_clip(scene_from_prompt(prompt, np.random.default_rng(seed)), frames).frames
-
-
-def centroid(mask: np.ndarray) -> tuple[float, float] | None:
-    """The mask's centroid, or None when the object is not visible."""
-    return mask_centroid(mask) if mask.any() else None
-
-
-class ObjectNotVisible(RuntimeError):
-    """The object a scripted drag should take is not on the frame (hidden, melted away or gone)."""
-
-
-def object_region(frame: np.ndarray, color: str) -> tuple[np.ndarray, tuple[float, float]]:
-    mask = segment_object(frame, color)
-    center = centroid(mask)
-    if center is None:
-        raise ObjectNotVisible(f"the {color} object is not visible on the current frame")
-    return mask, center
-
-
-def curved_path(
-    start: tuple[float, float], radius: float, count: int, size: int
-) -> list[tuple[float, float]]:
-    """A half circle starting at ``start``, bending away from the nearer frame edge."""
-    direction = 1.0 if start[1] < size / 2 else -1.0
-    points = []
-    for k in range(1, count + 1):
-        a = math.pi * k / count
-        x = start[0] + radius * (1 - math.cos(a)) * (1 if start[0] < size / 2 else -1)
-        y = start[1] + direction * radius * math.sin(a)
-        points.append((min(max(x, 0.0), size - 1.0), min(max(y, 0.0), size - 1.0)))
-    return points
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
-    mse = diff[mask].mean() if mask is not None else diff.mean()
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def run_demo(

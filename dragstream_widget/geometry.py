@@ -203,3 +203,17 @@ def resample_polyline(points: Sequence[Point], n: int) -> list[Point]:
     s = arc[-1] * np.arange(1, n + 1) / n
     xs, ys = np.interp(s, arc, pts[:, 0]), np.interp(s, arc, pts[:, 1])
     return [(float(x), float(y)) for x, y in zip(xs[:-1], ys[:-1])] + [(float(pts[-1, 0]), float(pts[-1, 1]))]
+
+
+def curved_path(
+    start: tuple[float, float], radius: float, count: int, size: int
+) -> list[tuple[float, float]]:
+    """A half circle starting at ``start``, bending away from the nearer frame edge."""
+    direction = 1.0 if start[1] < size / 2 else -1.0
+    points = []
+    for k in range(1, count + 1):
+        a = math.pi * k / count
+        x = start[0] + radius * (1 - math.cos(a)) * (1 if start[0] < size / 2 else -1)
+        y = start[1] + direction * radius * math.sin(a)
+        points.append((min(max(x, 0.0), size - 1.0), min(max(y, 0.0), size - 1.0)))
+    return points

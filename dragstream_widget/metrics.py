@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -125,3 +126,9 @@ def frechet_video_distance(
         else getattr(extractor, "__name__", "custom")
     )
     return {"frechet_distance": value, "extractor": label, "samples": [len(a), len(b)]}
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
+    mse = diff[mask].mean() if mask is not None else diff.mean()
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)

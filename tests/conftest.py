@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from dragstream_widget.models.random_model import TINY, random_backend
-from dragstream_widget.models.toyworld.model import WEIGHTS_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +23,3 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def fine_tune_smoke_args(out, clips: int) -> list[str]:
-    """``train.py`` arguments of a tiny CPU fine-tune of the shipped toy weights, written to ``out``."""
-    return ["--out", str(out), "--smoke", "--clips", str(clips), "--init", str(WEIGHTS_DIR)]

@@ -5,7 +5,7 @@ import pytest
 from dragstream_widget.__main__ import main as cli
 from dragstream_widget.arguments import at_least, fraction, non_negative_number, positive_number
 from dragstream_widget.bench import cpu_speed
-from dragstream_widget.models.toyworld import drag_checks, drag_sweep, evaluate, train
+from lab.toyworld import drag_checks, drag_sweep, evaluate, train
 
 
 def test_number_types_accept_in_range_values_and_say_what_is_wrong():

@@ -7,8 +7,8 @@ import pytest
 from dragstream_widget import load_model
 from dragstream_widget.__main__ import main
 from dragstream_widget.bench.drift import PROMPTS, frame_drift, run_variant, shuttle_edit, summarize
-from dragstream_widget.demo import object_region, opening_frames
-from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
+from dragstream_widget.models.toyworld.scenes import object_region, opening_frames
 
 
 def test_frame_drift_and_summary_by_hand():

@@ -28,9 +28,9 @@ from dragstream_widget.bench.quality.tracking import (
 from dragstream_widget.bench.quality.variants import VARIANTS, pick_variants
 from dragstream_widget.engine.frequency import lowpass_spatial
 from dragstream_widget.engine.optimize import lowpass_change
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
 from dragstream_widget.engine.rollout import neighbour_latents
 from dragstream_widget.engine.session import StreamSession
-from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
 from dragstream_widget.models.toyworld.world import (
     Background,
     ObjectSpec,

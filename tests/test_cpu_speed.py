@@ -4,7 +4,7 @@ import pytest
 
 from dragstream_widget import load_model
 from dragstream_widget.bench.cpu_speed import edit_phases, reference_modes_seconds
-from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
 
 
 def test_edit_phases_split_an_edit_into_setup_references_iterations_and_the_rest():

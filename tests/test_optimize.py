@@ -121,7 +121,8 @@ def first_step_moves(css_on: str) -> tuple[float, float]:
     """On the embedded model, the mean change of the latent in one AdamW step of a 6 px edit (no ADSR),
     where the CSS map is at least 0.5 and where it is under 0.1."""
     from dragstream_widget.bench.cpu_speed import edit_session
-    from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG, load_model
+    from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
+    from dragstream_widget.models.toyworld.model import load_model
 
     config = replace(TOY_DRAG_CONFIG, iterations=1, adsr=False, css_on=css_on)
     session, edit = edit_session(load_model(), config)

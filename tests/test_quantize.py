@@ -2,14 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.models.quantize import int8_blocks_copy
-from dragstream_widget.models.toyworld.model import (
-    FLOAT_STREAMING,
-    TOY_DRAG_CONFIG,
-    WEIGHTS_DIR,
-    ToyWorldModel,
-)
+from dragstream_widget.models.toyworld.model import FLOAT_STREAMING, WEIGHTS_DIR, ToyWorldModel
 from dragstream_widget.models.toyworld.world import render_clip, scene_from_prompt, segment_object
 from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 

@@ -247,7 +247,7 @@ def test_prepared_references_are_dropped_when_the_frame_on_screen_or_the_setting
 
 def test_an_animation_drawn_on_the_given_opening_frames_starts_from_the_prepared_references():
     from dragstream_widget import load_model
-    from dragstream_widget.demo import DEFAULT_PROMPT, object_region, opening_frames
+    from dragstream_widget.models.toyworld.scenes import DEFAULT_PROMPT, object_region, opening_frames
 
     backend = load_model()
     s = StreamSession(backend, DEFAULT_PROMPT, 0, start_frames=opening_frames(DEFAULT_PROMPT, 0, 3))

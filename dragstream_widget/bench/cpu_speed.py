@@ -20,17 +20,12 @@ import numpy as np
 import torch
 
 from ..arguments import at_least
-from ..demo import DEFAULT_PROMPT, curved_path, object_region, opening_frames
 from ..engine.config import EDIT_SETTINGS, DragConfig
+from ..engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
 from ..engine.session import StreamSession
-from ..models.toyworld.model import (
-    FLOAT_STREAMING,
-    FOLDED_COMMIT,
-    TOY_DRAG_CONFIG,
-    TOY_FAST_EDIT_CONFIG,
-    WEIGHTS_DIR,
-    ToyWorldModel,
-)
+from ..geometry import curved_path
+from ..models.toyworld.model import FLOAT_STREAMING, FOLDED_COMMIT, WEIGHTS_DIR, ToyWorldModel
+from ..models.toyworld.scenes import DEFAULT_PROMPT, object_region, opening_frames
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
 from . import report
 

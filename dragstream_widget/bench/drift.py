@@ -26,10 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..arguments import add_float_streaming_flag, at_least
-from ..demo import object_region, opening_frames
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession, latent_statistics
 from ..models.base import VideoBackend
+from ..models.toyworld.scenes import object_region, opening_frames
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
 from .workers import map_on_toy_model
 
@@ -239,7 +239,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> dict:
     from .. import load_model
-    from ..models.toyworld.model import FLOAT_STREAMING, TOY_DRAG_CONFIG
+    from ..engine.presets import TOY_DRAG_CONFIG
+    from ..models.toyworld.model import FLOAT_STREAMING
 
     streaming = FLOAT_STREAMING if args.float_streaming else {}
     backend = load_model(args.weights, **streaming)

@@ -7,13 +7,10 @@ Where the released code differs from the paper, the difference is a named option
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from .frequency import BUTTERWORTH_ORDER, PAPER_CUTOFFS
 from .rectify import STAT_MODES
-
-if TYPE_CHECKING:
-    from ..models.base import VideoBackend
 
 # The fields that give edits settings of their own (see DragConfig.for_edits).
 EDIT_SETTINGS = ("edit_optimize_step", "edit_iterations", "edit_learning_rate", "edit_max_segments")
@@ -169,11 +166,6 @@ class DragConfig:
             else:
                 raise ValueError(f"unknown component {name!r}; choose from adsr, sfs, css, sfso")
         return replace(self, **flags)
-
-
-def drag_config_of(backend: VideoBackend) -> DragConfig:
-    """The drag settings tuned for ``backend`` (its ``drag_config``), or the paper's where it has none."""
-    return backend.drag_config or DragConfig()
 
 
 def released_code_config() -> DragConfig:

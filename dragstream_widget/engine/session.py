@@ -18,9 +18,10 @@ from ..models.base import VideoBackend
 from ..models.kv_cache import CacheState
 from ..models.sampler import add_noise
 from ..ops import DragInstruction, InvalidInstruction, Mode
-from .config import DragConfig, drag_config_of
+from .config import DragConfig
 from .events import EventBus
 from .optimize import ReferenceFeatures, token_grid, trajectory_segments, uses_rotation_term
+from .presets import drag_config_of
 from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
 from .targets import animation_plan, edit_plan
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,9 +12,6 @@ from .base import DenoiseResult, LatentLayout, StreamDecoder
 from .causal_wan import CausalWanTransformer3DModel, KVFilter
 from .kv_cache import KVCache, check_window
 from .sampler import FlowSampler, add_noise, x0_from_flow
-
-if TYPE_CHECKING:
-    from ..engine.config import DragConfig
 
 
 def middle_layers(num_layers: int, count: int = 4) -> tuple[int, ...]:
@@ -50,8 +46,7 @@ class TransformerBackend:
     ``streaming_transformer`` (optional, e.g. :func:`~.quantize.int8_blocks_copy`) is a faster copy of the
     transformer for the passes that record no features and need no gradient: plain denoising steps and
     the commit pass. Drags optimise and compare features with the transformer itself.
-    ``drag_config`` (optional): the drag settings tuned for this model, which sessions and widgets on the
-    backend use unless given others (the paper's settings where it is None).
+    ``name`` identifies the model (the engine finds drag settings tuned for it by this name).
     """
 
     def __init__(
@@ -68,7 +63,7 @@ class TransformerBackend:
         commit_sigma: float = 0.0,
         commit_at_last_step: bool = False,
         streaming_transformer: CausalWanTransformer3DModel | None = None,
-        drag_config: DragConfig | None = None,
+        name: str = "transformer",
     ):
         if not 0.0 <= commit_sigma < 1.0:
             raise ValueError(f"commit_sigma must lie in [0, 1), got {commit_sigma}")
@@ -79,7 +74,7 @@ class TransformerBackend:
         check_window(cache_max_frames, cache_sink_frames)
         self.transformer = transformer.eval().requires_grad_(False)
         self.streaming_transformer = streaming_transformer
-        self.drag_config = drag_config
+        self.name = name
         self.layout = layout
         self.sampler = sampler
         self.text_encoder = text_encoder

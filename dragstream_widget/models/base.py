@@ -7,16 +7,13 @@ Latents are ``[batch, channels, frames, height, width]`` (diffusers' layout); a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from .kv_cache import KVCache
 from .sampler import FlowSampler
-
-if TYPE_CHECKING:
-    from ..engine.config import DragConfig
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class VideoBackend(Protocol):
     feature_layers: tuple[int, ...]
     num_layers: int
     commit_at_last_step: bool  # the last denoising pass writes the cache; no separate commit pass
-    drag_config: DragConfig | None  # drag settings tuned for this model; None: the paper's
+    name: str  # identifies the model; the engine finds drag settings tuned for it by this name
 
     @property
     def device(self) -> torch.device: ...

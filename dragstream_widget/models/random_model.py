@@ -102,4 +102,5 @@ def random_backend(
         cache_sink_frames=cache_sink_frames,
         commit_sigma=commit_sigma,
         commit_at_last_step=commit_at_last_step,
+        name="random",
     )

@@ -109,6 +109,7 @@ def assemble_backend(
         frame_encoder=WanFrameEncoder(vae),
         cache_max_frames=cache_max_frames,
         cache_sink_frames=cache_sink_frames,
+        name=f"wan-{preset.name}",
     )
 
 

@@ -17,8 +17,9 @@ import anywidget
 import numpy as np
 import traitlets
 
-from ..engine.config import DragConfig, drag_config_of
+from ..engine.config import DragConfig
 from ..engine.events import EventBus
+from ..engine.presets import drag_config_of
 from ..engine.session import StreamSession
 from ..export import save_gif, save_mp4
 from ..models.base import VideoBackend

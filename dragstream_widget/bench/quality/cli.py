@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from ... import load_model
-    from ...models.toyworld.model import FLOAT_STREAMING, TOY_DRAG_CONFIG
+    from ...engine.presets import TOY_DRAG_CONFIG
+    from ...models.toyworld.model import FLOAT_STREAMING
     from .cases import load_cases
     from .features import make_extractor
     from .parallel import WorkerSetup, run_cases_in_workers

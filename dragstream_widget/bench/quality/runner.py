@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ... import demo
 from ...engine.config import DragConfig
 from ...engine.session import StreamSession
 from ...metrics import frechet_distance, gaussian_statistics
 from ...models.base import VideoBackend
+from ...models.toyworld import scenes
 from ...ops import Mode, Operation
 from .cases import BenchCase
 from .features import FeatureExtractor, proxy_extractor
@@ -54,7 +54,7 @@ class CaseRun:
 
 def opening_frames(prompt: str, seed: int, count: int) -> np.ndarray | None:
     """``count`` opening frames the toy world renders for the prompt and seed (None for 0: free generation)."""
-    return None if count == 0 else demo.opening_frames(prompt, seed, count)
+    return None if count == 0 else scenes.opening_frames(prompt, seed, count)
 
 
 def tracker_for(case: BenchCase, default: PointTracker) -> PointTracker:

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ...engine.config import DragConfig
 from ..backend import TransformerBackend
 from ..base import LatentLayout
 from ..causal_wan import CausalWanTransformer3DModel, wan_config
@@ -25,38 +24,7 @@ from .codec import CodecConfig, ToyCodec
 from .text import ToyTextEncoder
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-
-# The paper's settings are tuned for Wan at 832x480; on the toy model a drag at T'=3 of 4 with the
-# paper's step size moves objects about half a pixel. Optimising one step later (sigma 0.75 rather
-# than 0.9) with a much larger step moves them all the way in four iterations; measured in the model
-# card (drag sweep), where eight iterations at 0.1 land about twice as far off in 1.5x the time.
-# L_rec as a squared error (the released code's choice) and a CSS map twice as wide as the paper's:
-# animations follow their path about 1 px closer and 14 px edits land about 2 px closer, leaving
-# half the ghost, at the same cost (model card, "The shipped drag settings").
-# 2D rotations repeat L_rec and L_cst on the x0 prediction at weight 30 and walk 15-degree segments:
-# a square spans about two tokens here, too few for warped token features to turn it (model card,
-# "Rotations: L_rec in latent space").
-# The CSS map, 1.5x wider still, weighs AdamW's step rather than the gradient, where Adam would undo it
-# element by element: drags land as close and turn as often, the rest of the frame keeps about 1 dB
-# more, and twelve edits in a row drift about a fifth less (model card, "The CSS map on AdamW's step").
-TOY_DRAG_CONFIG = DragConfig(
-    optimize_step=2,
-    learning_rate=0.6,
-    iterations=4,
-    reconstruction_loss="mse",
-    css_alpha=3.0,
-    css_on="step",
-    rotation_x0_weight=30.0,
-    segment_degrees=15.0,
-)
-
-# Faster edits: an edit of one trajectory segment (up to a token, 8 px) optimises later still (sigma
-# 0.5) with three larger steps and lands as close in about 0.8x the time; longer edits and animations
-# keep the settings above. Not the default: at that low noise level ADSR raises the latent drift of
-# repeated edits instead of lowering it, and twelve edits in a row drift about 40 % more (model card).
-TOY_FAST_EDIT_CONFIG = replace(
-    TOY_DRAG_CONFIG, edit_optimize_step=3, edit_iterations=3, edit_learning_rate=0.8, edit_max_segments=1
-)
+MODEL_NAME = "toyworld"  # the backend's name, by which the engine finds the drag settings tuned for it
 
 
 @dataclass(frozen=True)
@@ -167,7 +135,7 @@ class ToyWorldModel:
         if not config_path.exists():
             raise FileNotFoundError(
                 f"no toy world weights in {directory}: expected toyworld.json, transformer/, codec.safetensors and "
-                "text_encoder.safetensors (train them with python -m dragstream_widget.models.toyworld.train)"
+                "text_encoder.safetensors (train them with python -m lab.toyworld.train)"
             )
         config = ToyWorldConfig.from_dict(json.loads(config_path.read_text()))
         transformer = CausalWanTransformer3DModel.from_pretrained(
@@ -203,7 +171,7 @@ class ToyWorldModel:
             commit_sigma=config.commit_sigma,
             commit_at_last_step=config.commit_at_last_step,
             streaming_transformer=int8_blocks_copy(self.transformer) if config.int8_streaming else None,
-            drag_config=TOY_DRAG_CONFIG,
+            name=MODEL_NAME,
         )
 
 

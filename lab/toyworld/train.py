@@ -60,14 +60,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...arguments import at_least, fraction, non_negative_number, positive_number
-from ..causal_wan import block_causal_mask, clean_noisy_mask
-from ..sampler import FlowSampler, add_noise, next_noise, shift_sigma
+from dragstream_widget.arguments import at_least, fraction, non_negative_number, positive_number
+from dragstream_widget.models.causal_wan import block_causal_mask, clean_noisy_mask
+from dragstream_widget.models.sampler import FlowSampler, add_noise, next_noise, shift_sigma
+from dragstream_widget.models.toyworld.codec import CodecConfig
+from dragstream_widget.models.toyworld.model import ToyWorldConfig, ToyWorldModel
+from dragstream_widget.models.toyworld.world import (
+    Scene,
+    WorldConfig,
+    render_clip,
+    render_rounded,
+    sample_scene,
+)
+
 from .adversarial import LatentFrameDiscriminator, discriminator_loss, generator_loss, latent_frames
 from .aligned_targets import aligned_clips
-from .codec import CodecConfig
-from .model import ToyWorldConfig, ToyWorldModel
-from .world import Scene, WorldConfig, render_clip, render_rounded, sample_scene
 
 
 @dataclass(frozen=True)

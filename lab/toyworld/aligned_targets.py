@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .world import OBJECT_COLORS, Scene, WorldConfig, object_centers, render_shifted
+from dragstream_widget.models.toyworld.world import (
+    OBJECT_COLORS,
+    Scene,
+    WorldConfig,
+    object_centers,
+    render_shifted,
+)
 
 # RGB distance within which a pixel counts as an object's colour: the toy world's object colours lie
 # at least 80 apart and its muted backgrounds further still.

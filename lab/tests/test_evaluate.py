@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 
 from dragstream_widget import load_model
-from dragstream_widget.models.toyworld.evaluate import (
+from dragstream_widget.models.toyworld.world import (
+    OBJECT_COLORS,
+    Background,
+    ObjectSpec,
+    Scene,
+    render_clip,
+    scene_from_prompt,
+    shape_template,
+)
+from lab.toyworld.evaluate import (
     CLEAN_BACKGROUND_LEVELS,
     apart_at_opening,
     best_template_iou,
@@ -17,15 +26,6 @@ from dragstream_widget.models.toyworld.evaluate import (
     scene_at_end,
     summarize,
     track_objects,
-)
-from dragstream_widget.models.toyworld.world import (
-    OBJECT_COLORS,
-    Background,
-    ObjectSpec,
-    Scene,
-    render_clip,
-    scene_from_prompt,
-    shape_template,
 )
 
 
@@ -105,7 +105,7 @@ def test_size_ratios_are_summarised_per_block_in_frame_order():
 def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_discs():
     import math
 
-    from dragstream_widget.models.toyworld.drag_checks import disc_iou, square_fit
+    from lab.toyworld.drag_checks import disc_iou, square_fit
 
     for degrees in (0.0, 20.0, 65.0, 100.0):
         mask = shape_template("square", 12.0, math.radians(degrees), 64, (32.0, 32.0)) >= 0.5
@@ -117,7 +117,7 @@ def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_
 
 
 def test_the_ghost_of_an_edit_is_the_share_of_the_vacated_area_still_covered():
-    from dragstream_widget.models.toyworld.drag_checks import ghost_fraction
+    from lab.toyworld.drag_checks import ghost_fraction
 
     before = shape_template("circle", 8.0, 0.0, 64, (24.0, 32.0)) >= 0.5
     moved = np.roll(before, 14, axis=1)
@@ -132,7 +132,7 @@ def test_the_non_editable_region_leaves_out_the_dragged_objects_places_in_both_v
     """An animation takes a red disc along its path while, without the drag, the disc went elsewhere: both
     its planned path and its own places count as editable; a change anywhere else (a blue disc moved)
     lowers the PSNR."""
-    from dragstream_widget.models.toyworld.drag_checks import non_editable_psnr
+    from lab.toyworld.drag_checks import non_editable_psnr
 
     background = np.full((2, 64, 64, 3), 90, np.uint8)
 
@@ -173,7 +173,7 @@ def test_opening_scenes_have_whole_objects_apart_and_overlaps_are_refused():
 
 
 def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
-    from dragstream_widget.models.toyworld.evaluate import main
+    from lab.toyworld.evaluate import main
 
     args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6", "--long-frames", "6"]
     report = main(args + ["--steps", "1000,500", "--sampler-update", "renoise"])
@@ -193,7 +193,7 @@ def test_evaluation_runs_with_another_sampler_and_says_which(tmp_path):
 
 
 def test_evaluation_in_worker_processes_gives_the_numbers_of_one_process(tmp_path, one_torch_thread):
-    from dragstream_widget.models.toyworld.evaluate import evaluate, main
+    from lab.toyworld.evaluate import evaluate, main
 
     args = ["--scenes", "2", "--frames", "6", "--long-frames", "0", "--steps", "1000,500"]
     spread = main(["--out", str(tmp_path / "jobs"), "--jobs", "2", *args])
@@ -205,7 +205,7 @@ def test_evaluation_in_worker_processes_gives_the_numbers_of_one_process(tmp_pat
 
 
 def test_evaluation_without_a_long_run_and_a_too_short_one_refused(tmp_path):
-    from dragstream_widget.models.toyworld.evaluate import main
+    from lab.toyworld.evaluate import main
 
     args = ["--out", str(tmp_path), "--scenes", "1", "--frames", "6"]
     report = main(args + ["--long-frames", "0", "--float-streaming"])

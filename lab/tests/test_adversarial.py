@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import fine_tune_smoke_args
 
-from dragstream_widget.models.toyworld import train
-from dragstream_widget.models.toyworld.adversarial import (
+from lab.tests.helpers import fine_tune_smoke_args
+from lab.toyworld import train
+from lab.toyworld.adversarial import (
     LatentFrameDiscriminator,
     discriminator_loss,
     generator_loss,

@@ -36,14 +36,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...arguments import add_float_streaming_flag, at_least
-from ...bench.workers import map_on_toy_model
-from ...engine.session import StreamSession
-from ...export import save_image, side_by_side
-from ...geometry import grow, mask_centroid
-from .. import base
-from .model import WEIGHTS_DIR, load_model
-from .world import OBJECT_COLORS, SHAPES, render_clip, sample_scene, segment_object, template_ious
+from dragstream_widget.arguments import add_float_streaming_flag, at_least
+from dragstream_widget.bench.workers import map_on_toy_model
+from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.export import save_image, side_by_side
+from dragstream_widget.geometry import grow, mask_centroid
+from dragstream_widget.models import base
+from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, load_model
+from dragstream_widget.models.toyworld.world import (
+    OBJECT_COLORS,
+    SHAPES,
+    render_clip,
+    sample_scene,
+    segment_object,
+    template_ious,
+)
 
 SURVIVAL_DISTANCE = 16.0
 CLEAN_BACKGROUND_LEVELS = 10.0  # a background whose mean colour moved further is another scene

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ...arguments import at_least
-from ...bench.workers import map_on_toy_model
-from ...engine.session import StreamSession
-from .. import base
+from dragstream_widget.arguments import at_least
+from dragstream_widget.bench.workers import map_on_toy_model
+from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.models import base
+from dragstream_widget.models.toyworld.model import WEIGHTS_DIR
+from dragstream_widget.models.toyworld.world import segment_object
+
 from .evaluate import best_template_iou, opening_scene, recognized_shape
-from .model import WEIGHTS_DIR
-from .world import segment_object
 
 SWAPPED_SHAPE = {"square": "star", "star": "triangle", "triangle": "square", "circle": "square"}
 RADIUS_BINS = (7.0, 8.7, 10.3, 12.1)  # the world's radii, 7-12 px, in thirds

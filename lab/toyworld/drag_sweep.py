@@ -27,11 +27,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ...arguments import at_least, positive_number
-from ...bench.cpu_speed import edit_seconds
-from ...engine.config import EDIT_SETTINGS, DragConfig
+from dragstream_widget.arguments import at_least, positive_number
+from dragstream_widget.bench.cpu_speed import edit_seconds
+from dragstream_widget.engine.config import EDIT_SETTINGS, DragConfig
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
+
 from .drag_checks import CHECKS, run_checks
-from .model import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG, WEIGHTS_DIR, ToyWorldModel
 
 TUPLE_FIELDS = ("feature_layers", "cutoffs")
 FAST_EDITS = {name: getattr(TOY_FAST_EDIT_CONFIG, name) for name in EDIT_SETTINGS}

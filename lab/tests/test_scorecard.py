@@ -3,9 +3,9 @@
 import json
 import math
 
-from dragstream_widget.models.toyworld import scorecard
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR
-from dragstream_widget.models.toyworld.scorecard import (
+from lab.toyworld import scorecard
+from lab.toyworld.scorecard import (
     ROTATIONS,
     Target,
     drag_targets,

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ...engine.session import StreamSession
-from ...geometry import mask_centroid
-from ...models.toyworld.model import TOY_DRAG_CONFIG, load_model
-from ...models.toyworld.world import parse_prompt, segment_object
-from ...ops import DragInstruction, HandleRegion, Mode, Operation
-from .cases import BenchCase, save_cases
-from .runner import opening_frames
+from dragstream_widget.bench.quality.cases import BenchCase, save_cases
+from dragstream_widget.bench.quality.runner import opening_frames
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
+from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.geometry import mask_centroid
+from dragstream_widget.models.toyworld.model import load_model
+from dragstream_widget.models.toyworld.world import parse_prompt, segment_object
+from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 
 FRAMES_PER_SECOND = 8  # the rate the toy world's videos are played and exported at (demo.py)
 LONG_VIDEO_SECONDS = 20

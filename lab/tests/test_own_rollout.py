@@ -4,11 +4,11 @@ them, with the gradient kept only at each block's exit step."""
 import numpy as np
 import pytest
 import torch
-from conftest import fine_tune_smoke_args
 
 from dragstream_widget.models.causal_wan import clean_noisy_mask
-from dragstream_widget.models.toyworld import train
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
+from lab.tests.helpers import fine_tune_smoke_args
+from lab.toyworld import train
 
 
 @pytest.fixture(scope="module")

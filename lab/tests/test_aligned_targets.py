@@ -4,15 +4,7 @@ object, block by block."""
 import numpy as np
 import pytest
 import torch
-from conftest import fine_tune_smoke_args
 
-from dragstream_widget.models.toyworld import train
-from dragstream_widget.models.toyworld.aligned_targets import (
-    aligned_clips,
-    block_offsets,
-    object_centroids,
-    scene_colors,
-)
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
 from dragstream_widget.models.toyworld.world import (
     WorldConfig,
@@ -20,6 +12,14 @@ from dragstream_widget.models.toyworld.world import (
     render_clip,
     render_shifted,
     sample_scene,
+)
+from lab.tests.helpers import fine_tune_smoke_args
+from lab.toyworld import train
+from lab.toyworld.aligned_targets import (
+    aligned_clips,
+    block_offsets,
+    object_centroids,
+    scene_colors,
 )
 
 

@@ -24,19 +24,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...arguments import at_least
-from ...bench.cpu_speed import (
+from dragstream_widget.arguments import at_least
+from dragstream_widget.bench.cpu_speed import (
     edit_seconds,
     full_window_blocks,
     interleaved_block_seconds,
     prepared_edit_seconds,
 )
-from ...bench.workers import map_on_toy_model
-from ...demo import DEFAULT_PROMPT, opening_frames
-from ...engine.session import StreamSession
+from dragstream_widget.bench.workers import map_on_toy_model
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
+from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.models.toyworld.model import load_model
+from dragstream_widget.models.toyworld.scenes import DEFAULT_PROMPT, opening_frames
+
 from .drag_checks import EDIT_PROMPTS, animation_check, edit_check, rotation_check, unless_hidden
 from .evaluate import evaluate, long_run
-from .model import TOY_DRAG_CONFIG, load_model
 
 PSNR_TARGET_DB = 30.0
 ROTATION_DEGREES = 45.0

@@ -13,16 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from ...arguments import add_float_streaming_flag, at_least
-from ...bench import report
-from ...demo import ObjectNotVisible, centroid, curved_path, object_region, opening_frames, psnr
-from ...engine.config import DragConfig
-from ...engine.session import StreamSession
-from ...geometry import grow, mask_iou, shifted
-from ...ops import DragInstruction, HandleRegion, Mode, Operation
-from .model import FLOAT_STREAMING, TOY_DRAG_CONFIG, WEIGHTS_DIR, ToyWorldModel
+from dragstream_widget.arguments import add_float_streaming_flag, at_least
+from dragstream_widget.bench import report
+from dragstream_widget.engine.config import DragConfig
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
+from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.geometry import curved_path, grow, mask_iou, shifted
+from dragstream_widget.metrics import psnr
+from dragstream_widget.models.toyworld.model import FLOAT_STREAMING, WEIGHTS_DIR, ToyWorldModel
+from dragstream_widget.models.toyworld.scenes import ObjectNotVisible, centroid, object_region, opening_frames
+from dragstream_widget.models.toyworld.world import segment_object, shape_template, template_ious
+from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
+
 from .rotation_sheet import rotation_sheet
-from .world import segment_object, shape_template, template_ious
 
 EDIT_PROMPTS = (
     "a red circle and a blue square on a striped background",

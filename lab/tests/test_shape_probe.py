@@ -1,5 +1,5 @@
-from dragstream_widget.models.toyworld import shape_probe
 from dragstream_widget.models.toyworld.world import parse_prompt
+from lab.toyworld import shape_probe
 
 
 def test_swapped_prompts_name_other_shapes_in_the_world_vocabulary():

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
-from .world import shape_template
+from dragstream_widget.models.toyworld.world import shape_template
 
 if TYPE_CHECKING:
     from .drag_checks import RotationView

@@ -1,9 +1,9 @@
 import pytest
 
-from dragstream_widget.demo import ObjectNotVisible
-from dragstream_widget.models.toyworld.drag_checks import CHECKS, unless_hidden
-from dragstream_widget.models.toyworld.drag_sweep import make_config, meets, table_row
-from dragstream_widget.models.toyworld.model import TOY_DRAG_CONFIG
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
+from dragstream_widget.models.toyworld.scenes import ObjectNotVisible
+from lab.toyworld.drag_checks import CHECKS, unless_hidden
+from lab.toyworld.drag_sweep import make_config, meets, table_row
 
 
 def summary(edit_within=1.0, animation=2.5, rotations=(44.0, 51.0), psnr=35.0, checks=CHECKS) -> dict:

@@ -1,0 +1,33 @@
+"""Scenes of the toy world for scripted drags: opening frames rendered from a prompt, and objects
+found on a frame by their colour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...geometry import mask_centroid
+from .world import render_clip, scene_from_prompt, segment_object
+
+DEFAULT_PROMPT = "a red circle and a blue square on a striped background"
+
+
+def opening_frames(prompt: str, seed: int, frames: int) -> np.ndarray:
+    """Crisp opening frames for ``prompt`` from the world renderer (image-to-video start)."""
+    return render_clip(scene_from_prompt(prompt, np.random.default_rng(seed)), frames).frames
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float] | None:
+    """The mask's centroid, or None when the object is not visible."""
+    return mask_centroid(mask) if mask.any() else None
+
+
+class ObjectNotVisible(RuntimeError):
+    """The object a scripted drag should take is not on the frame (hidden, melted away or gone)."""
+
+
+def object_region(frame: np.ndarray, color: str) -> tuple[np.ndarray, tuple[float, float]]:
+    mask = segment_object(frame, color)
+    center = centroid(mask)
+    if center is None:
+        raise ObjectNotVisible(f"the {color} object is not visible on the current frame")
+    return mask, center
