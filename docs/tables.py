@@ -324,11 +324,11 @@ def demo_table() -> str:
     return table([f'demo: "{d["prompt"]}", seed {d["seed"]}', "result"], rows)
 
 
-SPEED_FILES = (
-    ("cpu_speed_quiet_hour.json", "a quiet hour"),
-    ("cpu_speed_prepared_edits.json", "three runs in a row, CSS map on AdamW's step"),
-    ("cpu_speed.json", "the shipped weights, first run"),
-    ("cpu_speed_shipped_settings.json", "a slower hour"),
+SPEED_FILES = (  # the latest first
+    ("cpu_speed_prepared_edits.json", "the shipped settings, three runs in a row"),
+    ("cpu_speed_quiet_hour.json", "a quiet hour, CSS map on the gradient"),
+    ("cpu_speed_shipped_settings.json", "a slower hour, CSS map on the gradient"),
+    ("cpu_speed.json", "an earlier run of the shipped weights"),
     ("cpu_speed_base_weights.json", "the base weights, a slow hour"),
 )
 
