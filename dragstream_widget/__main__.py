@@ -1,85 +1,86 @@
-"""Command line.
+"""The command line: ``python -m dragstream_widget <verb>``.
 
-python -m dragstream_widget demo --out DIR
-python -m dragstream_widget labels import LABEL_DIR --out drag.json
-python -m dragstream_widget labels export drag.json --out LABEL_DIR
-python -m dragstream_widget bench quality --cases FILE --out DIR [--variants ...] [--limit N] [--device cpu|cuda]
-python -m dragstream_widget bench drift --out DIR [--drags N] [--runs N]
+    demo                    stream a prompt on the embedded model, edit and animate it
+    labels import|export    convert the reference implementation's saved drag labels
+    bench quality           the REVEL quality bench: variants of the method and baselines
+    bench drift             latent drift under repeated drags, with and without ADSR
+    bench speed             the embedded model's speed on this machine's CPU
+    bench gpu-smoke         a Wan-1.3B-shaped model with random weights, streamed on a GPU
+    bench gpu-pipeline      the whole real-size pipeline with random weights
+
+Each verb's module holds its arguments (``add_arguments(parser)``) and its run (``main(args)``). Only
+the chosen verb's module is imported, so no verb waits on, or needs, another verb's dependencies.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from .arguments import at_least
+
+@dataclass(frozen=True)
+class Verb:
+    module: str  # relative to this package
+    help: str
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dragstream_widget")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="stream a prompt on the embedded model, edit and animate it")
-    demo.add_argument("--out", required=True, help="folder for demo.mp4, demo.gif, images and metrics.json")
-    demo.add_argument("--prompt", default=None)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--blocks", type=at_least(1), default=10)
-    demo.add_argument("--weights", default=None, help="toy world weights folder (default: the shipped ones)")
-    labels = commands.add_parser("labels", help="convert the reference implementation's saved drag labels")
-    direction = labels.add_subparsers(dest="direction", required=True)
-    importing = direction.add_parser("import", help="label folder (JSON + mask PNGs) -> instruction JSON")
-    importing.add_argument("source", help="a folder holding one block_*_trajectory.json, or that file")
-    importing.add_argument("--out", required=True)
-    exporting = direction.add_parser("export", help="instruction JSON -> label folder")
-    exporting.add_argument("source", help="a JSON file written by 'labels import'")
-    exporting.add_argument("--out", required=True, help="folder to write the label JSON and mask PNGs into")
-    bench = commands.add_parser("bench", help="benchmarks")
-    bench_kind = bench.add_subparsers(dest="bench", required=True)
-    from .bench import drift
-    from .bench.quality import cli as quality_cli
+@dataclass(frozen=True)
+class Group:
+    help: str
+    verbs: dict[str, Verb]
 
-    quality_cli.add_arguments(
-        bench_kind.add_parser("quality", help="the REVEL quality bench: variants and baselines")
+
+COMMANDS: dict[str, Verb | Group] = {
+    "demo": Verb("demo", "stream a prompt on the embedded model, edit and animate it"),
+    "labels": Verb("labels", "convert the reference implementation's saved drag labels"),
+    "bench": Group(
+        "benchmarks: each prints its numbers and saves them",
+        {
+            "quality": Verb(
+                "bench.quality.cli", "the REVEL quality bench: variants of the method and baselines"
+            ),
+            "drift": Verb("bench.drift", "latent drift under repeated drags, with and without ADSR"),
+            "speed": Verb("bench.cpu_speed", "the embedded model's speed on this machine's CPU"),
+            "gpu-smoke": Verb(
+                "bench.gpu_smoke", "a Wan-1.3B-shaped model with random weights, streamed on a GPU"
+            ),
+            "gpu-pipeline": Verb("bench.gpu_pipeline", "the whole real-size pipeline with random weights"),
+        },
+    ),
+}
+
+
+def add_verbs(
+    parser: argparse.ArgumentParser, verbs: dict[str, Verb | Group], words: Sequence[str], dest: str
+) -> None:
+    """One sub-parser per verb; the one that ``words`` name gets its module's arguments and run."""
+    choices = parser.add_subparsers(dest=dest, required=True, metavar=dest.upper())
+    for name, entry in verbs.items():
+        sub = choices.add_parser(name, help=entry.help, description=entry.help)
+        if not words or words[0] != name:
+            continue
+        if isinstance(entry, Group):
+            add_verbs(sub, entry.verbs, words[1:], name)
+        else:
+            module = importlib.import_module(f".{entry.module}", __package__)
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.main)
+
+
+def main(argv: Sequence[str] | None = None) -> object:
+    """Parse ``argv`` (default: the process's arguments), stopping with exit status 2 and a message that
+    names the bad argument before any work; then run the chosen verb and return what it returns."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m dragstream_widget",
+        description="Drag anything, anytime, in a streaming video diffusion model.",
     )
-    drift.add_arguments(
-        bench_kind.add_parser("drift", help="latent drift under repeated drags, with and without ADSR")
-    )
-    args = parser.parse_args(argv)
-    if args.command == "bench" and args.bench == "quality":
-        quality_cli.run(args)
-    if args.command == "bench" and args.bench == "drift":
-        drift.main(args)
-    if args.command == "labels":
-        run_labels(args)
-    if args.command == "demo":
-        from dataclasses import replace
-
-        from . import load_model
-        from .demo import DemoScript, run_demo
-        from .engine.presets import TOY_DRAG_CONFIG
-
-        script = replace(DemoScript(), seed=args.seed, blocks=args.blocks)
-        if args.prompt:
-            script = replace(script, prompt=args.prompt)
-        metrics = run_demo(load_model(args.weights), args.out, script, TOY_DRAG_CONFIG)
-        print(json.dumps({k: v for k, v in metrics.items() if k != "animation"}, indent=2))
-        print(f"wrote {args.out}/demo.mp4, demo.gif, drag_vs_nodrag.png, plots.png, metrics.json")
-
-
-def run_labels(args) -> None:
-    from pathlib import Path
-
-    from .labels import LabelledDrag, export_labels, import_labels
-    from .ops import DragInstruction
-
-    if args.direction == "import":
-        drag = import_labels(args.source)
-        Path(args.out).write_text(json.dumps(drag.to_json()))
-        regions = len(drag.instruction.regions)
-        print(f"wrote {args.out}: {drag.instruction.mode.value}, {regions} region(s), block {drag.block}")
-    else:
-        data = json.loads(Path(args.source).read_text())
-        drag = LabelledDrag(DragInstruction.from_json(data["instruction"]), data["prompt"], data["block"])
-        print(f"wrote {export_labels(drag, args.out)}")
+    add_verbs(parser, COMMANDS, words, "verb")
+    args = parser.parse_args(words)
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -7,16 +7,19 @@ object along a curved path). Objects are found by colour, so what moved is measu
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from .arguments import at_least
 from .engine.config import DragConfig
+from .engine.presets import TOY_DRAG_CONFIG
 from .engine.session import StreamSession
 from .export import save_gif, save_image, save_mp4, side_by_side
 from .geometry import curved_path, grow
@@ -173,3 +176,28 @@ def save_plots(path: Path, metrics: dict, reference: StreamSession, dragged: Str
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="folder for demo.mp4, demo.gif, images and metrics.json")
+    parser.add_argument("--prompt", default=None, help=f"the toy world prompt (default: {DEFAULT_PROMPT!r})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--blocks", type=at_least(1), default=10, help="generated blocks after the opening frames"
+    )
+    parser.add_argument(
+        "--weights", default=None, help="toy world weights folder (default: the shipped ones)"
+    )
+
+
+def main(args: argparse.Namespace) -> dict:
+    """The demo script on the embedded model with ``TOY_DRAG_CONFIG``; prints and returns its metrics."""
+    from .models.toyworld.model import load_model
+
+    script = replace(DemoScript(), seed=args.seed, blocks=args.blocks)
+    if args.prompt:
+        script = replace(script, prompt=args.prompt)
+    metrics = run_demo(load_model(args.weights), args.out, script, TOY_DRAG_CONFIG)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "animation"}, indent=2))
+    print(f"wrote {args.out}/demo.mp4, demo.gif, drag_vs_nodrag.png, plots.png, metrics.json")
+    return metrics

@@ -10,6 +10,7 @@ start (pixels, or signed degrees, positive clockwise on screen), three latent fr
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -155,3 +156,27 @@ def export_labels(drag: LabelledDrag, folder: str | Path) -> Path:
     path = folder / f"{stem}_trajectory.json"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``labels import|export``: one label folder to or from one instruction JSON file."""
+    direction = parser.add_subparsers(dest="direction", required=True, metavar="DIRECTION")
+    importing = direction.add_parser("import", help="label folder (JSON + mask PNGs) -> instruction JSON")
+    importing.add_argument("source", help="a folder holding one block_*_trajectory.json, or that file")
+    importing.add_argument("--out", required=True)
+    exporting = direction.add_parser("export", help="instruction JSON -> label folder")
+    exporting.add_argument("source", help="a JSON file written by 'labels import'")
+    exporting.add_argument("--out", required=True, help="folder to write the label JSON and mask PNGs into")
+
+
+def main(args: argparse.Namespace) -> LabelledDrag:
+    if args.direction == "import":
+        drag = import_labels(args.source)
+        Path(args.out).write_text(json.dumps(drag.to_json()))
+        regions = len(drag.instruction.regions)
+        print(f"wrote {args.out}: {drag.instruction.mode.value}, {regions} region(s), block {drag.block}")
+    else:
+        data = json.loads(Path(args.source).read_text())
+        drag = LabelledDrag(DragInstruction.from_json(data["instruction"]), data["prompt"], data["block"])
+        print(f"wrote {export_labels(drag, args.out)}")
+    return drag

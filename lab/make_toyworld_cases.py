@@ -1,6 +1,6 @@
 """Writes ``revel_toyworld.json``, the bench's cases on the embedded toy world.
 
-python -m dragstream_widget.bench.quality.make_toyworld_cases [--out FILE]
+    python -m lab make-cases [--out FILE]
 
 Each case streams its prompt (from opening frames rendered by the world, or freely) up to the drag
 block, exactly as the bench will; the handle regions are the dragged objects' colour segments on the
@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from dragstream_widget.bench.quality.cases import BenchCase, save_cases
+from dragstream_widget.bench.quality.cli import DEFAULT_CASES
 from dragstream_widget.bench.quality.runner import opening_frames
 from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
 from dragstream_widget.engine.session import StreamSession
@@ -31,7 +31,6 @@ FRAMES_PER_SECOND = 8  # the rate the toy world's videos are played and exported
 LONG_VIDEO_SECONDS = 20
 TRAJECTORY_FRAMES = 9
 ROTATION_DEGREES = 30.0  # below half the star's 72-degree symmetry, so the turn can be measured
-OUT = Path(__file__).parent / "revel_toyworld.json"
 # Seeds tried per case before it is left out (a model that loses an object by the drag block fails
 # every seed; a long-video try streams 55 blocks).
 SEED_TRIES = 50
@@ -301,8 +300,8 @@ def specs() -> list[Spec]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(OUT))
+    parser = argparse.ArgumentParser(prog="python -m lab make-cases", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(DEFAULT_CASES), help="case file (default: the bench's own)")
     args = parser.parse_args(argv)
     backend = load_model()
     cases, left_out = [], []
@@ -316,7 +315,3 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {save_cases(cases, args.out)}: {len(cases)} cases")
     for reason in left_out:
         print(f"left out {reason}")
-
-
-if __name__ == "__main__":
-    main()

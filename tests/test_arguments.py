@@ -2,10 +2,9 @@ import argparse
 
 import pytest
 
+from dragstream_widget.__main__ import COMMANDS, Group
 from dragstream_widget.__main__ import main as cli
 from dragstream_widget.arguments import at_least, fraction, non_negative_number, positive_number
-from dragstream_widget.bench import cpu_speed
-from lab.toyworld import drag_checks, drag_sweep, evaluate, train
 
 
 def test_number_types_accept_in_range_values_and_say_what_is_wrong():
@@ -30,36 +29,42 @@ def test_number_types_accept_in_range_values_and_say_what_is_wrong():
             fraction(bad)
 
 
+VERBS = [
+    [name, *([verb] if isinstance(entry, Group) else [])]
+    for name, entry in COMMANDS.items()
+    for verb in (entry.verbs if isinstance(entry, Group) else [None])
+]
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_every_verb_lists_its_options(verb, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli([*verb, "--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m dragstream_widget {' '.join(verb)} ")
+
+
 @pytest.mark.parametrize(
-    "run, argv, named",
+    "argv, named",
     [
-        (cpu_speed.main, ["--blocks", "0"], "--blocks"),
-        (cpu_speed.main, ["--repeats", "0"], "--repeats"),
-        (drag_checks.main, ["--seeds", "0"], "--seeds"),
-        (drag_checks.main, ["--rotations-after", "0"], "--rotation-frames"),
-        (drag_checks.main, ["--sheet", "rotations.png"], "--rotations-after"),
-        (drag_sweep.main, ["--workers", "0"], "--workers"),
-        (evaluate.main, ["--out", "{out}", "--scenes", "0"], "--scenes"),
-        (train.main, ["--out", "{out}", "--batch", "0"], "--batch"),
-        (train.main, ["--out", "{out}", "--minutes", "-1"], "--minutes"),
-        (train.main, ["--out", "{out}", "--recovery-probability", "2"], "--recovery-probability"),
-        (train.main, ["--out", "{out}", "--recovery-start", "1.5"], "--recovery-start"),
-        (train.main, ["--out", "{out}", "--context-noise", "-0.1"], "--context-noise"),
-        (train.main, ["--out", "{out}", "--context-rounding", "-1"], "--context-rounding"),
-        (cli, ["demo", "--out", "{out}", "--blocks", "0"], "--blocks"),
-        (cli, ["bench", "drift", "--out", "{out}", "--runs", "0"], "--runs"),
-        (cli, ["bench", "quality", "--out", "{out}", "--jobs", "0"], "--jobs"),
+        ([], "VERB"),
+        (["train"], "invalid choice: 'train'"),
+        (["bench"], "BENCH"),
+        (["bench", "speed", "--blocks", "0"], "--blocks"),
+        (["bench", "speed", "--repeats", "0"], "--repeats"),
+        (["bench", "gpu-smoke", "--blocks", "0"], "--blocks"),
+        (["bench", "gpu-pipeline", "--blocks", "0"], "--blocks"),
+        (["demo", "--out", "{out}", "--blocks", "0"], "--blocks"),
+        (["bench", "drift", "--out", "{out}", "--runs", "0"], "--runs"),
+        (["bench", "quality", "--out", "{out}", "--jobs", "0"], "--jobs"),
+        (["labels", "import", "somewhere"], "--out"),
+        (["labels", "convert"], "invalid choice: 'convert'"),
     ],
 )
-def test_scripts_stop_on_an_out_of_range_argument_before_doing_any_work(run, argv, named, capsys, tmp_path):
+def test_the_command_line_stops_on_a_bad_argument_before_doing_any_work(argv, named, capsys, tmp_path):
+    out = tmp_path / "out"
     with pytest.raises(SystemExit) as stop:
-        run(argv)
+        cli([str(out) if word == "{out}" else word for word in argv])
     assert stop.value.code == 2
     assert named in capsys.readouterr().err
-    assert not (tmp_path / "{out}").exists()
-
-
-def test_evaluation_refuses_too_few_frames_for_a_generated_block(capsys, tmp_path):
-    with pytest.raises(SystemExit):
-        evaluate.main(["--out", str(tmp_path / "out"), "--frames", "2"])
-    assert "--frames must cover the opening block" in capsys.readouterr().err
+    assert not out.exists()

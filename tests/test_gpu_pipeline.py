@@ -2,7 +2,8 @@ import json
 
 import numpy as np
 
-from dragstream_widget.bench.gpu_pipeline import REFERENCE_LABELS, main, rescale_instruction
+from dragstream_widget.__main__ import main
+from dragstream_widget.bench.gpu_pipeline import REFERENCE_LABELS, rescale_instruction
 from dragstream_widget.labels import import_labels
 
 
@@ -19,9 +20,8 @@ def test_rescaled_drag_keeps_its_geometry():
 
 def test_tiny_pipeline_streams_decodes_and_drags(tmp_path):
     out = tmp_path / "pipeline.json"
-    result = main(
-        ["--tiny", "--blocks", "1", "--labels", str(REFERENCE_LABELS / "editing-pigeon"), "--out", str(out)]
-    )
+    labels = str(REFERENCE_LABELS / "editing-pigeon")
+    result = main(["bench", "gpu-pipeline", "--tiny", "--blocks", "1", "--labels", labels, "--out", str(out)])
     assert json.loads(out.read_text()) == result
     assert result["resolution"] == "80x48" and result["latent_block"] == [16, 3, 6, 10]
     assert result["frames"] == [9, 48, 80, 3]  # 1 + 4 + 4 frames from the first three latent frames

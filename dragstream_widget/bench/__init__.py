@@ -1,4 +1,4 @@
-"""Benchmarks: scripts that print their numbers and save them as JSON."""
+"""Benchmarks, the verbs of ``python -m dragstream_widget bench``: each prints its numbers and saves them."""
 
 import json
 import time

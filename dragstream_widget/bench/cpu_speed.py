@@ -3,7 +3,7 @@
 Streaming is timed with the saved settings (plain passes in int8), with every pass on the float model
 and with the commit folded into the last step, block by block in turn.
 
-    python -m dragstream_widget.bench.cpu_speed --out speed.json
+    python -m dragstream_widget bench speed --out speed.json [--blocks 20] [--repeats 5]
 
 Frames per second count generated frames including decoding; every number is a median of repeats
 measured in this one run, side by side.
@@ -166,12 +166,13 @@ def interleaved_block_seconds(sessions: dict[str, StreamSession], blocks: int) -
     return times
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=at_least(1), default=20)
-    parser.add_argument("--repeats", type=at_least(1), default=5)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--blocks", type=at_least(1), default=20, help="generated blocks timed per setting")
+    parser.add_argument("--repeats", type=at_least(1), default=5, help="repeats of each drag timing")
+    parser.add_argument("--out", default=None, help="write the numbers to this JSON file")
+
+
+def main(args: argparse.Namespace) -> dict:
     model = ToyWorldModel.load(WEIGHTS_DIR)
     backend, float_backend = model.backend(), model.backend(**FLOAT_STREAMING)
     fpb = backend.layout.frames_per_block
@@ -245,7 +246,3 @@ def main(argv: list[str] | None = None) -> dict:
         "finite": bool(np.isfinite(session.latents().numpy()).all()),
     }
     return report(result, args.out)
-
-
-if __name__ == "__main__":
-    main()

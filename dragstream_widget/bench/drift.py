@@ -238,9 +238,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> dict:
-    from .. import load_model
     from ..engine.presets import TOY_DRAG_CONFIG
-    from ..models.toyworld.model import FLOAT_STREAMING
+    from ..models.toyworld.model import FLOAT_STREAMING, load_model
 
     streaming = FLOAT_STREAMING if args.float_streaming else {}
     backend = load_model(args.weights, **streaming)

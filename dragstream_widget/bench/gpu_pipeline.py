@@ -6,7 +6,7 @@ Prints and saves (``--out``) the prompt encoding time, the time per block, the d
 the time of the dragged blocks, the peak GPU memory and the device name. ``--tiny`` builds the same
 pipeline at toy size so that it runs on a CPU in seconds.
 
-    python -m dragstream_widget.bench.gpu_pipeline --out pipeline.json
+    python -m dragstream_widget bench gpu-pipeline --out pipeline.json [--tiny] [--labels DIR]
 """
 
 from __future__ import annotations
@@ -124,8 +124,7 @@ def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, words: list[str]
     return backend, vae
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for a CPU")
     parser.add_argument("--blocks", type=at_least(1), default=3, help="blocks streamed before the drag")
     parser.add_argument(
@@ -140,7 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
         help="default: bfloat16 on a GPU, float32 on a CPU",
     )
     parser.add_argument("--out", default=None, help="write the numbers to this JSON file")
-    args = parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = getattr(torch, args.dtype or ("bfloat16" if device == "cuda" else "float32"))
     drag = import_labels(args.labels)
@@ -199,7 +200,3 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
     }
     return report(result, args.out)
-
-
-if __name__ == "__main__":
-    main()

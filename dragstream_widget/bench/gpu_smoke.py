@@ -3,7 +3,7 @@
 Streams blocks without a drag, then applies one animation drag, and prints the time per block with
 and without the drag, the peak GPU memory and the device name (also saved as JSON with ``--out``).
 
-    python -m dragstream_widget.bench.gpu_smoke --out smoke.json
+    python -m dragstream_widget bench gpu-smoke --out smoke.json [--blocks 3] [--dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ def curved_animation(height: int, width: int, frames: int) -> DragInstruction:
     return DragInstruction(Mode.ANIMATE, (height, width), (region,)).validate()
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocks", type=at_least(1), default=3, help="blocks streamed before the drag")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--out", default=None, help="write the numbers to this JSON file")
-    args = parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = getattr(torch, args.dtype)
     backend, load_s = timed(
@@ -76,7 +77,3 @@ def main(argv: list[str] | None = None) -> dict:
         "final_losses": session.blocks[-1].losses[-1] if session.blocks[-1].losses else None,
     }
     return report(result, args.out)
-
-
-if __name__ == "__main__":
-    main()

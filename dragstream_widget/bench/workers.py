@@ -52,7 +52,7 @@ _model: dict = {}
 def _load_toy_model(weights: str | None, streaming: dict) -> None:
     import torch
 
-    from .. import load_model
+    from ..models.toyworld.model import load_model
 
     torch.set_num_threads(1)
     _model["backend"] = load_model(weights, **streaming)

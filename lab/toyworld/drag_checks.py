@@ -1,7 +1,7 @@
 """Do drags land on the toy world model? Edits, curved animations and 2D rotations, measured by
 segmentation against their targets, with the non-editable region compared to the no-drag stream.
 
-    python -m dragstream_widget.models.toyworld.drag_checks --out runs/drags.json
+    python -m lab drag-checks --out runs/drags.json
 """
 
 from __future__ import annotations
@@ -345,7 +345,9 @@ def rotation_title(blocks: int, frames: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description="Measure drags on the toy world model (CPU).")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab drag-checks", description="Measure drags on the toy world model (CPU)."
+    )
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument("--out", default=None)
@@ -389,7 +391,3 @@ def main(argv: list[str] | None = None) -> dict:
         "paper_config": run_checks(backend, DragConfig(), seeds),
     }
     return report(result, args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,8 @@
 """Sweep drag settings on the toy world model: the checks of ``drag_checks`` and the time of one edit
 drag for every candidate :class:`DragConfig`, many candidates at once in worker processes.
 
-    python -m dragstream_widget.models.toyworld.drag_sweep --workers 15 --out runs/sweep.json
-    python -m dragstream_widget.models.toyworld.drag_sweep --configs candidates.json --seeds 4
+    python -m lab drag-sweep --workers 15 --out runs/sweep.json
+    python -m lab drag-sweep --configs candidates.json --seeds 4
 
 ``--configs`` takes a JSON list of ``{"name": ..., "overrides": {field: value}}`` (fields of
 :class:`DragConfig`; lists become tuples); without it the built-in grid around ``TOY_DRAG_CONFIG`` runs.
@@ -219,7 +219,7 @@ def table_row(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab drag-sweep", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--configs", default=None, help="JSON list of {name, overrides}")
     parser.add_argument("--workers", type=at_least(1), default=max(1, (os.cpu_count() or 2) - 1))
@@ -254,7 +254,3 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for result in sorted(results, key=lambda r: r["name"]):
         print(table_row(result))
     return results
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Measure the toy world model: do rollouts hold their objects, keep their shapes, stay clean?
 
-    python -m dragstream_widget.models.toyworld.evaluate --out runs/eval --scenes 16 [--jobs 15]
+    python -m lab evaluate --out runs/eval --scenes 16 [--jobs 15]
 
 Metrics (each compared with the same metric on real world clips where that makes sense):
 * survival: per object and frame, the object's colour is present with an area within 0.5-2x of its
@@ -370,7 +370,9 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description="Measure the toy world model's rollouts on the CPU.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab evaluate", description="Measure the toy world model's rollouts on the CPU."
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--scenes", type=at_least(1), default=16)
@@ -399,8 +401,6 @@ def main(argv: list[str] | None = None) -> dict:
     )
     add_float_streaming_flag(parser)
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     overrides = {
         "steps": None if args.steps is None else tuple(int(s) for s in args.steps.split(",")),
         "sampler_update": args.sampler_update,
@@ -420,6 +420,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
     if args.long_frames and args.long_frames < 2 * fpb:
         parser.error(f"--long-frames must be 0 (no long run) or at least two blocks ({2 * fpb} frames)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     report = evaluate(backend, args.scenes, args.frames, args.seed, out, args.jobs, args.weights, streaming)
     if args.long_frames:
         report["long_run"] = long_run(backend, args.long_frames, args.seed, out)
@@ -430,7 +432,3 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """The embedded model against its targets: rollouts, drags and speed measured in one run, each target
 beside its measured value.
 
-    python -m dragstream_widget.models.toyworld.scorecard --out runs/scorecard [--jobs 2] [--weights DIR]
+    python -m lab scorecard --out runs/scorecard [--jobs 2] [--weights DIR]
 
 Writes ``scorecard.json`` (every measurement and case), ``scorecard.md`` (the table) and the rollout
 contact sheet. A target counts as met when its statistic meets it: the median case for the drags (the
@@ -278,7 +278,7 @@ def markdown(targets: list[Target]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab scorecard", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument(
         "--weights", default=None, help="a toy world weights folder (default: the shipped one)"
@@ -311,7 +311,3 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "scorecard.json").write_text(json.dumps(result, indent=2, default=float))
     print(table)
     return result
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Where do streamed shapes go? Two probes of the toy world model's rollouts, on the CPU.
 
-    python -m dragstream_widget.models.toyworld.shape_probe --out runs/probe --scenes 40 --jobs 2
+    python -m lab shape-probe --out runs/probe --scenes 40 --jobs 2
 
 * By object: each scene is streamed on from its real opening block, and every polygon (square,
   triangle, star) is checked on the first frame of each generated block from the third on (where
@@ -125,7 +125,7 @@ def summarize(plain: list[dict], swapped: list[dict], settled_from: int = 3) -> 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab shape-probe", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--weights", default=str(WEIGHTS_DIR))
     parser.add_argument("--scenes", type=at_least(1), default=40)
@@ -156,7 +156,3 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "shape_probe.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "records"}, indent=1))
     return report
-
-
-if __name__ == "__main__":
-    main()

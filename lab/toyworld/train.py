@@ -1,7 +1,7 @@
 """Train the embedded toy world model: codec, then text encoder + causal transformer.
 
-    python -m dragstream_widget.models.toyworld.train --out runs/toy --minutes 20      # GPU
-    python -m dragstream_widget.models.toyworld.train --out /tmp/smoke --smoke         # CPU, seconds
+    python -m lab train --out runs/toy --minutes 20      # GPU
+    python -m lab train --out /tmp/smoke --smoke         # CPU, seconds
 
 Recipe (what makes autoregressive rollouts hold their objects):
 1. Codec: a convolutional autoencoder on single frames (L1 + MSE), with noise on the latents so the
@@ -719,7 +719,9 @@ def save_loss_curves(log_path: Path, image_path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description="Train the embedded toy world model.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab train", description="Train the embedded toy world model."
+    )
     parser.add_argument(
         "--out", required=True, help="run folder (checkpoints, weights/, log.jsonl, report.json)"
     )
@@ -946,7 +948,3 @@ def main(argv: list[str] | None = None) -> dict:
         print("no loss was logged (fewer than 100 steps per phase), so no loss_curve.png")
     print(json.dumps(report, indent=2))
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -52,10 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> dict:
-    from ... import load_model
+def main(args: argparse.Namespace) -> dict:
     from ...engine.presets import TOY_DRAG_CONFIG
-    from ...models.toyworld.model import FLOAT_STREAMING
+    from ...models.toyworld.model import FLOAT_STREAMING, load_model
     from .cases import load_cases
     from .features import make_extractor
     from .parallel import WorkerSetup, run_cases_in_workers

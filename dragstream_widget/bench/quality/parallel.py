@@ -35,7 +35,7 @@ _tools: dict = {}
 def _start(setup: WorkerSetup) -> None:
     import torch
 
-    from ... import load_model
+    from ...models.toyworld.model import load_model
     from .features import make_extractor
     from .tracking import make_tracker
     from .variants import pick_variants
