@@ -27,10 +27,10 @@ from dragstream_widget.bench.quality.tracking import (
 )
 from dragstream_widget.bench.quality.variants import VARIANTS, pick_variants
 from dragstream_widget.engine.frequency import lowpass_spatial
-from dragstream_widget.engine.optimize import lowpass_change
 from dragstream_widget.engine.presets import TOY_DRAG_CONFIG
 from dragstream_widget.engine.rollout import neighbour_latents
 from dragstream_widget.engine.session import StreamSession
+from dragstream_widget.engine.variants import lowpass_change
 from dragstream_widget.models.toyworld.world import (
     Background,
     ObjectSpec,
@@ -246,7 +246,7 @@ def test_released_and_baselines_change_what_they_name(tiny_session):
     records, _ = drag_records(tiny_session, "sg_i2v", instruction)
     last = records[-1]["z"]
     z_init = tiny_session.blocks[-1].step_latents[TOY_DRAG_CONFIG.for_edits().optimize_step][None]
-    out = lowpass_change(z_init, last, 0.5)
+    out = lowpass_change(0.5, z_init, last)
     assert torch.allclose(out - z_init, lowpass_spatial(last - z_init, 0.5), atol=1e-5)
     assert not torch.allclose(out, last, atol=1e-4)
     # The latent-space rotation term is this project's, so neither baseline takes it from the base.

@@ -5,15 +5,12 @@ import pytest
 import torch
 
 from dragstream_widget.engine.config import DragConfig
+from dragstream_widget.engine.control import RunControl
+from dragstream_widget.engine.drag import ResolvedDrag, trajectory_segments
 from dragstream_widget.engine.frequency import kv_lowpass_filter
-from dragstream_widget.engine.optimize import (
-    constraint_region,
-    optimize_block,
-    reconstruction_loss,
-    record_features,
-    reference_features,
-    rotation_target,
-)
+from dragstream_widget.engine.losses import constraint_region, reconstruction_loss, rotation_target
+from dragstream_widget.engine.optimize import optimize_block
+from dragstream_widget.engine.reference import record_features, reference_features
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.engine.targets import edit_plan
 from dragstream_widget.models.random_model import TINY, random_backend
@@ -54,19 +51,11 @@ def drag_setup(config: DragConfig, region: HandleRegion = TRANSLATION):
 def optimize_setup(config: DragConfig, setup: tuple, starts_at_reference: bool = False):
     """``optimize_block`` on what :func:`drag_setup` returned, with a fixed generator and no neighbours."""
     backend, session, cache, plan, reference, z = setup
-    return optimize_block(
-        backend,
-        z,
-        cache,
-        session.prompt_embeds,
-        plan,
-        reference,
-        None,
-        config,
-        torch.Generator().manual_seed(0),
-        session.events,
-        starts_at_reference=starts_at_reference,
+    segments = trajectory_segments(backend, plan, config)
+    drag = ResolvedDrag(
+        plan, config, segments, reference, None, torch.Generator().manual_seed(0), starts_at_reference
     )
+    return optimize_block(backend, z, cache, session.prompt_embeds, drag, RunControl(session.events))
 
 
 def run(config: DragConfig, listener=None):

@@ -18,8 +18,8 @@ import torch
 
 from .. import geometry
 from ..engine.frequency import PAPER_CUTOFFS, radial_frequency
-from ..engine.optimize import token_grid
 from ..engine.session import StreamSession
+from ..models.base import token_grid
 
 
 def cutoff_contribution(reference: Mapping[float, torch.Tensor], weight: torch.Tensor) -> dict[float, float]:

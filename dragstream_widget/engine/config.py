@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .frequency import BUTTERWORTH_ORDER, PAPER_CUTOFFS
+from .frequency import PAPER_CUTOFFS
 from .rectify import STAT_MODES
 
 # The fields that give edits settings of their own (see DragConfig.for_edits).
@@ -42,7 +42,6 @@ class DragConfig:
     # SFS (Eq. 5-8)
     sfs: bool = True
     cutoffs: tuple[float, ...] = PAPER_CUTOFFS
-    butterworth_order: int = BUTTERWORTH_ORDER
     sfs_scope: Literal["context", "window"] = "context"  # released: "window"
     # CSS (Eq. 9-10)
     css: bool = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -10,10 +10,9 @@ import torch
 from ..models.base import VideoBackend
 from ..models.kv_cache import KVCache
 from ..models.sampler import add_noise, next_noise
-from .config import DragConfig
-from .events import EventBus
+from .control import RunControl
+from .drag import ResolvedDrag
 from .optimize import OptimizationResult, optimize_block
-from .targets import BlockPlan
 
 
 def block_noise(seed: int, block_index: int, num_steps: int, shape: tuple[int, ...]) -> torch.Tensor:
@@ -29,20 +28,7 @@ def block_noise(seed: int, block_index: int, num_steps: int, shape: tuple[int, .
 
 class BlockInterrupted(Exception):
     """A block generated without a drag was abandoned between its denoising steps (see
-    ``generate_block``'s ``should_abandon``): nothing of it was committed."""
-
-
-@dataclass
-class DragRequest:
-    """What the optimisation of one block needs besides the block itself."""
-
-    plan: BlockPlan
-    reference: Mapping[float, torch.Tensor]
-    neighbours: torch.Tensor | None
-    config: DragConfig
-    generator: torch.Generator
-    starts_at_reference: bool = False  # see optimize_block
-    reference_x0: torch.Tensor | None = None  # see optimize_block
+    :class:`RunControl`'s ``should_abandon``): nothing of it was committed."""
 
 
 @dataclass
@@ -52,7 +38,7 @@ class BlockOutput:
     optimization: OptimizationResult | None
 
 
-def rectify_x0(x0: torch.Tensor, previous_clean: torch.Tensor | None) -> torch.Tensor:
+def rectify_x0(previous_clean: torch.Tensor | None, x0: torch.Tensor) -> torch.Tensor:
     """Released-code x0 rectification: global mean/std of [previous clean frames, x0] imposed on x0."""
     if previous_clean is None:
         return x0
@@ -60,29 +46,29 @@ def rectify_x0(x0: torch.Tensor, previous_clean: torch.Tensor | None) -> torch.T
     return (x0 - x0.mean()) / (x0.std() + 1e-6) * pool.std() + pool.mean()
 
 
+def keep_x0(x0: torch.Tensor) -> torch.Tensor:
+    return x0
+
+
 def generate_block(
     backend: VideoBackend,
     cache: KVCache,
     prompt_embeds: torch.Tensor,
     noise: torch.Tensor,
-    drag: DragRequest | None = None,
-    previous_clean: torch.Tensor | None = None,
-    x0_rectify: bool = False,
-    events: EventBus | None = None,
-    block_index: int = 0,
-    should_stop: Callable[[], bool] | None = None,
+    drag: ResolvedDrag | None = None,
+    control: RunControl | None = None,
     known_steps: torch.Tensor | None = None,
-    should_abandon: Callable[[], bool] | None = None,
+    postprocess_x0: Callable[[torch.Tensor], torch.Tensor] = keep_x0,
 ) -> BlockOutput:
     """Denoise one block from ``noise`` (see :func:`block_noise`) and commit it to ``cache`` (by a pass of
-    its own, or by the last denoising pass for a backend with ``commit_at_last_step``).
+    its own, or by the last denoising pass for a backend with ``commit_at_last_step``), optimising it at
+    step T' where it has a ``drag``.
 
     ``known_steps`` ``[k, C, F, h, w]``: the latents this very block entered its first ``k + 1`` steps with
     (same noise, same context, no drag before step ``k``); denoising resumes at step ``k`` from the last.
-    ``should_abandon``: asked before each denoising step of a block without a drag; when it answers
-    True the block raises :class:`BlockInterrupted` before anything is committed (an edit waiting to
-    re-denoise the block on screen need not wait for this one).
+    ``postprocess_x0``: applied to every x0 prediction (the released code's :func:`rectify_x0`).
     """
+    control = control or RunControl()
     sampler = backend.sampler
     device = backend.device
     z = noise[0].unsqueeze(0).to(device)
@@ -94,42 +80,19 @@ def generate_block(
     optimization = None
     x0 = None
     for step in range(first, sampler.num_steps):
-        if drag is None and should_abandon is not None and should_abandon():
-            raise BlockInterrupted(f"block {block_index} was abandoned at step {step}")
+        if drag is None and control.should_abandon():
+            raise BlockInterrupted(f"block {control.block} was abandoned at step {step}")
         if drag is not None and step == drag.config.optimize_step:
-            optimization = optimize_block(
-                backend,
-                z,
-                cache,
-                prompt_embeds,
-                drag.plan,
-                drag.reference,
-                drag.neighbours,
-                drag.config,
-                drag.generator,
-                events,
-                block_index,
-                should_stop,
-                drag.starts_at_reference,
-                drag.reference_x0,
-            )
+            optimization = optimize_block(backend, z, cache, prompt_embeds, drag, control)
             z = optimization.z
         step_latents.append(z[0])
         writes_cache = backend.commit_at_last_step and step == sampler.num_steps - 1
         with torch.no_grad():
-            x0 = backend.denoise(z, step, cache, prompt_embeds, commit=writes_cache).x0
-        if x0_rectify:
-            x0 = rectify_x0(x0, previous_clean)
-        if events is not None:
-            events.emit(
-                "step",
-                lambda s=step, zt=z: {
-                    "block": block_index,
-                    "step_index": s,
-                    "timestep": sampler.timestep(s),
-                    "z_t": zt,
-                },
-            )
+            x0 = postprocess_x0(backend.denoise(z, step, cache, prompt_embeds, commit=writes_cache).x0)
+        control.emit(
+            "step",
+            lambda s=step, zt=z: {"step_index": s, "timestep": sampler.timestep(s), "z_t": zt},
+        )
         if step + 1 < sampler.num_steps:
             fresh = noise[step + 1].unsqueeze(0).to(device)
             implied = next_noise(z, x0, sampler.sigma(step), fresh, sampler.update)

@@ -10,20 +10,23 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
 
-from ..models.base import VideoBackend
+from ..models.base import VideoBackend, token_grid
 from ..models.kv_cache import CacheState
 from ..models.sampler import add_noise
 from ..ops import DragInstruction, InvalidInstruction, Mode
 from .config import DragConfig
+from .control import RunControl
+from .drag import ResolvedDrag, trajectory_segments, uses_rotation_term
 from .events import EventBus
-from .optimize import ReferenceFeatures, token_grid, trajectory_segments, uses_rotation_term
 from .presets import drag_config_of
-from .rollout import BlockOutput, DragRequest, block_noise, generate_block, neighbour_latents
-from .targets import animation_plan, edit_plan
+from .reference import ReferenceFeatures, ReferenceSettings
+from .rollout import BlockOutput, block_noise, generate_block, keep_x0, neighbour_latents, rectify_x0
+from .targets import BlockPlan, animation_plan, edit_plan
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class PreparedReference:
     ``block`` is the block on screen and the settings they depend on are unchanged."""
 
     block: BlockRecord
-    settings: tuple
+    settings: ReferenceSettings
     reference: ReferenceFeatures
 
 
@@ -208,9 +211,13 @@ class StreamSession:
 
     def apply(self, instruction: DragInstruction) -> BlockRecord | None:
         """Apply now: an edit re-denoises the block on screen; an animation drives the blocks to come."""
+        self._check(instruction)
+        return self._apply_checked(instruction)
+
+    def _apply_checked(self, instruction: DragInstruction) -> BlockRecord | None:
         if instruction.mode == Mode.EDIT:
-            return self.edit(instruction)
-        self.animate(instruction)
+            return self._edit(instruction)
+        self._animate(instruction)
         return None
 
     def process_pending(self) -> list[BlockRecord | None]:
@@ -220,11 +227,14 @@ class StreamSession:
                 instruction = self._pending.get_nowait()
             except queue.Empty:
                 return done
-            done.append(self.apply(instruction))
+            done.append(self._apply_checked(instruction))  # checked when it was submitted
 
     def edit(self, instruction: DragInstruction) -> BlockRecord:
         """Re-denoise the last block with the drag applied (same noise, same context)."""
         self._check(instruction)
+        return self._edit(instruction)
+
+    def _edit(self, instruction: DragInstruction) -> BlockRecord:
         if not self._blocks:
             raise InvalidInstruction("there is no frame on screen to edit yet: generate a block first")
         last = self._blocks[-1]
@@ -241,15 +251,16 @@ class StreamSession:
         )
         self.cache.restore(last.cache_before)
         self.decoder.restore(last.decoder_before)
-        config = self.config.for_edits(trajectory_segments(self.backend, plan, self.config))
+        segments = trajectory_segments(self.backend, plan, self.config)
+        config = self.config.for_edits(segments)
         reference = self._drag_reference(last, config)
         self._announce_drag(last.index, instruction, reference)
         # An undragged block entered steps 0..T' with exactly the latents the edit would recompute: the
         # optimisation then starts from the reference latent itself.
         known = None if last.instruction is not None else last.step_latents[: config.optimize_step + 1]
-        request = self._drag_request(plan, reference, self._blocks[:-1], config, known is not None)
+        drag = self._resolve(plan, segments, config, reference, self._blocks[:-1], known is not None)
         try:
-            record = self._generate(last.index, request, instruction, self._blocks[:-1], known)
+            record = self._generate(last.index, drag, instruction, self._blocks[:-1], known)
         except BaseException:
             self._restore(self._history.pop())
             raise
@@ -266,24 +277,17 @@ class StreamSession:
             return False
         block, config = self._blocks[-1], self.config.for_edits()
         if not self._prepared_for(block, config):
-            self._prepared = PreparedReference(
-                block, self._reference_settings(config), self.reference_of(block, config)
-            )
+            settings = ReferenceSettings.of(config, self.backend)
+            self._prepared = PreparedReference(block, settings, self.reference_with(block, settings))
         self._prepared.reference.compute()
         return True
-
-    def _reference_settings(self, cfg: DragConfig) -> tuple:
-        """The settings of ``cfg`` that reference features depend on, as :meth:`reference_of` reads them:
-        step T', the switch's cutoffs, the SFS scope and the feature layers."""
-        cutoffs = cfg.cutoffs if cfg.sfs else (1.0,)
-        return cfg.optimize_step, cutoffs, cfg.sfs_scope, cfg.feature_layers or self.backend.feature_layers
 
     def _prepared_for(self, block: BlockRecord, cfg: DragConfig) -> bool:
         prepared = self._prepared
         return (
             prepared is not None
             and prepared.block is block
-            and prepared.settings == self._reference_settings(cfg)
+            and prepared.settings == ReferenceSettings.of(cfg, self.backend)
         )
 
     def _drag_reference(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
@@ -298,6 +302,9 @@ class StreamSession:
     def animate(self, instruction: DragInstruction) -> None:
         """Start an animation: each new frame follows the next point of the trajectory."""
         self._check(instruction)
+        self._animate(instruction)
+
+    def _animate(self, instruction: DragInstruction) -> None:
         if not self._blocks:
             raise InvalidInstruction("there is no frame on screen to drag yet: generate a block first")
         self._push("animate")
@@ -305,17 +312,20 @@ class StreamSession:
         self._announce_drag(self._blocks[-1].index + 1, instruction, reference)
         reference.compute()  # the animation's blocks draw from every cutoff
         last = {c: f[:, -1:] for c, f in reference.items()}
-        layout = self.backend.layout
-        first = animation_plan(
-            instruction, 0, layout.frames_per_block, layout.latent_size, self.backend.device
-        )
+        first = self._animation_plan(instruction, 0)
         # The reference x0 is taken now, while the context it needs is at hand, if the blocks will use it.
         rotates = first is not None and uses_rotation_term(first, self.config)
         self._animation = Animation(instruction, last, 0, reference.x0()[:, -1:] if rotates else None)
 
+    def _animation_plan(self, instruction: DragInstruction, first_step: int) -> BlockPlan | None:
+        layout = self.backend.layout
+        return animation_plan(
+            instruction, first_step, layout.frames_per_block, layout.latent_size, self.backend.device
+        )
+
     def _announce_drag(self, block: int, instruction: DragInstruction, reference: dict) -> None:
         """The "drag" event: what the live probes need, read from the context the drag will see."""
-        layers = self.config.feature_layers or self.backend.feature_layers
+        layers = ReferenceSettings.of(self.config, self.backend).layers
         self.events.emit(
             "drag",
             lambda: {
@@ -336,31 +346,43 @@ class StreamSession:
     ) -> ReferenceFeatures:
         """Reference features of a committed block at step T' of ``cfg`` against the context it saw,
         computed per cutoff when first read; ``cutoffs`` and ``scope`` default to those of ``cfg``."""
+        settings = ReferenceSettings.of(cfg, self.backend)
+        chosen = replace(
+            settings,
+            cutoffs=settings.cutoffs if cutoffs is None else tuple(float(c) for c in cutoffs),
+            scope=settings.scope if scope is None else scope,
+        )
+        return self.reference_with(block, chosen)
+
+    def reference_with(self, block: BlockRecord, settings: ReferenceSettings) -> ReferenceFeatures:
+        """Reference features of a committed block with ``settings``, against the context it saw."""
         if block.cache_before is None:
             raise ValueError(f"block {block.index} has no cache snapshot left (it is beyond the undo depth)")
         context = self.backend.new_cache()
         context.restore(block.cache_before)
-        step, cfg_cutoffs, cfg_scope, layers = self._reference_settings(cfg)
         return ReferenceFeatures(
             self.backend,
-            block.step_latents[step].unsqueeze(0),
-            step,
+            block.step_latents[settings.step].unsqueeze(0),
+            settings.step,
             context,
             self.prompt_embeds,
-            layers,
-            cfg_cutoffs if cutoffs is None else cutoffs,
-            cfg_scope if scope is None else scope,
+            settings.layers,
+            settings.cutoffs,
+            settings.scope,
         )
 
-    def _drag_request(
+    def _resolve(
         self,
-        plan,
+        plan: BlockPlan,
+        segments: int,
+        cfg: DragConfig,
         reference,
         previous_blocks,
-        cfg: DragConfig,
         starts_at_reference: bool = False,
         reference_x0: torch.Tensor | None = None,
-    ) -> DragRequest:
+    ) -> ResolvedDrag:
+        """The drag of the next block resolved whole: with the ADSR neighbours and the cutoff switch's
+        generator of its place in the stream."""
         if cfg.optimize_step >= self.backend.sampler.num_steps:
             raise ValueError(
                 f"optimize_step {cfg.optimize_step} is past the sampler's {self.backend.sampler.num_steps} steps"
@@ -368,7 +390,9 @@ class StreamSession:
         latents = [b.step_latents for b in previous_blocks]
         neighbours = neighbour_latents(latents, cfg.optimize_step, cfg.adsr_frames)
         generator = torch.Generator().manual_seed(self.seed * 31 + len(previous_blocks))
-        return DragRequest(plan, reference, neighbours, cfg, generator, starts_at_reference, reference_x0)
+        return ResolvedDrag(
+            plan, cfg, segments, reference, neighbours, generator, starts_at_reference, reference_x0
+        )
 
     # ----- generation --------------------------------------------------------------------------
 
@@ -378,30 +402,25 @@ class StreamSession:
         self._prepared = None  # the block on screen changes
         self._push("block")
         try:
-            request = None
-            animation = self._animation
+            drag, animation = None, self._animation
             if animation is not None:
-                layout = self.backend.layout
-                plan = animation_plan(
-                    animation.instruction,
-                    animation.next_step,
-                    layout.frames_per_block,
-                    layout.latent_size,
-                    self.backend.device,
-                )
+                plan = self._animation_plan(animation.instruction, animation.next_step)
                 if plan is None:
                     animation = None
                 else:
-                    request = self._drag_request(
+                    segments = trajectory_segments(self.backend, plan, self.config)
+                    drag = self._resolve(
                         plan,
+                        segments,
+                        self.config,
                         animation.reference,
                         self._blocks,
-                        self.config,
                         reference_x0=animation.reference_x0,
                     )
-                    animation = replace(animation, next_step=animation.next_step + layout.frames_per_block)
+                    step = animation.next_step + self.backend.layout.frames_per_block
+                    animation = replace(animation, next_step=step)
             index = self._blocks[-1].index + 1 if self._blocks else 0
-            record = self._generate(index, request, animation.instruction if request else None, self._blocks)
+            record = self._generate(index, drag, animation.instruction if drag else None, self._blocks)
         except BaseException:
             self._restore(self._history.pop())
             raise
@@ -409,25 +428,23 @@ class StreamSession:
         self._animation = animation
         return record
 
-    def _generate(self, index, request, instruction, previous_blocks, known_steps=None) -> BlockRecord:
+    def _generate(self, index, drag, instruction, previous_blocks, known_steps=None) -> BlockRecord:
         cache_before = self.cache.snapshot()
         decoder_before = self.decoder.snapshot()
         layout = self.backend.layout
         noise = block_noise(self.seed, index, self.backend.sampler.num_steps, layout.block_shape)
         self._stop_requested = self._interrupt_requested = False
-        output: BlockOutput = generate_block(
-            self.backend,
-            self.cache,
-            self.prompt_embeds,
-            noise,
-            drag=request,
-            previous_clean=self._previous_clean(previous_blocks),
-            x0_rectify=self.config.x0_rectify,
-            events=self.events,
-            block_index=index,
+        control = RunControl(
+            self.events,
+            index,
             should_stop=lambda: self._stop_requested,
-            known_steps=known_steps,
             should_abandon=lambda: self._interrupt_requested,
+        )
+        postprocess_x0 = keep_x0
+        if self.config.x0_rectify:
+            postprocess_x0 = partial(rectify_x0, self._previous_clean(previous_blocks))
+        output: BlockOutput = generate_block(
+            self.backend, self.cache, self.prompt_embeds, noise, drag, control, known_steps, postprocess_x0
         )
         frames = self.decoder.decode(output.z0)
         losses = tuple(output.optimization.losses) if output.optimization else ()

@@ -118,3 +118,15 @@ class VideoBackend(Protocol):
 
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
         """Encode ``uint8 [frames, H, W, 3]`` to latents ``[1, C, F, h, w]`` (to start from given frames)."""
+
+
+def backend_patch(backend: VideoBackend) -> tuple[int, int]:
+    """Spatial patch size (height, width) of the backend's transformer; (1, 1) without one."""
+    transformer = getattr(backend, "transformer", None)
+    return tuple(transformer.config.patch_size[1:]) if transformer is not None else (1, 1)
+
+
+def token_grid(backend: VideoBackend) -> tuple[int, int]:
+    """Tokens per latent frame, (rows, columns)."""
+    patch_h, patch_w = backend_patch(backend)
+    return backend.layout.height // patch_h, backend.layout.width // patch_w
