@@ -135,7 +135,7 @@ class ToyWorldModel:
         if not config_path.exists():
             raise FileNotFoundError(
                 f"no toy world weights in {directory}: expected toyworld.json, transformer/, codec.safetensors and "
-                "text_encoder.safetensors (train them with python -m lab.toyworld.train)"
+                "text_encoder.safetensors (train them with python -m lab train)"
             )
         config = ToyWorldConfig.from_dict(json.loads(config_path.read_text()))
         transformer = CausalWanTransformer3DModel.from_pretrained(
