@@ -7,16 +7,19 @@ import io
 import re
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import traitlets
 from PIL import Image
 
 from dragstream_widget import DragStreamWidget
 from dragstream_widget.diagnostics.spectrum import frequency_contribution
-from dragstream_widget.ops import DragInstruction, encode_mask
+from dragstream_widget.engine.presets import drag_config_of
+from dragstream_widget.ops import DragInstruction, InvalidInstruction, encode_mask
 from dragstream_widget.widget.frames import Frame, FramePacer, encode_frame
 from dragstream_widget.widget.protocol import Ack, Apply, Control, Drawing, ProtocolError, parse_message
 
@@ -54,14 +57,21 @@ def browser_message(widget: DragStreamWidget, content) -> None:
     widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
 
 
+def browser_update(widget: DragStreamWidget, state: dict) -> None:
+    """Deliver trait values the way the comm does when the front end calls ``model.save_changes``."""
+    widget._handle_msg(
+        {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []}
+    )
+
+
 # ----- protocol -------------------------------------------------------------------------------------
 
 
 def test_parse_good_messages():
-    assert parse_message({"type": "ack", "seq": 7}, SIZE) == Ack(7)
-    assert parse_message({"type": "control", "name": "play"}, SIZE) == Control("play")
-    assert parse_message({"type": "drawing"}, SIZE) == Drawing()
-    message = parse_message({"type": "apply", "id": 5, "instruction": instruction_json()}, SIZE)
+    assert parse_message({"type": "ack", "seq": 7}) == Ack(7)
+    assert parse_message({"type": "control", "name": "play"}) == Control("play")
+    assert parse_message({"type": "drawing"}) == Drawing()
+    message = parse_message({"type": "apply", "id": 5, "instruction": instruction_json()})
     assert isinstance(message, Apply) and message.id == 5
     region = message.instruction.regions[0]
     assert region.handle == (12.5, 12.5) and region.targets == ((16.0, 12.0),)
@@ -133,19 +143,6 @@ BAD_MESSAGES = [
         {"type": "apply", "id": 1, "instruction": instruction_json(targets=((14, 12), (16, 12)))},
         "exactly one target",
     ),
-    (
-        "drawn on another frame size",
-        {
-            "type": "apply",
-            "id": 1,
-            "instruction": {
-                **instruction_json(),
-                "frame_size": [64, 64],
-                "regions": [{**instruction_json()["regions"][0], "mask": encode_mask(square_mask((64, 64)))}],
-            },
-        },
-        "drawn on a 64x64 frame, but the model makes 32x32 frames",
-    ),
 ]
 
 
@@ -154,7 +151,7 @@ BAD_MESSAGES = [
 )
 def test_parse_rejects_bad_messages_in_plain_words(content, expected):
     with pytest.raises(ProtocolError, match=re.escape(expected)):
-        parse_message(content, SIZE)
+        parse_message(content)
 
 
 # ----- the widget with a tiny random model -----------------------------------------------------------
@@ -189,6 +186,25 @@ def test_bad_browser_events_show_an_error_and_leave_the_session_unharmed(widget,
     widget.wait(30)
     assert widget.state == "ready", widget.status
     assert len(widget.received) == 1 and widget.session.blocks[-1].instruction is not None
+
+
+def test_a_drag_drawn_on_another_frame_size_is_refused_by_the_session(widget):
+    before = session_fingerprint(widget)
+    drawn = {
+        **instruction_json(),
+        "frame_size": [64, 64],
+        "regions": [{**instruction_json()["regions"][0], "mask": encode_mask(square_mask((64, 64)))}],
+    }
+    sent = []
+    widget._send_message = lambda content, buffers=None: sent.append(content)
+    browser_message(widget, {"type": "apply", "id": 3, "instruction": drawn})
+    widget.wait(10)
+    assert widget.state == "error"
+    assert "drawn on a 64x64 frame, but the model makes 32x32 frames" in widget.status
+    assert session_fingerprint(widget) == before
+    assert [m for m in sent if m["type"] == "applied"] == [
+        {"type": "applied", "id": 3, "ok": False, "error": widget.status}
+    ]
 
 
 def test_a_drag_from_the_browser_is_applied_exactly_as_sent(widget):
@@ -324,6 +340,93 @@ def test_ablation_switches_reach_the_session(widget):
     assert (config.adsr, config.sfs, config.css) == (False, True, False)
     widget.reset().result(30)
     assert not widget.session.config.adsr  # kept across a reset
+
+
+@pytest.mark.parametrize("switch", ["adsr", "sfs", "css"])
+def test_a_switch_turns_its_component_off_and_back_on(widget, tiny_backend, switch):
+    base = drag_config_of(tiny_backend)
+    assert widget.session.config == widget.config == base
+    setattr(widget, switch, False)
+    widget.wait(10)
+    assert widget.session.config == widget.config == base.without(switch)
+    setattr(widget, switch, True)
+    widget.wait(10)
+    assert widget.session.config == base
+
+
+def test_switches_from_the_browser_map_onto_the_config(widget, tiny_backend):
+    base = drag_config_of(tiny_backend)
+    browser_update(widget, {"sfs": False, "css": False})
+    widget.wait(10)
+    assert widget.session.config == base.without("sfso")
+    assert (widget.adsr, widget.sfs, widget.css) == (True, False, False)
+
+
+def test_switches_start_from_the_config_the_widget_was_given(tiny_backend):
+    base = replace(drag_config_of(tiny_backend), iterations=2).without("css")
+    widget = DragStreamWidget(tiny_backend, "switched", config=base)
+    try:
+        assert (widget.adsr, widget.sfs, widget.css) == (True, True, False)
+        assert widget.session.config == base
+        widget.css = True
+        widget.wait(10)
+        assert widget.session.config == replace(base, css=True)
+    finally:
+        widget.close()
+
+
+INVALID_TRAITS = [
+    ("speed", 500.0, "speed must be between 0.5 and 120 frames per second, got 500.0"),
+    ("speed", float("nan"), "speed must be between 0.5 and 120 frames per second, got nan"),
+    ("seed", -3, "seed must be an integer >= 0, got -3"),
+    ("animation_frames", 0, "animation_frames must be an integer >= 1, got 0"),
+    ("display_width", -10, "display_width must be at least 1 pixel, got -10"),
+    ("seed", "seven", "The 'seed' trait of a DragStreamWidget instance expected an int"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, value, expected", INVALID_TRAITS, ids=[f"{n}={v!r}" for n, v, _ in INVALID_TRAITS]
+)
+def test_an_invalid_trait_value_is_refused_naming_the_field(widget, name, value, expected):
+    kept = getattr(widget, name)
+    with pytest.raises(traitlets.TraitError, match=re.escape(expected)):
+        setattr(widget, name, value)
+    assert getattr(widget, name) == kept
+
+
+@pytest.mark.parametrize(
+    "name, value, expected", INVALID_TRAITS, ids=[f"{n}={v!r}" for n, v, _ in INVALID_TRAITS]
+)
+def test_an_invalid_trait_value_from_the_browser_shows_in_the_status_and_is_sent_back(
+    widget, name, value, expected
+):
+    kept, fps, config = getattr(widget, name), widget._pacer.fps, widget.session.config
+    resent = []
+    widget.send_state = resent.append
+    browser_update(widget, {"css": False, name: value})  # one bad value refuses the whole update
+    widget.wait(10)
+    assert widget.state == "error" and expected in widget.status
+    assert getattr(widget, name) == kept and widget._pacer.fps == fps
+    assert widget.css and widget.session.config == config
+    assert [keys for keys in resent if keys] == [["css", name]]  # the kept values
+    widget.step(1).result(30)  # and the widget still works
+    assert widget.state == "ready", widget.status
+
+
+def test_an_invalid_widget_cannot_be_made(tiny_backend):
+    with pytest.raises(traitlets.TraitError, match="speed must be between"):
+        DragStreamWidget(tiny_backend, "too fast", speed=0.0)
+
+
+def test_a_drag_from_python_is_checked_by_the_session(widget):
+    before = session_fingerprint(widget)
+    outside = DragInstruction.from_json(instruction_json(targets=((16.0, 12.0),)))
+    outside = replace(outside, regions=(replace(outside.regions[0], targets=((40.0, 12.0),)),))
+    with pytest.raises(InvalidInstruction, match="lies outside the 32x32 frame"):
+        widget.apply(outside).result(30)
+    assert widget.state == "error" and "lies outside the 32x32 frame" in widget.status
+    assert session_fingerprint(widget) == before
 
 
 def test_close_while_playing_returns_promptly(tiny_backend):

@@ -1,12 +1,12 @@
 """The kernel-side controller: a streaming session driven from a worker thread.
 
-Every request (play, step, a drag, undo, reset, new ablation switches) is queued and carried out by
-the worker between blocks, so the kernel's main thread stays free for widget events while the video
-streams, and a drag sent mid-generation is applied at the next block boundary; an edit does not wait
-for a block under way without a drag, which is abandoned so the edit reaches the frame on screen at
-once (the block is generated again after it). Requests return
-futures. Errors never escape the worker: they resolve the request's future with the exception and
-are reported through ``report``; the session itself restores its state when an action fails.
+Every request (play, step, a drag, undo, reset, new drag settings, the compare switch) is queued and
+carried out by the worker between blocks, so the kernel's main thread stays free for widget events
+while the video streams, and a drag sent mid-generation is applied at the next block boundary; an
+edit does not wait for a block under way without a drag, which is abandoned so the edit reaches the
+frame on screen at once (the block is generated again after it). Requests return futures. Errors
+never escape the worker: they resolve the request's future with the exception and are reported
+through ``report``; the session itself restores its state when an action fails.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..engine.branches import adsr_comparison, animation_blocks
 from ..engine.config import DragConfig
@@ -38,21 +38,9 @@ class _Request:
     future: Future = field(default_factory=Future)
 
 
-@dataclass(frozen=True)
-class Components:
-    """The ablation switches a person can flip while the video streams."""
-
-    adsr: bool = True
-    sfs: bool = True
-    css: bool = True
-    compare: bool = False  # run Figure 2a's no-drag and no-ADSR branches before each drag
-
-    def apply_to(self, config: DragConfig) -> DragConfig:
-        return replace(config, adsr=self.adsr, sfs=self.sfs, css=self.css)
-
-
 class StreamController:
-    """Owns a :class:`StreamSession` in a worker thread; see the module docstring."""
+    """Owns a :class:`StreamSession` in a worker thread; see the module docstring. Every session it
+    makes runs with the latest ``config`` it was given."""
 
     def __init__(
         self,
@@ -64,7 +52,7 @@ class StreamController:
         report: Report,
         events: EventBus,
     ):
-        self._make_session, self._base_config = make_session, config
+        self._make_session, self._config = make_session, config
         self._pacer, self._report = pacer, report
         self._requests: queue.Queue[_Request] = queue.Queue()
         # Guards _playing and _blocks_to_go: the worker changes them, and stop() reads them from the
@@ -75,7 +63,7 @@ class StreamController:
         self._generated = 0  # blocks the worker has generated
         self._step_futures: list[tuple[int, Future]] = []  # (generated count that resolves it, future)
         self._animation_id: int | None = None  # the drag whose animation is running
-        self._components = Components(config.adsr, config.sfs, config.css)
+        self._compare = False  # run Figure 2a's no-drag and no-ADSR branches before each drag
         self._events = events
         self.session: StreamSession | None = None
         self.generation_fps = 0.0
@@ -127,8 +115,13 @@ class StreamController:
     def reset(self, prompt: str, seed: int) -> Future:
         return self._request("reset", prompt, seed)
 
-    def set_components(self, components: Components) -> Future:
-        return self._request("components", components)
+    def set_config(self, config: DragConfig) -> Future:
+        """Drag with ``config`` from the next request on, in this session and those after a reset."""
+        return self._request("config", config)
+
+    def set_compare(self, compare: bool) -> Future:
+        """Whether each drag first runs Figure 2a's branches (no drag, the drag without ADSR)."""
+        return self._request("compare", compare)
 
     def stop(self) -> None:
         """Stop now: pause, end a running optimisation early (its block keeps the latent reached so
@@ -235,18 +228,20 @@ class StreamController:
     def _do_prepare_drag(self) -> bool:
         return not self._wants_blocks() and self.session.prepare_drag()
 
-    def _do_components(self, components: Components) -> DragConfig:
-        self._components = components
-        self.session.config = components.apply_to(self._base_config)
+    def _do_config(self, config: DragConfig) -> DragConfig:
+        self._config = self.session.config = config
         self._status()
-        return self.session.config
+        return config
+
+    def _do_compare(self, compare: bool) -> None:
+        self._compare = compare
+        self._status()
 
     def _do_reset(self, prompt: str, seed: int) -> None:
         self._report("busy", f"starting a new stream: {prompt!r}, seed {seed}")
         self._halt()
         self._fail_steps("the stream was reset")
-        config = self._components.apply_to(self._base_config)
-        session = self._make_session(prompt, seed, config)
+        session = self._make_session(prompt, seed, self._config)
         self.session = session
         self._pacer.clear()
         if session.blocks:
@@ -272,8 +267,8 @@ class StreamController:
 
     def _do_apply(self, instruction: DragInstruction, drag_id: int | None) -> BlockRecord | None:
         session = self.session
-        if self._components.compare:
-            self._compare(instruction)
+        if self._compare:
+            self._run_comparison(instruction)
         what = "editing the frame on screen" if instruction.mode == Mode.EDIT else "starting the animation"
         self._report("busy", f"{what} ...")
         started = time.perf_counter()
@@ -290,7 +285,7 @@ class StreamController:
             self._status("animating the next frames")
         return record
 
-    def _compare(self, instruction: DragInstruction) -> None:
+    def _run_comparison(self, instruction: DragInstruction) -> None:
         self._report("busy", "comparing: the same blocks without the drag, and with it but without ADSR ...")
         session = self.session
         branches = adsr_comparison(session, instruction)  # runs silently; its result is one event

@@ -5,7 +5,8 @@ Browser -> kernel (JSON content of anywidget custom messages):
 - ``{"type": "ack", "seq": n}``: frame ``n`` is on screen (flow control).
 - ``{"type": "control", "name": "play" | "pause" | "step" | "replay" | "undo" | "reset" | "stop"}``.
 - ``{"type": "apply", "id": n, "instruction": {...}}``: a drag in the ``dragstream-instruction/1``
-  format (``ops.DragInstruction.to_json``), in model pixels.
+  format (``ops.DragInstruction.to_json``), in model pixels; the session it enters checks that it fits
+  the model's frames.
 - ``{"type": "drawing"}``: a drag is being drawn on the frame on screen (sent at each stroke), so the
   kernel may get ready for it.
 
@@ -61,8 +62,8 @@ _FIELDS = {
 }
 
 
-def parse_message(content: object, frame_size: tuple[int, int]) -> Message:
-    """Parse one browser message; drags must be drawn on a ``frame_size`` (height, width) frame."""
+def parse_message(content: object) -> Message:
+    """Parse one browser message."""
     if not isinstance(content, dict):
         raise ProtocolError(f"a widget message must be a JSON object, got {type(content).__name__}")
     kind = content.get("type")
@@ -77,24 +78,17 @@ def parse_message(content: object, frame_size: tuple[int, int]) -> Message:
         return Control(content["name"])
     if kind == "drawing":
         return Drawing()
-    return Apply(_count(content["id"], "drag id"), parse_instruction(content["instruction"], frame_size))
+    return Apply(_count(content["id"], "drag id"), parse_instruction(content["instruction"]))
 
 
-def parse_instruction(data: object, frame_size: tuple[int, int]) -> DragInstruction:
-    """A drag from the browser, validated and checked against the model's frame size."""
+def parse_instruction(data: object) -> DragInstruction:
+    """A drag from the browser, read from its JSON form (``DragInstruction.from_json``)."""
     try:
-        instruction = DragInstruction.from_json(data)
+        return DragInstruction.from_json(data)
     except InvalidInstruction as error:
         raise ProtocolError(f"invalid drag: {error}") from None
     except (KeyError, TypeError, ValueError) as error:
         raise ProtocolError(f"malformed drag: {error}") from None
-    if tuple(instruction.frame_size) != tuple(frame_size):
-        height, width = instruction.frame_size
-        raise ProtocolError(
-            f"the drag was drawn on a {width}x{height} frame, but the model makes "
-            f"{frame_size[1]}x{frame_size[0]} frames"
-        )
-    return instruction
 
 
 def _check_fields(content: dict, expected: set[str], kind: str) -> None:

@@ -3,7 +3,14 @@
 The Python side holds the traits both sides share and routes browser messages to the controller
 (``controller.py``); frames travel through the pacer (``frames.py``); the front end is the ES module
 built from ``js/`` into ``static/``. Every browser event is handled inside a guard: a bad one shows
-a plain-words error in the status line and leaves the session as it was.
+a plain-words error in the status line and leaves the session as it was. Messages are parsed in
+``protocol.py``; trait values are checked by the widget's one validator (``LIMITS``), from Python and
+from the browser alike; drags are checked by the session they enter.
+
+The ADSR, SFS and CSS switches are the widget's view of its session's :class:`DragConfig`: the
+session drags with the config the widget was given less the components whose switch is off
+(``DragConfig.without``), a switch turned on again restores its component, and the switches read as
+the session's config.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import anywidget
@@ -24,19 +32,35 @@ from ..engine.session import StreamSession
 from ..export import save_gif, save_mp4
 from ..models.base import VideoBackend
 from ..ops import DragInstruction
-from .controller import Components, StreamController, describe
+from .controller import StreamController, describe
 from .frames import Frame, FramePacer
 from .live import LiveStrips
 from .protocol import Ack, Apply, Control, Drawing, ProtocolError, parse_message
 
 STATIC = Path(__file__).parent / "static"
 StartFrames = Callable[[str, int], np.ndarray]
+SWITCHES = ("adsr", "sfs", "css")  # the method's components the widget switches on and off
+# The trait values the widget takes: the test each one passes, and what it must be, in words.
+LIMITS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "speed": (lambda v: 0.5 <= v <= 120.0, "between 0.5 and 120 frames per second"),
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "animation_frames": (lambda v: v >= 1, "an integer >= 1"),
+    "display_width": (lambda v: v >= 1, "at least 1 pixel"),
+}
+
+
+def switched(config: DragConfig, switches: dict[str, bool]) -> DragConfig:
+    """``config`` with each component that ``switches`` marks False switched off and each one it marks
+    True switched on (as ``config`` has it, where it is on there)."""
+    off = [name for name, on in switches.items() if not on]
+    return replace(config.without(*off), **{name: True for name, on in switches.items() if on})
 
 
 class DragStreamWidget(anywidget.AnyWidget):
     """Streams ``prompt`` from ``backend`` live; paint, draw trajectories and apply drags in the cell.
 
-    ``config`` defaults to the backend's own drag settings (the paper's where it has none).
+    ``config`` defaults to the backend's own drag settings (the paper's where it has none); the
+    switches turn its components off and on again (:attr:`config`).
     ``start_frames`` (frames, or a function of prompt and seed returning frames) starts each stream
     from given frames (image-to-video). From Python: :meth:`play`, :meth:`pause`, :meth:`step`,
     :meth:`apply`, :meth:`undo`, :meth:`reset` queue work for the generation thread and return futures;
@@ -77,6 +101,7 @@ class DragStreamWidget(anywidget.AnyWidget):
         undo_depth: int = 16,
     ):
         config = config or drag_config_of(backend)
+        self._base_config = config
         height, width = backend.layout.pixel_size
         super().__init__(
             frame_size=[height, width],
@@ -107,6 +132,12 @@ class DragStreamWidget(anywidget.AnyWidget):
     def session(self) -> StreamSession | None:
         return self._controller.session
 
+    @property
+    def config(self) -> DragConfig:
+        """The drag settings the switches give: the widget's config with the components switched off
+        whose switch is off."""
+        return switched(self._base_config, {name: getattr(self, name) for name in SWITCHES})
+
     def play(self) -> Future:
         return self._controller.play()
 
@@ -118,8 +149,9 @@ class DragStreamWidget(anywidget.AnyWidget):
         return self._controller.step(blocks)
 
     def apply(self, instruction: DragInstruction) -> Future:
-        """Apply a drag at the next block boundary (an edit resolves with the re-rendered block)."""
-        return self._controller.apply(instruction.validate())
+        """Apply a drag at the next block boundary (an edit resolves with the re-rendered block); the
+        session checks it there, and the future raises what it finds wrong."""
+        return self._controller.apply(instruction)
 
     def undo(self) -> Future:
         return self._controller.undo()
@@ -179,7 +211,7 @@ class DragStreamWidget(anywidget.AnyWidget):
 
     def _on_message(self, _widget, content, _buffers) -> None:
         try:
-            message = parse_message(content, tuple(self.frame_size))
+            message = parse_message(content)
             if isinstance(message, Ack):
                 self._pacer.ack(message.seq)
             elif isinstance(message, Control):
@@ -218,17 +250,43 @@ class DragStreamWidget(anywidget.AnyWidget):
             }
         )
 
-    @traitlets.observe("adsr", "sfs", "css", "compare")
-    def _components_changed(self, _change) -> None:
+    # ----- traits --------------------------------------------------------------------------------
+
+    @traitlets.validate(*LIMITS)
+    def _validate(self, proposal: traitlets.Bunch) -> float:
+        name, value = proposal["trait"].name, proposal["value"]
+        accepts, wanted = LIMITS[name]
+        if not accepts(value):  # NaN fails every comparison, so it is refused too
+            raise traitlets.TraitError(f"{name} must be {wanted}, got {value!r}")
+        return value
+
+    def set_state(self, sync_data: dict) -> None:
+        """Trait values from the browser. Where a trait refuses one, the status line says why, every value
+        of the update stays as it was, and the browser is sent them back."""
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as error:
+            self._report("error", str(error))
+            with self._sync_lock:
+                self.send_state([name for name in sync_data if name in self.keys])
+
+    @traitlets.observe(*SWITCHES)
+    def _switches_changed(self, _change: traitlets.Bunch) -> None:
         controller = getattr(self, "_controller", None)
         if controller is not None:
-            controller.set_components(Components(self.adsr, self.sfs, self.css, self.compare))
+            controller.set_config(self.config)
+
+    @traitlets.observe("compare")
+    def _compare_changed(self, change: traitlets.Bunch) -> None:
+        controller = getattr(self, "_controller", None)
+        if controller is not None:
+            controller.set_compare(change["new"])
 
     @traitlets.observe("speed")
-    def _speed_changed(self, change) -> None:
+    def _speed_changed(self, change: traitlets.Bunch) -> None:
         pacer = getattr(self, "_pacer", None)
         if pacer is not None:
-            pacer.fps = min(max(float(change["new"]), 0.5), 120.0)
+            pacer.fps = change["new"]
 
     # ----- thread-safe outgoing traffic ------------------------------------------------------------
 
