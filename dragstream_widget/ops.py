@@ -191,7 +191,10 @@ class DragInstruction:
     # ----- validation ----------------------------------------------------------------------------
 
     def validate(self) -> DragInstruction:
-        """Check everything; returns self, raises :class:`InvalidInstruction` naming the problem."""
+        """Check everything; returns self, raises :class:`InvalidInstruction` naming the problem. The
+        instruction is frozen, so once it has passed, asking again costs nothing."""
+        if self.__dict__.get("_valid"):
+            return self
         _enum(Mode, self.mode, "")
         self._validate_frame()
         if len(self.regions) == 0:
@@ -199,6 +202,7 @@ class DragInstruction:
         frozen = self._validate_frozen()
         for i, region in enumerate(self.regions):
             self._validate_region(i, region, frozen)
+        object.__setattr__(self, "_valid", True)
         return self
 
     def _validate_frame(self) -> None:

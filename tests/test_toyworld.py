@@ -3,7 +3,7 @@ import pytest
 
 from dragstream_widget import DragStreamWidget, load_model
 from dragstream_widget.engine.config import DragConfig
-from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG, drag_config_of
 from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.models.random_model import random_backend
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
@@ -63,7 +63,7 @@ def test_backends_with_other_streaming_settings_share_one_set_of_weights():
 
 def test_sessions_and_widgets_on_the_toy_model_take_its_tuned_drag_settings_unless_given_others():
     backend = load_model()
-    assert backend.drag_config == TOY_DRAG_CONFIG
+    assert backend.name == "toyworld" and drag_config_of(backend) == TOY_DRAG_CONFIG
     assert StreamSession(backend, PROMPT).config == TOY_DRAG_CONFIG
     assert StreamSession(backend, PROMPT, config=DragConfig()).config == DragConfig()
     assert (

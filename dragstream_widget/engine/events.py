@@ -17,7 +17,7 @@ EVENTS = {
     "block": "index, frames, z0, edited",
     "step": "block, step_index, timestep, z_t",
     "iteration": (
-        "block, segment, num_segments, iteration, num_iterations, l_rec, l_cst, cutoff, z, grad, gradient_map"
+        "block, segment, num_segments, iteration, num_iterations, l_rec, l_cst, cutoff, z, grad, step, gradient_map"
     ),
     "latent_stats": "block, stage, mean, std, min, max",
     # A drag about to run: its references (a ReferenceFeatures mapping {cutoff: [D, F, h, w]}, each

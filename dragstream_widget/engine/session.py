@@ -275,27 +275,23 @@ class StreamSession:
         any other action drops them. Returns False, having done nothing, when no block is on screen."""
         if not self._blocks or self._blocks[-1].cache_before is None:
             return False
-        block, config = self._blocks[-1], self.config.for_edits()
-        if not self._prepared_for(block, config):
-            settings = ReferenceSettings.of(config, self.backend)
+        block = self._blocks[-1]
+        settings = ReferenceSettings.of(self.config.for_edits(), self.backend)
+        if not self._prepared_for(block, settings):
             self._prepared = PreparedReference(block, settings, self.reference_with(block, settings))
         self._prepared.reference.compute()
         return True
 
-    def _prepared_for(self, block: BlockRecord, cfg: DragConfig) -> bool:
+    def _prepared_for(self, block: BlockRecord, settings: ReferenceSettings) -> bool:
         prepared = self._prepared
-        return (
-            prepared is not None
-            and prepared.block is block
-            and prepared.settings == ReferenceSettings.of(cfg, self.backend)
-        )
+        return prepared is not None and prepared.block is block and prepared.settings == settings
 
     def _drag_reference(self, block: BlockRecord, cfg: DragConfig) -> ReferenceFeatures:
         """The reference features of a drag of ``block`` with ``cfg``: the prepared ones where they
         still hold, otherwise computed on demand. A drag uses up the prepared ones."""
-        reference = (
-            self._prepared.reference if self._prepared_for(block, cfg) else self.reference_of(block, cfg)
-        )
+        settings = ReferenceSettings.of(cfg, self.backend)
+        fresh = not self._prepared_for(block, settings)
+        reference = self.reference_with(block, settings) if fresh else self._prepared.reference
         self._prepared = None
         return reference
 
