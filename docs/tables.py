@@ -163,7 +163,7 @@ def toy_config_table() -> str:
         ],
         [
             "sampler",
-            f"{config['sampler_update']} flow sampler, steps {', '.join(map(str, config['steps']))}, shift {num(config['shift'])}",
+            f"{config['sampler_update'].capitalize()} flow sampler, steps {', '.join(map(str, config['steps']))}, shift {num(config['shift'])}",
         ],
         [
             "streaming",
@@ -187,7 +187,7 @@ def training_table() -> str:
                 label,
                 f"{num(r['clips'])} x {r['clip_frames']} frames",
                 str(c["world_batch"]),
-                num(c["world_lr"]),
+                f"{c['world_lr']:.0e}",
                 num(c["context_noise"]),
                 num(r["world_steps"]),
                 fixed(r["world_seconds"] / 60, 0),
@@ -212,16 +212,16 @@ def training_table() -> str:
 
 
 def _rollout_row(label: str, m: dict, ratio: float | None = None) -> list[str]:
-    survival = num(m["survival"], 2) + (f" ({num(ratio, 2)})" if ratio is not None else "")
+    survival = fixed(m["survival"]) + (f" ({fixed(ratio)})" if ratio is not None else "")
     classes = m["shape_iou_per_class"]
     return [
         label,
         survival,
         num(m["shape_iou"]),
-        " / ".join(num(classes[c], 2) for c in ("circle", "square", "triangle", "star")),
+        " / ".join(fixed(classes[c]) for c in ("circle", "square", "triangle", "star")),
         percent(m["shape_recognized"]),
         f"{percent(m['size_within_20_percent'])} ({num(100 * m['size_error_median'], 2)} %)",
-        num(m["speed_median_px_per_frame"], 2),
+        fixed(m["speed_median_px_per_frame"]),
         num(m.get("path_error_median_px"), 2) if m.get("path_error_median_px") is not None else "–",
     ]
 

@@ -39,4 +39,3 @@ def test_local_links_resolve():
             if not (path.parent / file).exists():
                 missing.append(f"{path.relative_to(ROOT)}: {target}")
     assert not missing, "links to missing files:\n" + "\n".join(missing)
-
