@@ -121,8 +121,8 @@ def scorecard_brief_table() -> str:
     rows = [
         ["frames generated per second, no drag", num(speed["frames_per_second"])],
         [
-            "an edit, from Apply to the changed block (on demand / prepared while drawn)",
-            f"{num(window['on_demand'])} s / {num(window['prepared'])} s",
+            "an edit drag, computed in the kernel (on demand / prepared while the drag is drawn)",
+            f"{fixed(window['on_demand'])} s / {fixed(window['prepared'])} s",
         ],
         [
             "an 8 px edit: distance of the object from its target, median",
