@@ -105,7 +105,8 @@ def test_size_ratios_are_summarised_per_block_in_frame_order():
 def test_square_orientation_is_measured_modulo_90_degrees_and_squares_told_from_discs():
     import math
 
-    from lab.toyworld.drag_checks import disc_iou, square_fit
+    from dragstream_widget.models.toyworld.scenes import square_fit
+    from lab.toyworld.drag_checks import disc_iou
 
     for degrees in (0.0, 20.0, 65.0, 100.0):
         mask = shape_template("square", 12.0, math.radians(degrees), 64, (32.0, 32.0)) >= 0.5

@@ -21,8 +21,14 @@ from dragstream_widget.engine.session import StreamSession
 from dragstream_widget.geometry import curved_path, grow, mask_iou, shifted
 from dragstream_widget.metrics import psnr
 from dragstream_widget.models.toyworld.model import FLOAT_STREAMING, WEIGHTS_DIR, ToyWorldModel
-from dragstream_widget.models.toyworld.scenes import ObjectNotVisible, centroid, object_region, opening_frames
-from dragstream_widget.models.toyworld.world import segment_object, shape_template, template_ious
+from dragstream_widget.models.toyworld.scenes import (
+    ObjectNotVisible,
+    centroid,
+    object_region,
+    opening_frames,
+    square_fit,
+)
+from dragstream_widget.models.toyworld.world import segment_object, shape_template
 from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 
 from .rotation_sheet import rotation_sheet
@@ -123,15 +129,6 @@ def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames:
         "frames_tracked": len(errors),
         "psnr_non_editable_db": non_editable_psnr(animated, unchanged, mask | swept, color),
     }
-
-
-def square_fit(mask: np.ndarray, radius: float) -> tuple[float, float]:
-    """Orientation of a square blob in degrees, modulo 90, by best template fit (0.5 degree steps), and
-    that template's IoU with the blob (how square it is)."""
-    degrees = np.arange(0, 90, 0.5)
-    ious = template_ious(mask, "square", radius, np.radians(degrees), centroid(mask))
-    best = int(np.argmax(ious))  # the first of equal fits
-    return float(degrees[best]), float(ious[best])
 
 
 def disc_iou(mask: np.ndarray) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...geometry import mask_centroid
-from .world import render_clip, scene_from_prompt, segment_object
+from .world import render_clip, scene_from_prompt, segment_object, template_ious
 
 DEFAULT_PROMPT = "a red circle and a blue square on a striped background"
 
@@ -31,3 +31,12 @@ def object_region(frame: np.ndarray, color: str) -> tuple[np.ndarray, tuple[floa
     if center is None:
         raise ObjectNotVisible(f"the {color} object is not visible on the current frame")
     return mask, center
+
+
+def square_fit(mask: np.ndarray, radius: float) -> tuple[float, float]:
+    """Orientation of a square blob in degrees, modulo 90, by best template fit (0.5 degree steps), and
+    that template's IoU with the blob (how square it is)."""
+    degrees = np.arange(0, 90, 0.5)
+    ious = template_ious(mask, "square", radius, np.radians(degrees), centroid(mask))
+    best = int(np.argmax(ious))  # the first of equal fits
+    return float(degrees[best]), float(ious[best])
