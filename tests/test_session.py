@@ -108,7 +108,13 @@ def test_edit_of_an_undragged_block_resumes_at_the_drag_step_with_the_same_resul
     outputs = []
     for known in (None, last.step_latents[: s.config.optimize_step + 1]):
         cache.restore(last.cache_before)
-        request = s._resolve(plan, trajectory_segments(s.backend, plan, s.config), s.config, s.reference_of(last, s.config), s.blocks[:-1])
+        request = s._resolve(
+            plan,
+            trajectory_segments(s.backend, plan, s.config),
+            s.config,
+            s.reference_of(last, s.config),
+            s.blocks[:-1],
+        )
         outputs.append(generate_block(s.backend, cache, s.prompt_embeds, noise, request, known_steps=known))
     from_noise, resumed = outputs
     torch.testing.assert_close(resumed.step_latents, from_noise.step_latents, rtol=0, atol=1e-6)
@@ -140,7 +146,9 @@ def test_edits_can_run_with_settings_of_their_own():
     cache.restore(last.cache_before)
     noise = block_noise(s.seed, last.index, s.backend.sampler.num_steps, s.backend.layout.block_shape)
     plan = edit_plan(translate(), TINY.frames_per_block, "all", s.backend.layout.latent_size, "cpu")
-    request = s._resolve(plan, trajectory_segments(s.backend, plan, edits), edits, s.reference_of(last, edits), s.blocks[:-1])
+    request = s._resolve(
+        plan, trajectory_segments(s.backend, plan, edits), edits, s.reference_of(last, edits), s.blocks[:-1]
+    )
     from_noise = generate_block(s.backend, cache, s.prompt_embeds, noise, request)
     torch.testing.assert_close(record.z0, from_noise.z0, rtol=1e-4, atol=1e-5)
     s.undo()
