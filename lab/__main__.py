@@ -26,6 +26,7 @@ VERBS = {
         "where streamed shapes go: by object and with swapped prompts",
     ),
     "make-cases": ("lab.make_toyworld_cases", "write the quality bench's toy-world cases"),
+    "compare-results": ("lab.compare_results", "do two runs of a bench give the same numbers?"),
 }
 
 
