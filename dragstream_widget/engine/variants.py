@@ -88,6 +88,11 @@ class RotationTerm:
         }
 
 
+def segment_css_map(drag: ResolvedDrag, latent_size, device, goals, frames: int) -> Tensor:
+    """The CSS map (Eq. 9-10) of one trajectory segment's goals, for a block of ``frames`` frames."""
+    return gradient_map(goals, drag.plan, drag.config.css_alpha, frames, latent_size).to(device)
+
+
 def css_on_gradient(z: Tensor, css_map: Tensor) -> None:
     """The paper's CSS: the gradient weighted by the map (which AdamW's per-element scaling mostly undoes)."""
     z.grad.mul_(css_map[None, None])
@@ -169,10 +174,7 @@ def choose_variants(drag: ResolvedDrag, backend: VideoBackend, z_init: Tensor) -
     norm = config.reconstruction_loss
     css_map = None
     if config.css:
-        latent_size = backend.layout.latent_size
-        css_map = lambda goals, frames: gradient_map(  # noqa: E731
-            goals, drag.plan, config.css_alpha, frames, latent_size
-        ).to(z_init.device)
+        css_map = partial(segment_css_map, drag, backend.layout.latent_size, z_init.device)
     shape_gradient = []
     if config.css and config.css_on == "gradient":
         shape_gradient.append(css_on_gradient)
