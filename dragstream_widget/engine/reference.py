@@ -79,6 +79,7 @@ class ReferenceFeatures(Mapping[float, torch.Tensor]):
 
     def __init__(self, backend: VideoBackend, z_ref, step, cache, prompt_embeds, layers, cutoffs, scope):
         self._pass = (backend, z_ref, step, cache, prompt_embeds, layers)
+        self.layers = tuple(layers)
         self.cutoffs = tuple(float(c) for c in cutoffs)
         self.scope = scope
         self._features: dict[float, torch.Tensor] = {}

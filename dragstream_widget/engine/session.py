@@ -319,16 +319,15 @@ class StreamSession:
             instruction, first_step, layout.frames_per_block, layout.latent_size, self.backend.device
         )
 
-    def _announce_drag(self, block: int, instruction: DragInstruction, reference: dict) -> None:
+    def _announce_drag(self, block: int, instruction: DragInstruction, reference: ReferenceFeatures) -> None:
         """The "drag" event: what the live probes need, read from the context the drag will see."""
-        layers = ReferenceSettings.of(self.config, self.backend).layers
         self.events.emit(
             "drag",
             lambda: {
                 "block": block,
                 "instruction": instruction,
                 "reference": reference,
-                "context": self.cache.context(min(layers)),
+                "context": self.cache.context(min(reference.layers)),
                 "token_grid": token_grid(self.backend),
             },
         )
