@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> object:
     parser = argparse.ArgumentParser(
         prog="python -m lab",
         description="Training and research tools of the embedded toy world model.",
-        epilog="verbs:\n" + "\n".join(f"  {verb:<12} {about}" for verb, (_, about) in VERBS.items()),
+        epilog="verbs:\n" + "\n".join(f"  {verb:<16} {about}" for verb, (_, about) in VERBS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("verb", choices=list(VERBS), metavar="VERB")

@@ -67,7 +67,10 @@ def compare(before: dict, after: dict, tolerance: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m lab compare-results", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lab compare-results",
+        description="Do two runs of a bench give the same numbers? Times and settings are left out.",
+    )
     parser.add_argument("before", type=Path, help="a result file of the bench")
     parser.add_argument("after", type=Path, help="the same bench's result file from another run")
     parser.add_argument(
