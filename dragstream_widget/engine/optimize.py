@@ -59,7 +59,7 @@ def optimize_block(
             )
             current = current.squeeze(0)
             first = first or first_pass(drag, current, x0)
-            terms = {
+            terms = {  # Eq. 2 against the drawn cutoff's reference (SFS, Eq. 5-8), and Eq. 3
                 "l_rec": reconstruction_loss(current, targets.features(cutoff), config.reconstruction_loss),
                 "l_cst": variants.constraint(current, x0, first, region, plan),
             }
@@ -67,7 +67,7 @@ def optimize_block(
                 latent_target = targets.latent(first.reference_x0)
                 terms = variants.rotation.add(terms, x0, first, latent_target, region, plan)
             loss = terms["l_rec"] + config.constraint_weight * terms["l_cst"]
-            moved = variants.descend(z, optimizer, loss, css_map)
+            moved = variants.descend(z, optimizer, loss, css_map)  # AdamW, shaped by the CSS map
             variants.rectify(z)  # ADSR, Eq. 4
             optimizer = variants.next_optimizer(optimizer, z)
             record = {"segment": segment, "iteration": iteration, "cutoff": cutoff}
