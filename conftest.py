@@ -1,3 +1,5 @@
+"""Fixtures shared by the suite (tests/) and the lab's tests (lab/tests/)."""
+
 import pytest
 import torch
 
