@@ -14,6 +14,11 @@ VERBS = {
         "lab.toyworld.train",
         "train the embedded toy world model: codec, then text encoder + transformer",
     ),
+    "teacher": ("lab.toyworld.teacher", "train the bidirectional teacher: whole clips, no causal mask"),
+    "self-forcing": (
+        "lab.toyworld.self_forcing",
+        "distil the teacher into the causal student on its own rollouts (distribution matching)",
+    ),
     "evaluate": (
         "lab.toyworld.evaluate",
         "measure its rollouts: objects, shapes, sizes, motion, long runs, speed",
