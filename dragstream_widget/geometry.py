@@ -136,6 +136,28 @@ def shifted(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return out
 
 
+def component_sizes(mask: np.ndarray) -> list[int]:
+    """Pixel counts of the 8-connected components of a boolean mask, largest first (labels spread as
+    the smallest pixel index of each component, one neighbourhood per round)."""
+    covered = np.asarray(mask, bool)
+    if not covered.any():
+        return []
+    empty = covered.size
+    labels = np.where(covered, np.arange(covered.size).reshape(covered.shape), empty)
+    height, width = covered.shape
+    while True:
+        padded = np.pad(labels, 1, constant_values=empty)
+        around = np.min(
+            [padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)], axis=0
+        )
+        spread = np.where(covered, around, empty)
+        if np.array_equal(spread, labels):
+            break
+        labels = spread
+    _, counts = np.unique(labels[covered], return_counts=True)
+    return sorted(counts.tolist(), reverse=True)
+
+
 def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     """Binary dilation by a square of side ``2 * pixels + 1`` (no wrap at the borders)."""
     out = mask.copy()

@@ -303,6 +303,10 @@ def test_bench_runs_two_cases_with_every_variant(tmp_path):
         assert case["scores"]["no_drag"]["latent_drift"] == 0
         assert case["scores"]["full"]["latent_drift"] > 0
         assert case["scores"]["no_drag"]["psnr_non_editable"] == "inf"
+        # The branch without a drag is the reference of the side effects: it has none against itself.
+        assert case["scores"]["no_drag"]["foreign_color_px"] == 0
+        assert case["scores"]["no_drag"]["objects_spawned_or_lost"] == 0
+        assert all(s["foreign_color_px"] >= 0 for s in case["scores"].values())
     assert set(results["frechet"]) == set(VARIANTS)
     assert all(f["proxy"] and "proxy" in f["extractor"] for f in results["frechet"].values())
     table = (tmp_path / "out" / "results.md").read_text()

@@ -194,3 +194,14 @@ def test_mask_iou_of_overlapping_identical_disjoint_and_empty_masks():
     assert g.mask_iou(a, g.shifted(a, 4, 0)) == 0.0
     empty = np.zeros_like(a)
     assert g.mask_iou(empty, empty) == 0.0
+
+
+def test_component_sizes_count_8_connected_patches_largest_first():
+    from dragstream_widget.geometry import component_sizes
+
+    mask = np.zeros((20, 20), bool)
+    mask[1:4, 1:4] = True  # 9 pixels
+    mask[10, 10] = mask[11, 11] = True  # diagonal neighbours: one patch of 2
+    mask[15:17, 2:19] = True  # a long bar of 34
+    assert component_sizes(mask) == [34, 9, 2]
+    assert component_sizes(np.zeros((5, 5), bool)) == []

@@ -265,3 +265,26 @@ def test_rounding_cuts_corners_and_points_and_keeps_areas_places_and_circles():
     crisp_star = w.render_clip(star, 1).full_masks[0, 0]
     fits = [iou(w.segment_object(w.render_rounded(star, 1, r)[0], "red"), crisp_star) for r in (1, 2, 3)]
     assert fits == sorted(fits, reverse=True) and fits[-1] < 0.75  # the points go as the rounding grows
+
+
+def test_object_labels_agree_with_segmenting_each_colour_and_count_objects_of_a_clean_frame():
+    from dragstream_widget.models.toyworld.scenes import COLOR_INDEX, count_changes, object_counts
+
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        scene = w.sample_scene(rng)
+        frame = w.render_clip(scene, 3).frames[-1]
+        labels = w.object_labels(frame)
+        for color in w.OBJECT_COLORS:
+            assert (w.segment_object(frame, color) != (labels == COLOR_INDEX[color])).sum() <= 12
+    scene = w.Scene((obj("circle", "red", (16.0, 16.0)), obj("square", "blue", (46.0, 40.0))), plain())
+    frame = w.render_clip(scene, 1).frames[0]
+    truth = {"red": 1, "blue": 1}
+    counts = object_counts(frame)
+    assert {c: n for c, n in counts.items() if n} == truth
+    assert count_changes(counts, truth) == {"spawned": 0, "lost": 0}
+    split = frame.copy()
+    split[:, 14:19] = frame[0, 0]  # a background band cuts the red circle in two
+    split[50:60, 2:12] = w.OBJECT_COLORS["green"]  # a foreign patch appears
+    split[30:50, 36:56] = frame[0, 0]  # the blue square is painted over
+    assert count_changes(object_counts(split), truth) == {"spawned": 2, "lost": 1}

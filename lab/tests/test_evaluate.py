@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from dragstream_widget import load_model
+from dragstream_widget.geometry import grow
 from dragstream_widget.models.toyworld.world import (
     OBJECT_COLORS,
     Background,
@@ -12,12 +13,15 @@ from dragstream_widget.models.toyworld.world import (
     Scene,
     render_clip,
     scene_from_prompt,
+    segment_object,
     shape_template,
 )
 from lab.toyworld.evaluate import (
     CLEAN_BACKGROUND_LEVELS,
     apart_at_opening,
     best_template_iou,
+    block_changes,
+    changes_summary,
     held_summary,
     long_run,
     opening_scene,
@@ -259,3 +263,39 @@ def test_the_shipped_weights_keep_the_long_run_scene_whole_for_300_frames(tmp_pa
     assert report["frames"] == 300 and report["finite"]
     assert report["held_share_per_segment"][0] >= 0.8 and report["lost_for_good_from_frame"] is None
     assert report["background_shift_levels"] < CLEAN_BACKGROUND_LEVELS
+
+
+def test_blocks_of_a_real_clip_change_nothing_and_a_duplicated_object_is_counted_as_spawned():
+    scene = scene_from_prompt(
+        "a red circle and a blue square on a plain background", np.random.default_rng(2)
+    )
+    real = render_clip(scene, 12).frames
+    assert changes_summary([block_changes(real, scene, 3, real)])["blocks_spawned_or_lost"] == 0
+    doubled = real.copy()
+    doubled[9:, 52:60, 52:60] = OBJECT_COLORS["red"]  # a second red patch in the last block
+    doubled[9:, 2:10, 52:60] = OBJECT_COLORS["blue"]  # and a second blue one
+    changes = block_changes(doubled, scene, 3, real)
+    assert changes[:-1] == [{"spawned": 0, "lost": 0}] * 2 and changes[-1] == {"spawned": 2, "lost": 0}
+    summary = changes_summary([changes])
+    assert summary["blocks"] == 3 and summary["blocks_spawned"] == pytest.approx(1 / 3)
+
+
+def test_a_drags_side_effects_count_foreign_colour_on_its_path_and_what_the_far_object_lost():
+    from lab.toyworld.drag_checks import side_effects
+
+    prompt = "a red circle and a blue square on a plain background"
+    frames = render_clip(scene_from_prompt(prompt, np.random.default_rng(2)), 3).frames
+    path = np.zeros(frames.shape[1:3], bool)
+    path[20:40, 20:40] = True
+    assert side_effects(frames, frames, path, prompt) == {
+        "foreign_color_px": 0,
+        "far_objects_area_ratio": 1.0,
+        "objects_spawned": 0,
+        "objects_lost": 0,
+    }
+    smeared = frames.copy()
+    smeared[-1, 28:32, 28:33] = OBJECT_COLORS["green"]  # 20 px of a colour no object of the scene has
+    smeared[-1][grow(segment_object(frames[-1], "blue"), 2)] = frames[-1, 0, 0]  # the far object painted over
+    effects = side_effects(smeared, frames, path, prompt)
+    assert effects["foreign_color_px"] == 20 and effects["far_objects_area_ratio"] == 0
+    assert effects["objects_spawned"] == 1 and effects["objects_lost"] == 1

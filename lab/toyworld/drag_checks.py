@@ -24,11 +24,14 @@ from dragstream_widget.models.toyworld.model import FLOAT_STREAMING, WEIGHTS_DIR
 from dragstream_widget.models.toyworld.scenes import (
     ObjectNotVisible,
     centroid,
+    count_changes,
+    foreign_color_pixels,
+    object_counts,
     object_region,
     opening_frames,
     square_fit,
 )
-from dragstream_widget.models.toyworld.world import segment_object, shape_template
+from dragstream_widget.models.toyworld.world import parse_prompt, segment_object, shape_template
 from dragstream_widget.ops import DragInstruction, HandleRegion, Mode, Operation
 
 from .rotation_sheet import rotation_sheet
@@ -79,6 +82,7 @@ def edit_check(backend, prompt: str, seed: int, config: DragConfig, shift: float
         "error_px": None if landed is None else math.dist(landed, target),
         "ghost_fraction": ghost_fraction(mask, after, dx),
         "psnr_non_editable_db": non_editable_psnr(frames, plain, moved, color),
+        **side_effects(frames, plain, moved, prompt),
     }
 
 
@@ -90,6 +94,34 @@ def non_editable_psnr(dragged: np.ndarray, undragged: np.ndarray, planned: np.nd
     left = np.logical_or.reduce([segment_object(frame, color) for frame in undragged])
     keep = ~grow(planned | left, 3)
     return psnr(dragged, undragged, np.broadcast_to(keep, dragged.shape[:3]))
+
+
+def side_effects(dragged: np.ndarray, undragged: np.ndarray, path: np.ndarray, prompt: str) -> dict:
+    """What a drag did besides moving its object, against the same frames streamed without it: the most
+    pixels of another object's colour inside the dragged object's path (grown by 3 px) on any frame,
+    beyond those the undragged frame has there; the other objects' area on the last frame over their
+    area without the drag; and the objects spawned or lost on the last frame that the undragged frame
+    does not show."""
+    dragged_color = prompt.split()[1]
+    region = grow(path, 3)
+    foreign = max(
+        foreign_color_pixels(ours, region, dragged_color)
+        - foreign_color_pixels(theirs, region, dragged_color)
+        for ours, theirs in zip(dragged, undragged)
+    )
+    others = [color for color, _ in parse_prompt(prompt).objects if color != dragged_color]
+    ratios = []
+    for color in others:
+        before = segment_object(undragged[-1], color).sum()
+        if before:
+            ratios.append(float(segment_object(dragged[-1], color).sum() / before))
+    changes = count_changes(object_counts(dragged[-1]), object_counts(undragged[-1]))
+    return {
+        "foreign_color_px": max(foreign, 0),
+        "far_objects_area_ratio": min(ratios) if ratios else None,
+        "objects_spawned": changes["spawned"],
+        "objects_lost": changes["lost"],
+    }
 
 
 def ghost_fraction(before: np.ndarray, after: np.ndarray, dx: int) -> float | None:
@@ -128,6 +160,7 @@ def animation_check(backend, prompt: str, seed: int, config: DragConfig, frames:
         "mean_error_px": float(np.mean(errors)) if errors else None,
         "frames_tracked": len(errors),
         "psnr_non_editable_db": non_editable_psnr(animated, unchanged, mask | swept, color),
+        **side_effects(animated, unchanged, mask | swept, prompt),
     }
 
 

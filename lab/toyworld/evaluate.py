@@ -21,6 +21,12 @@ Metrics (each compared with the same metric on real world clips where that makes
   check on every block's last frame gives a trace (``long_run_trace.json`` and ``.png``) and, per
   300 frames, the share of blocks in which the scene held (every object there, background within
   10 levels);
+* objects spawned or lost: on the last frame of every block, the connected patches of each object
+  colour (``scenes.object_counts``) against the truth: the real clip's count on that frame or the
+  scene's own (one patch per object named); a block whose counts match neither spawned (a split, a
+  duplicate, a foreign colour) or lost an object;
+* free generation: the same measures on streams started without opening frames, from the prompt
+  alone (the truth is then the scene's own counts);
 * speed: generated frames per second on this machine (decode included).
 """
 
@@ -43,6 +49,7 @@ from dragstream_widget.export import save_image, side_by_side
 from dragstream_widget.geometry import grow, mask_centroid
 from dragstream_widget.models import base
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, load_model
+from dragstream_widget.models.toyworld.scenes import count_changes, object_counts
 from dragstream_widget.models.toyworld.world import (
     OBJECT_COLORS,
     SHAPES,
@@ -217,12 +224,66 @@ def rollout_tracks(backend: base.VideoBackend, index: int, scene, real, frames: 
     video = session.frames()[:frames]
     round_trip = backend.new_decoder().decode(backend.encode_frames(real.frames))
     return {
+        "changes": block_changes(video, scene, fpb, real.frames),
         "generated": track_objects(video[fpb:], scene, opening),
         "real": track_objects(real.frames[fpb:], scene, opening),
         "codec": track_objects(round_trip[fpb:], scene, opening),
         "video": video,
         "seconds": seconds,
         "made": len(session.frames()) - fpb,
+    }
+
+
+def scene_counts(scene) -> dict[str, int]:
+    """How many objects of each colour the scene names."""
+    counts: dict[str, int] = {}
+    for obj in scene.objects:
+        counts[obj.color] = counts.get(obj.color, 0) + 1
+    return counts
+
+
+def block_changes(
+    video: np.ndarray, scene, frames_per_block: int, real: np.ndarray | None = None
+) -> list[dict]:
+    """Per generated block (after the opening one), on its last frame: objects spawned and lost against
+    the truth (``scenes.count_changes``), zero where the counts match the real clip's frame (``real``,
+    when given) or the scene's own counts."""
+    named = scene_counts(scene)
+    changes = []
+    for end in range(2 * frames_per_block - 1, len(video), frames_per_block):
+        counts = object_counts(video[end])
+        truths = [named] + ([object_counts(real[end])] if real is not None and end < len(real) else [])
+        changes.append(
+            min((count_changes(counts, t) for t in truths), key=lambda c: c["spawned"] + c["lost"])
+        )
+    return changes
+
+
+def changes_summary(changes: list[list[dict]]) -> dict:
+    """Share of blocks (over all streams) that spawned an object, lost one, or either."""
+    blocks = [c for stream in changes for c in stream]
+    if not blocks:
+        return {}
+    return {
+        "blocks": len(blocks),
+        "blocks_spawned": float(np.mean([c["spawned"] > 0 for c in blocks])),
+        "blocks_lost": float(np.mean([c["lost"] > 0 for c in blocks])),
+        "blocks_spawned_or_lost": float(np.mean([c["spawned"] + c["lost"] > 0 for c in blocks])),
+    }
+
+
+def free_tracks(backend: base.VideoBackend, index: int, scene, real, frames: int) -> dict:
+    """One scene streamed from its prompt alone (no opening frames; session seed ``index``): its tracks
+    (sizes against the real clip's opening areas) and its blocks' spawned and lost objects."""
+    fpb = backend.layout.frames_per_block
+    opening = [float(segment_object(real.frames[fpb - 1], o.color).sum()) for o in scene.objects]
+    session = StreamSession(backend, scene.prompt, seed=index)
+    while len(session.frames()) < frames:
+        session.step()
+    video = session.frames()[:frames]
+    return {
+        "generated": track_objects(video[fpb:], scene, opening),
+        "changes": block_changes(video, scene, fpb),
     }
 
 
@@ -247,6 +308,12 @@ def evaluate(
         runs = [rollout_tracks(backend, *task) for task in tqdm(tasks, desc="rollouts")]
     else:
         runs = map_on_toy_model(rollout_tracks, tasks, jobs, weights, streaming or {}, "rollouts", "scene")
+    if jobs == 1:
+        free = [free_tracks(backend, *task) for task in tqdm(tasks, desc="free generation")]
+    else:
+        free = map_on_toy_model(
+            free_tracks, tasks, jobs, weights, streaming or {}, "free generation", "scene"
+        )
     generated_tracks = [run["generated"] for run in runs]
     report = {
         "scenes": scenes,
@@ -261,6 +328,9 @@ def evaluate(
         "jobs": jobs,
     }
     report["survival_vs_real"] = report["generated"]["survival"] / max(report["real"]["survival"], 1e-9)
+    report["generated"].update(changes_summary([run["changes"] for run in runs]))
+    report["free_generation"] = summarize([run["generated"] for run in free], fpb)
+    report["free_generation"].update(changes_summary([run["changes"] for run in free]))
     report["generated"].update(path_errors(generated_tracks, [run["real"] for run in runs], fpb))
     sheets = [
         strip
@@ -347,8 +417,13 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
     opening, trace = real.frames[-1], []
     for _ in tqdm(range(frames // fpb - 1), desc="long run"):  # the opening block counts
         record = session.step()
+        changes = count_changes(object_counts(record.frames[-1]), scene_counts(scene))
         trace.append(
-            {"frame": (record.index + 1) * fpb - 1, **scene_at_end(record.frames[-1], opening, scene)}
+            {
+                "frame": (record.index + 1) * fpb - 1,
+                **scene_at_end(record.frames[-1], opening, scene),
+                "changes": changes,
+            }
         )
     z = session.latents()[0]
     means = z.mean(dim=(0, 2, 3)).reshape(-1, fpb).mean(1)
@@ -365,6 +440,7 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
         "block_std_range": [float(stds[1:].min()), float(stds[1:].max())],
         **{key: value for key, value in trace[-1].items() if key != "frame"},  # the last frame's check
         **held_summary(trace),
+        **changes_summary([[check["changes"] for check in trace]]),
         "finite": bool(torch.isfinite(z).all()),
     }
 

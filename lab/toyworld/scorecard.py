@@ -191,7 +191,37 @@ def drag_targets(drags: list[dict]) -> list[Target]:
         "drags at 30 dB or more",
     )
     lowest = f"{min(finite):.1f} dB" if finite else "-"
-    return [*targets, replace(target, detail=f"{target.detail}; lowest {lowest}")]
+    moved = [d for d in ran if d["kind"] in ("edit", "animation")]
+    side_effects = [
+        case_target(
+            "a drag spawns at most 5 px of another object's colour along its path (median)",
+            _values(moved, "foreign_color_px"),
+            np.median,
+            5.0,
+            True,
+            "px, median",
+            "drags at 5 px or fewer",
+        ),
+        case_target(
+            "the objects not dragged keep at least 0.9 of their area (median)",
+            _values(moved, "far_objects_area_ratio"),
+            np.median,
+            0.9,
+            False,
+            "area ratio, median",
+            "drags at 0.9 or more",
+        ),
+        case_target(
+            "a drag spawns or loses an object in at most 5 % of drags",
+            [float(d["objects_spawned"] + d["objects_lost"] > 0) for d in moved if "objects_spawned" in d],
+            np.mean,
+            0.05,
+            True,
+            "share of drags",
+            "drags that spawn or lose nothing",
+        ),
+    ]
+    return [*targets, replace(target, detail=f"{target.detail}; lowest {lowest}"), *side_effects]
 
 
 def rollout_targets(rollouts: dict) -> list[Target]:
@@ -220,6 +250,48 @@ def rollout_targets(rollouts: dict) -> list[Target]:
             "per class "
             + ", ".join(f"{k} {v:.2f}" for k, v in generated["shape_iou_per_class"].items())
             + f"; the best-fitting class is the own one in {generated['shape_recognized']:.0%} of object-frames",
+        ),
+        Target(
+            "the own shape class is recognised in at least 85 % of object-frames over blocks 1-15",
+            generated["shape_recognized"],
+            0.85,
+            False,
+            "share of object-frames",
+            "from real opening frames",
+        ),
+        Target(
+            "... and in at least 75 % in free generation (no opening frames)",
+            rollouts["free_generation"]["shape_recognized"],
+            0.75,
+            False,
+            "share of object-frames",
+            f"survival {rollouts['free_generation']['survival']:.2f}",
+        ),
+        Target(
+            "objects spawned or lost in at most 5 % of blocks, from opening frames",
+            generated["blocks_spawned_or_lost"],
+            0.05,
+            True,
+            "share of blocks",
+            f"spawned in {generated['blocks_spawned']:.0%}, lost in {generated['blocks_lost']:.0%} of "
+            f"{generated['blocks']} blocks",
+        ),
+        Target(
+            "... in free generation",
+            rollouts["free_generation"]["blocks_spawned_or_lost"],
+            0.05,
+            True,
+            "share of blocks",
+            f"spawned in {rollouts['free_generation']['blocks_spawned']:.0%}, lost in "
+            f"{rollouts['free_generation']['blocks_lost']:.0%}",
+        ),
+        Target(
+            f"... over the {long['frames']}-frame stream",
+            long["blocks_spawned_or_lost"],
+            0.05,
+            True,
+            "share of blocks",
+            f"spawned in {long['blocks_spawned']:.0%}, lost in {long['blocks_lost']:.0%}",
         ),
         Target(
             "sizes within 20 %",

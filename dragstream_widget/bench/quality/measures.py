@@ -8,6 +8,8 @@
   averaged over every frame from the drag on (the paper's Figure 2a as one number).
 * Object kept (toy world): area of the dragged object's segment on the final frame over its area on
   the drawn frame, so a drag that melts the object shows.
+* Side effects (toy world): pixels of another object's colour that the drag brought into its editable
+  area, and objects spawned or lost, on the last frame it acted on against the undragged branch.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch
 
 from ...geometry import grow, shifted
 from ...metrics import dai, objmc
-from ...models.toyworld.world import segment_object
+from ...models.toyworld.scenes import COLOR_INDEX, count_changes, object_counts
+from ...models.toyworld.world import object_labels, segment_object
 from ...ops import DragInstruction, Mode, Operation
 
 PSNR_MARGIN_PX = 3
@@ -122,3 +125,23 @@ def evaluated_frames(instruction: DragInstruction, frames: np.ndarray, per_laten
         return frames[-1:]
     picks = [(k + 1) * per_latent - 1 for k in range(instruction.num_targets)]
     return frames[picks]
+
+
+def side_effects(
+    dragged: np.ndarray, undragged: np.ndarray, instruction: DragInstruction, colors: tuple[str, ...]
+) -> dict:
+    """What a drag on the toy world did besides moving its objects (of ``colors``), on the last frame it
+    acted on against the same frame without the drag: pixels of another object's colour inside the
+    editable area beyond those the undragged frame has there, and objects spawned or lost (patches of an
+    object colour the undragged frame does not have, or lacks)."""
+    region = editable_area(instruction)
+    own = [COLOR_INDEX[c] for c in colors]
+    foreign = [
+        int(((labels >= 0) & ~np.isin(labels, own) & region).sum())
+        for labels in map(object_labels, (dragged, undragged))
+    ]
+    changes = count_changes(object_counts(dragged), object_counts(undragged))
+    return {
+        "foreign_color_px": max(foreign[0] - foreign[1], 0),
+        "objects_spawned_or_lost": changes["spawned"] + changes["lost"],
+    }

@@ -21,6 +21,8 @@ COLUMNS = (  # (score key, table header, lower is better)
     ("latent_drift", "latent drift ↓", True),
     ("psnr_non_editable", "PSNR non-edit. dB ↑", False),
     ("object_kept", "object kept", None),
+    ("foreign_color_px", "foreign colour px ↓", True),
+    ("objects_spawned_or_lost", "objects +/- ↓", True),
     ("seconds", "time s (median)", True),
 )
 PAIRED = ("objmc", "dai", "latent_drift", "psnr_non_editable", "object_kept")

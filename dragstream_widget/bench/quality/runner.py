@@ -26,6 +26,7 @@ from .measures import (
     latent_drift,
     non_editable_psnr,
     object_kept,
+    side_effects,
 )
 from .tracking import LucasKanadeTracker, PointTracker, ToyWorldTracker
 from .variants import Variant
@@ -136,6 +137,9 @@ def score_case(run: CaseRun, tracker: PointTracker, dai_radius: int) -> None:
         )
         scores["latent_drift"] = latent_drift(branch.latents, reference.latents)
         scores["object_kept"] = object_kept(run.drawn, scored[-1], case.objects) if case.objects else None
+        if case.objects:
+            unchanged = evaluated_frames(case.instruction, reference.drag_frames, reference.frames_per_latent)
+            scores.update(side_effects(scored[-1], unchanged[-1], case.instruction, case.objects))
         scores["seconds"] = branch.seconds
         run.scores[name] = {k: _plain(v) for k, v in scores.items()}
 

@@ -559,6 +559,32 @@ def _blend_segments(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return starts, ends, len(mates)
 
 
+def object_labels(frame: np.ndarray, tolerance: float = 60.0) -> np.ndarray:
+    """``int [H, W]``: for each pixel of ``frame`` the index (in ``OBJECT_COLORS``) of the object colour that
+    covers at least half of it, -1 where none does: every object at once, by the reasoning of
+    :func:`segment_object` (the closest two-colour blend of toy-world colours, within ``tolerance``)."""
+    objects = np.array(list(OBJECT_COLORS.values()), np.float64)
+    colors = np.concatenate([objects, np.array(BACKGROUND_PALETTES, np.float64).reshape(-1, 3)])
+    first, second = np.triu_indices(len(colors), 1)
+    starts, ends = colors[first], colors[second]
+    pixels = frame.reshape(-1, 3).astype(np.float64)
+    span = ends - starts
+    length2 = np.maximum((span * span).sum(-1), 1e-9)
+    along = np.einsum("pc,sc->ps", pixels, span) - (starts * span).sum(-1)
+    weight = np.clip(along / length2, 0.0, 1.0)
+    offset2 = (
+        (pixels * pixels).sum(-1)[:, None]
+        - 2 * np.einsum("pc,sc->ps", pixels, starts)
+        + (starts * starts).sum(-1)
+    )
+    residual2 = offset2 - 2 * weight * along + weight * weight * length2
+    best = residual2.argmin(axis=-1)
+    rows = np.arange(len(pixels))
+    dominant = np.where(weight[rows, best] <= _HALF_COVERAGE, first[best], second[best])
+    labelled = (residual2[rows, best] <= tolerance**2) & (dominant < len(objects))
+    return np.where(labelled, dominant, -1).reshape(frame.shape[:2])
+
+
 def segment_object(
     frame: np.ndarray, color: str | tuple[int, int, int], tolerance: float = 60.0
 ) -> np.ndarray:
