@@ -22,6 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+# Playback behind a slower generator runs this much slower than it, so a few frames stay queued and a
+# block that takes a little longer than the last does not empty the queue (a hold on screen).
+PACE_MARGIN = 1.15
 LOSSLESS_AREA = 256 * 256  # frames up to this many pixels always travel as PNG (cheap enough)
 
 
@@ -111,7 +114,7 @@ class FramePacer:
         chosen = 1.0 / self.fps
         if len(self._queue) > 2 * self.max_in_flight + 3:
             return chosen
-        return max(chosen, min(self.producer_period, 1.0))
+        return max(chosen, min(PACE_MARGIN * self.producer_period, 1.0))
 
     def hold(self) -> None:
         """Keep the frame on screen: queued frames wait until :meth:`release` (or :meth:`clear`)."""

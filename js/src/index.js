@@ -52,6 +52,7 @@ function render({ model, el }) {
     requestAnimationFrame(() => {
       redrawQueued = false;
       drawMasks(maskCanvas, sketch);
+      root.dataset.regionPixels = sketch.region.mask.reduce((a, v) => a + v, 0);
       drawVectors(vectorCanvas, sketch, ui.mode, model.get("animation_frames"), window.devicePixelRatio || 1);
     });
   }

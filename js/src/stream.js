@@ -68,6 +68,8 @@ export class FrameView {
     if (distinct) {
       this.distinctDrawn += 1;
       const now = performance.now();
+      const last = this.drawTimes[this.drawTimes.length - 1];
+      if (last !== undefined && now - last > 1000) this.drawTimes = []; // the stream had stopped: start afresh
       this.drawTimes.push(now);
       while (this.drawTimes.length > 0 && now - this.drawTimes[0] > WINDOW_MS) this.drawTimes.shift();
     }

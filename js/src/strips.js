@@ -294,9 +294,10 @@ function render({ model, el }) {
     chart(driftCtx, width, 150, "latent per frame", main,
       { marks, overlays, first: (d.first || 0) + low, axis: "latent frame", empty: "latent statistics appear as blocks stream" });
     const l = model.get("losses");
+    const starts = segmentStarts(l.block || [], l.segment || []);
+    root.dataset.segmentStarts = starts.length;
     chart(lossCtx, width, 150, "drag losses per iteration", [["l_rec", l.l_rec || []], ["l_cst", l.l_cst || []]],
-      { starts: segmentStarts(l.block || [], l.segment || []), first: l.first || 0, axis: "iteration",
-        empty: "losses appear while a drag optimises" });
+      { starts, first: l.first || 0, axis: "iteration", empty: "losses appear while a drag optimises" });
     drawMaps(mapsCtx, width, maps.height, model.get("maps"));
     drawProbe(probeCtx, width, 150, model.get("probe"));
   };

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 61b722ca7de08e7f593401e3780999e0669d747987bac2d7ee0907cf52296fc9)
+// dragstream_widget front end, built from js/src (source sha256 c35a5998f95ad54e06f03b23ff648b126e1b522544c7699d5dba3f96f0f8dde9)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
@@ -309,18 +309,15 @@ function render({ model, el }) {
       { marks, overlays, first: (d.first || 0) + low, axis: "latent frame", empty: "latent statistics appear as blocks stream" }
     );
     const l = model.get("losses");
+    const starts = segmentStarts(l.block || [], l.segment || []);
+    root.dataset.segmentStarts = starts.length;
     chart(
       lossCtx,
       width,
       150,
       "drag losses per iteration",
       [["l_rec", l.l_rec || []], ["l_cst", l.l_cst || []]],
-      {
-        starts: segmentStarts(l.block || [], l.segment || []),
-        first: l.first || 0,
-        axis: "iteration",
-        empty: "losses appear while a drag optimises"
-      }
+      { starts, first: l.first || 0, axis: "iteration", empty: "losses appear while a drag optimises" }
     );
     drawMaps(mapsCtx, width, maps.height, model.get("maps"));
     drawProbe(probeCtx, width, 150, model.get("probe"));

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 61b722ca7de08e7f593401e3780999e0669d747987bac2d7ee0907cf52296fc9)
+// dragstream_widget front end, built from js/src (source sha256 c35a5998f95ad54e06f03b23ff648b126e1b522544c7699d5dba3f96f0f8dde9)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -403,6 +403,8 @@ var FrameView = class {
     if (distinct) {
       this.distinctDrawn += 1;
       const now = performance.now();
+      const last = this.drawTimes[this.drawTimes.length - 1];
+      if (last !== void 0 && now - last > 1e3) this.drawTimes = [];
       this.drawTimes.push(now);
       while (this.drawTimes.length > 0 && now - this.drawTimes[0] > WINDOW_MS) this.drawTimes.shift();
     }
@@ -464,6 +466,7 @@ function render({ model, el }) {
     requestAnimationFrame(() => {
       redrawQueued = false;
       drawMasks(maskCanvas, sketch);
+      root.dataset.regionPixels = sketch.region.mask.reduce((a, v) => a + v, 0);
       drawVectors(vectorCanvas, sketch, ui.mode, model.get("animation_frames"), window.devicePixelRatio || 1);
     });
   }
