@@ -730,6 +730,7 @@ def drag_config_table() -> str:
 
 # ----- the markers ---------------------------------------------------------------------------------
 
+
 def select_table() -> str:
     """Click to select against the toy world's masks (lab/card/select.json, ``bench select``)."""
     result = load(CARD / "select.json")["summary"]
