@@ -554,7 +554,7 @@ def person(tmp_path_factory):
     with jupyter_server("jupyterlab", root) as (base, token, runtime):
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 950}, device_scale_factor=2)
+            page = browser.new_page(viewport={"width": 1300, "height": 1500}, device_scale_factor=2)
             try:
                 page.goto(f"{base}/lab/tree/person.ipynb?token={token}")
                 page.wait_for_selector(".jp-Notebook", timeout=90_000)
@@ -585,6 +585,7 @@ def test_4_the_readme_widget_starts_from_its_worlds_opening_frames(person):
 def test_5_frames_shown_count_distinct_frames_paced_evenly(person):
     page, kernel, shots, measured = person
     wait_for(page, "document.querySelector('.dsw').dataset.fps === ''", 60)  # the opening blocks played
+    time.sleep(1.5)  # and the stream has stopped
     distinct = int(dataset(page, "distinctDrawn"))
     page.click(".dsw button:text-is('Step')")
     wait_for(page, f"Number(document.querySelector('.dsw').dataset.distinctDrawn) > {distinct}", 60)
@@ -684,8 +685,16 @@ def test_7_refused_prompts_leave_the_box_on_the_prompt_in_use(person):
     ]:
         page.fill(".dsw-prompt", prompt)
         page.press(".dsw-prompt", "Enter")
-        wait_for(page, f"document.querySelector('.dsw-status').textContent.includes({json.dumps(says)})", 30)
-        wait_for(page, f"document.querySelector('.dsw-prompt').value === {json.dumps(PERSON_PROMPT)}", 30)
+        page.dispatch_event(".dsw-prompt", "change")  # what leaving the box does, should Enter not commit it
+        try:
+            wait_for(
+                page, f"document.querySelector('.dsw-status').textContent.includes({json.dumps(says)})", 30
+            )
+            wait_for(page, f"document.querySelector('.dsw-prompt').value === {json.dumps(PERSON_PROMPT)}", 30)
+        except sync_api.TimeoutError:
+            raise AssertionError(
+                f"{prompt!r}: status {page.inner_text('.dsw-status')!r}, box {page.input_value('.dsw-prompt')!r}"
+            ) from None
     assert kernel.evaluate("widget.session.prompt") == PERSON_PROMPT
 
 

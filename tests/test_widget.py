@@ -840,9 +840,10 @@ def test_the_status_names_no_generation_rate_once_paused(widget):
 
 
 def test_a_click_proposes_a_region_from_the_backends_features(widget):
-    browser_message(widget, {"type": "select", "x": 12.0, "y": 20.0})
-    widget.wait(30)
-    assert widget.state == "ready" and widget.status.startswith("selected"), widget.status
+    for frame in (None, 0, 999):  # the last frame; the first of the video; past the end: the last
+        browser_message(widget, {"type": "select", "x": 12.0, "y": 20.0, "frame": frame})
+        widget.wait(30)
+        assert widget.state == "ready" and widget.status.startswith("selected"), widget.status
 
 
 @pytest.mark.parametrize(
@@ -852,6 +853,7 @@ def test_a_click_proposes_a_region_from_the_backends_features(widget):
         ({"type": "select", "x": "a", "y": 3.0}, "x must be a number"),
         ({"type": "select", "x": 3.0}, "y must be a number"),
         ({"type": "select", "x": 3.0, "y": 3.0, "z": 1}, "unknown field(s) z"),
+        ({"type": "select", "x": 3.0, "y": 3.0, "frame": -2}, "frame must be an integer >= 0"),
     ],
 )
 def test_a_bad_select_message_is_explained(widget, content, expected):

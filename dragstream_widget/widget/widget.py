@@ -352,17 +352,23 @@ class DragStreamWidget(anywidget.AnyWidget):
     def _on_widget_request(self, content: dict) -> None:
         try:
             if content["type"] == "select":
-                self._on_select(read_point(content, self.frame_size))
+                self._on_select(read_point(content, self.frame_size), read_frame(content))
             else:
                 paths = self.export_all()
                 self._report("ready", "exported " + ", ".join(str(p) for p in paths))
         except Exception as error:  # a widget event must never take the kernel down
             self._report("error", describe(error))
 
-    def _on_select(self, point: tuple[float, float]) -> None:
-        """Propose the region of the object under ``point`` on the frame on screen (in the worker,
-        between blocks) and send it to the browser as a mask the brush can refine."""
-        future = self._controller.run(lambda session: propose_region(session, point))
+    def _on_select(self, point: tuple[float, float], frame: int | None) -> None:
+        """Propose the region of the object under ``point`` on frame ``frame`` of the video (the one on
+        screen; the last made where it is not given or no longer at hand), in the worker between blocks,
+        and send it to the browser as a mask the brush can refine."""
+
+        def propose(session: StreamSession) -> np.ndarray:
+            block, k = locate_frame(session, frame)
+            return propose_region(session, point, frame=k, block=block)
+
+        future = self._controller.run(propose)
         future.add_done_callback(lambda f: self._send_selection(point, f))
 
     def _send_selection(self, point: tuple[float, float], future: Future) -> None:
@@ -469,7 +475,7 @@ WIDGET_REQUESTS = ("select", "export")  # the front end's messages read here, be
 
 def read_point(content: dict, frame_size: list[int]) -> tuple[float, float]:
     """The ``x``, ``y`` of a select message: finite numbers inside the frame, in model pixels."""
-    unknown = set(content) - {"type", "x", "y"}
+    unknown = set(content) - {"type", "x", "y", "frame"}
     if unknown:
         raise ValueError(f"select message: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     height, width = frame_size
@@ -482,6 +488,26 @@ def read_point(content: dict, frame_size: list[int]) -> tuple[float, float]:
             )
         point.append(float(value))
     return point[0], point[1]
+
+
+def read_frame(content: dict) -> int | None:
+    """The optional ``frame`` of a select message: the position in the video of the frame clicked."""
+    frame = content.get("frame")
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
+        raise ValueError(f"select message: frame must be an integer >= 0 or null, got {str(frame)[:40]!r}")
+    return frame
+
+
+def locate_frame(session: StreamSession, frame: int | None) -> tuple[object, int]:
+    """The block holding frame ``frame`` of the video and the frame's place in it; the last frame of the
+    last block where ``frame`` is None, past the end or in a block too old to have its features at hand."""
+    start = 0
+    for block in session.blocks:
+        count = len(block.frames)
+        if frame is not None and start <= frame < start + count and block.cache_before is not None:
+            return block, frame - start
+        start += count
+    return None, -1
 
 
 def session_instructions(session: StreamSession) -> dict:

@@ -101,7 +101,7 @@ function render({ model, el }) {
     holdFrame();
     if (ui.tool === "select") {
       const [x, y] = toModel(e);
-      send({ type: "select", x, y });
+      send({ type: "select", x, y, frame: frames.frameIndex });
       showStatus();
       return;
     }

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 c35a5998f95ad54e06f03b23ff648b126e1b522544c7699d5dba3f96f0f8dde9)
+// dragstream_widget front end, built from js/src (source sha256 b95c1ea4acb5b22a95e3758a80ceedb7aa03d4367520060f6e83b5c76d9de993)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -509,7 +509,7 @@ function render({ model, el }) {
     holdFrame();
     if (ui.tool === "select") {
       const [x, y] = toModel(e);
-      send({ type: "select", x, y });
+      send({ type: "select", x, y, frame: frames.frameIndex });
       showStatus();
       return;
     }
