@@ -527,7 +527,18 @@ def trajectory(page, size, handle, target) -> None:
 
 
 @pytest.fixture(scope="module")
-def person(tmp_path_factory):
+def chromium():
+    """One chromium for the tests below (Playwright's sync API runs one at a time in a thread)."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def person(tmp_path_factory, chromium):
     """JupyterLab with the README's widget and its live strips, at device pixel ratio 2 (a laptop
     screen); yields (page, kernel, shots folder, measured figures)."""
     nbformat = pytest.importorskip("nbformat")
@@ -552,29 +563,27 @@ def person(tmp_path_factory):
     shots.mkdir(parents=True, exist_ok=True)
     measured: dict = {}
     with jupyter_server("jupyterlab", root) as (base, token, runtime):
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1500}, device_scale_factor=2)
+        page = chromium.new_page(viewport={"width": 1300, "height": 1500}, device_scale_factor=2)
+        try:
+            page.goto(f"{base}/lab/tree/person.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook", timeout=90_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            run_all_cells(page)
+            page.wait_for_selector("text=streamed", timeout=300_000)
+            page.locator(".dsw").scroll_into_view_if_needed()
+            wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
+            kernel = Kernel(runtime)
             try:
-                page.goto(f"{base}/lab/tree/person.ipynb?token={token}")
-                page.wait_for_selector(".jp-Notebook", timeout=90_000)
-                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-                run_all_cells(page)
-                page.wait_for_selector("text=streamed", timeout=300_000)
-                page.locator(".dsw").scroll_into_view_if_needed()
-                wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
-                kernel = Kernel(runtime)
-                try:
-                    yield page, kernel, shots, measured
-                finally:
-                    kernel.close()
-            except Exception:
-                page.screenshot(path=shots / "person_failure.png")
-                raise
+                yield page, kernel, shots, measured
             finally:
-                (shots / "person_metrics.json").write_text(json.dumps(measured, indent=2))
-                print(json.dumps(measured, indent=2))
-                browser.close()
+                kernel.close()
+        except Exception:
+            page.screenshot(path=shots / "person_failure.png")
+            raise
+        finally:
+            (shots / "person_metrics.json").write_text(json.dumps(measured, indent=2))
+            print(json.dumps(measured, indent=2))
+            page.close()
 
 
 def test_4_the_readme_widget_starts_from_its_worlds_opening_frames(person):
@@ -804,29 +813,37 @@ def app_server(command: list[str], root: Path, port: int, name: str):
         log.close()
 
 
-def streams_in_page(url: str, shots: Path, name: str) -> dict:
+def until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.25)
+
+
+def streams_in_page(chromium, url: str, shots: Path, name: str) -> dict:
     """Open ``url``, wait for the widget's first frame, press Step: the next frames must reach the
     screen (custom messages with binary frames both ways). Returns what the page showed."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        try:
-            page.goto(url)
-            page.wait_for_selector(".dsw", timeout=180_000)
-            wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0", 180)
-            first = frame_index(page)
-            page.click(".dsw button:text-is('Step')")
-            wait_for(page, f"Number(document.querySelector('.dsw').dataset.frameIndex) > {first}", 120)
-            page.screenshot(path=shots / f"{name}.png")
-            return {"first": first, "after_step": frame_index(page)}
-        except Exception:
-            page.screenshot(path=shots / f"{name}_failure.png")
-            raise
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1100, "height": 900})
+    try:
+        page.goto(url)
+        widget = page.locator(".dsw")  # locators see into shadow roots too (marimo draws widgets in one)
+        widget.wait_for(timeout=180_000)
+        shown = lambda: int(widget.evaluate("e => e.dataset.frameIndex || -1"))  # noqa: E731
+        until(lambda: int(widget.evaluate("e => e.dataset.framesDrawn || 0")) > 0, 180)
+        first = shown()
+        widget.locator("button:text-is('Step')").click()
+        until(lambda: shown() > first, 120)
+        page.screenshot(path=shots / f"{name}.png")
+        return {"first": first, "after_step": shown()}
+    except Exception:
+        page.screenshot(path=shots / f"{name}_failure.png")
+        raise
+    finally:
+        page.close()
 
 
-def test_widget_in_marimo(tmp_path):
+def test_widget_in_marimo(tmp_path, chromium):
     pytest.importorskip("marimo")
     body = "\n".join(
         "    " + line for line in (WIDE_MODEL + "view = mo.ui.anywidget(widget)\nview").splitlines()
@@ -838,11 +855,11 @@ def test_widget_in_marimo(tmp_path):
     port = free_port()
     command = [sys.executable, "-m", "marimo", "run", "app.py", "--headless", "--no-token"]
     with app_server([*command, "--host", "127.0.0.1", "--port", str(port)], tmp_path, port, "marimo"):
-        shown = streams_in_page(f"http://127.0.0.1:{port}", tmp_path, "marimo")
+        shown = streams_in_page(chromium, f"http://127.0.0.1:{port}", tmp_path, "marimo")
     assert shown["after_step"] > shown["first"] >= 0
 
 
-def test_widget_in_voila(tmp_path):
+def test_widget_in_voila(tmp_path, chromium):
     pytest.importorskip("voila")
     nbformat = pytest.importorskip("nbformat")
     notebook = nbformat.v4.new_notebook()
@@ -860,5 +877,5 @@ def test_widget_in_voila(tmp_path):
         "--Voila.ip=127.0.0.1",
     ]
     with app_server([*command, "--token="], tmp_path, port, "voila"):
-        shown = streams_in_page(f"http://127.0.0.1:{port}", tmp_path, "voila")
+        shown = streams_in_page(chromium, f"http://127.0.0.1:{port}", tmp_path, "voila")
     assert shown["after_step"] > shown["first"] >= 0

@@ -366,7 +366,8 @@ class StreamController:
         drag = self._animation_id if animating else None
         if not session.animating:
             self._animation_id = None
-        self._pacer.push(frames_of(session, (record,), drag), made_in=elapsed)
+        # The pace of playback follows plain blocks: a drag's slower blocks would hold it back after the drag.
+        self._pacer.push(frames_of(session, (record,), drag), made_in=None if animating else elapsed)
         if not animating:  # drag blocks would understate the streaming speed
             rate = len(record.frames) / max(elapsed, 1e-6)
             self.generation_fps = rate if self.generation_fps == 0 else 0.7 * self.generation_fps + 0.3 * rate

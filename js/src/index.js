@@ -301,7 +301,7 @@ function render({ model, el }) {
     playButton.textContent = model.get("playing") ? "Pause" : "Play";
   }
   model.on("change:playing", showPlaying);
-  model.on("change:status", showStatus);
+  model.on("change:status", () => { ui.localError = null; showStatus(); }); // the kernel's news comes after
   model.on("change:state", showStatus);
   model.on("change:generation_fps", showInfo);
   model.on("change:playing", showInfo);

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b95c1ea4acb5b22a95e3758a80ceedb7aa03d4367520060f6e83b5c76d9de993)
+// dragstream_widget front end, built from js/src (source sha256 fa4da57a80136d75a7e8a781dd94059cfa51e98f962c5ce1c492c72c9c7a95a8)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -772,7 +772,10 @@ function render({ model, el }) {
     playButton.textContent = model.get("playing") ? "Pause" : "Play";
   }
   model.on("change:playing", showPlaying);
-  model.on("change:status", showStatus);
+  model.on("change:status", () => {
+    ui.localError = null;
+    showStatus();
+  });
   model.on("change:state", showStatus);
   model.on("change:generation_fps", showInfo);
   model.on("change:playing", showInfo);
