@@ -249,12 +249,12 @@ function sharpCanvas(cssWidth, cssHeight) {
   return { canvas, resize, width: cssWidth, height: cssHeight };
 }
 
-// Iterations where a trajectory segment starts (a new block or segment), labelled "s1", "s2", ...
+// Iterations where a trajectory segment starts (a new block or segment), labelled by the segment ("s1", "s2", ...).
 export function segmentStarts(blocks, segments) {
   const starts = [];
   for (let i = 0; i < segments.length; i++) {
     if (i === 0 || blocks[i] !== blocks[i - 1] || segments[i] !== segments[i - 1]) {
-      starts.push([i, `s${segments[i] + 1}`]);
+      starts.push([i, `s${segments[i]}`]); // segments count from 1
     }
   }
   return starts;

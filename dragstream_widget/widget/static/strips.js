@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 fa4da57a80136d75a7e8a781dd94059cfa51e98f962c5ce1c492c72c9c7a95a8)
+// dragstream_widget front end, built from js/src (source sha256 27447e757f4167c5cf15749167c0750b8256188fcfc92a43dd5c4ca04bb29c0c)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
@@ -267,7 +267,7 @@ function segmentStarts(blocks, segments) {
   const starts = [];
   for (let i = 0; i < segments.length; i++) {
     if (i === 0 || blocks[i] !== blocks[i - 1] || segments[i] !== segments[i - 1]) {
-      starts.push([i, `s${segments[i] + 1}`]);
+      starts.push([i, `s${segments[i]}`]);
     }
   }
   return starts;
