@@ -730,6 +730,26 @@ def drag_config_table() -> str:
 
 # ----- the markers ---------------------------------------------------------------------------------
 
+
+def select_table() -> str:
+    """Click to select against the toy world's masks (lab/card/select.json, ``bench select``)."""
+    result = load(CARD / "select.json")["summary"]
+    q1, q3 = result["quartiles_iou"]
+    return table(
+        ["clicks", "frames", "median IoU", "quartiles", "IoU ≥ 0.8", "median seconds a click"],
+        [
+            [
+                str(result["clicks"]),
+                str(result["frames"]),
+                fixed(result["median_iou"]),
+                f"{fixed(q1)} – {fixed(q3)}",
+                percent(result["share_at_least_0.8"]),
+                fixed(result["median_seconds"]),
+            ]
+        ],
+    )
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "scorecard": scorecard_table,
     "scorecard-brief": scorecard_brief_table,
@@ -738,6 +758,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "rollouts": rollouts_table,
     "long-runs": long_runs_table,
     "demo": demo_table,
+    "select": select_table,
     "cpu-speed": cpu_speed_table,
     "quality-means": quality_means_table,
     "quality-paired": quality_paired_table,

@@ -7,6 +7,7 @@
     bench speed             the embedded model's speed on this machine's CPU
     bench gpu-smoke         a Wan-1.3B-shaped model with random weights, streamed on a GPU
     bench gpu-pipeline      the whole real-size pipeline with random weights
+    bench select            click to select: one click per object against the toy world's masks
 
 Each verb's module holds its arguments (``add_arguments(parser)``) and its run (``main(args)``). Only
 the chosen verb's module is imported, so no verb waits on, or needs, another verb's dependencies.
@@ -48,6 +49,9 @@ COMMANDS: dict[str, Verb | Group] = {
                 "bench.gpu_smoke", "a Wan-1.3B-shaped model with random weights, streamed on a GPU"
             ),
             "gpu-pipeline": Verb("bench.gpu_pipeline", "the whole real-size pipeline with random weights"),
+            "select": Verb(
+                "bench.select", "click to select: one click per object against the toy world's masks"
+            ),
         },
     ),
 }

@@ -272,6 +272,7 @@ def run_in_browser(page, lab, shots: Path) -> dict:
             "generation_frames_per_second": kernel.evaluate("widget.generation_fps"),
         }
         page.screenshot(path=shots / "widget_streaming.png")
+        doc_screenshot(page.locator(".widget-hbox").first, "widget_dpr1.png", shots)
 
         # An animation while the video plays: the blue square along an L-shaped path.
         blue = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'blue')[1]]")
@@ -472,3 +473,410 @@ def test_widget_in_notebook_7_on_a_wide_frame(tmp_path):
     np.testing.assert_allclose(edit["regions"][0]["targets"], [target], atol=0.02)
     expected = disc(size, handle, brush) | disc(size, kept_stroke, brush)
     np.testing.assert_array_equal(decode_mask(edit["regions"][0]["mask"]), expected)
+
+
+# ----- the widget in a person's hands: one JupyterLab, one page at device pixel ratio 2 ---------------
+
+PERSON_PROMPT = "a red circle and a blue square on a striped background"
+DOC_IMAGES = os.environ.get("DRAGSTREAM_DOC_IMAGES")  # where the docs' screenshots are refreshed, if set
+
+
+def doc_screenshot(locator, name: str, shots: Path) -> None:
+    """A screenshot for the docs: into ``$DRAGSTREAM_DOC_IMAGES`` where set (docs/images), else ``shots``."""
+    folder = Path(DOC_IMAGES) if DOC_IMAGES else shots
+    folder.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=folder / name)
+
+
+def dataset(page, key: str) -> str:
+    return page.eval_on_selector(".dsw", f"e => e.dataset.{key} ?? ''")
+
+
+def frame_index(page) -> int:
+    return int(dataset(page, "frameIndex") or -1)
+
+
+def press_play(page, playing: bool) -> None:
+    """Press Play (or Pause) and wait until the button says the stream is ``playing`` (or not)."""
+    page.click("button.dsw-play")
+    wait_for(
+        page, f"document.querySelector('.dsw-play').textContent === '{'Pause' if playing else 'Play'}'", 30
+    )
+
+
+def paint(page, size, points, brush: int) -> None:
+    """Paint with the handle brush through ``points`` (model pixels), one stroke."""
+    box = page.locator(".dsw-vectors").bounding_box()
+    page.click("button[data-tool=handle]")
+    page.eval_on_selector("input[type=range][title^='brush']", SET_RANGE, brush)
+    page.mouse.move(*stage_point(box, points[0], size))
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*stage_point(box, point, size), steps=3)
+    page.mouse.up()
+
+
+def trajectory(page, size, handle, target) -> None:
+    box = page.locator(".dsw-vectors").bounding_box()
+    page.click("button[data-tool=path]")
+    page.mouse.move(*stage_point(box, handle, size))
+    page.mouse.down()
+    for point in polyline_points(handle, [target], step=1.0)[1:]:
+        page.mouse.move(*stage_point(box, point, size), steps=2)
+    page.mouse.up()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One chromium for the tests below (Playwright's sync API runs one at a time in a thread)."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def person(tmp_path_factory, chromium):
+    """JupyterLab with the README's widget and its live strips, at device pixel ratio 2 (a laptop
+    screen); yields (page, kernel, shots folder, measured figures)."""
+    nbformat = pytest.importorskip("nbformat")
+    root = tmp_path_factory.mktemp("person")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import ipywidgets\n"
+            "import dragstream_widget as dsw\n"
+            "from dragstream_widget.models.toyworld.scenes import object_region\n"
+            f"widget = dsw.DragStreamWidget(dsw.load_model(), {PERSON_PROMPT!r}, export_dir='exports')\n"
+            "strips = widget.live_strips()\n"
+            "ipywidgets.HBox([widget, strips], layout=ipywidgets.Layout(flex_flow='row wrap', grid_gap='12px'))"
+        ),
+        nbformat.v4.new_code_cell(
+            "widget.step(2).result()\nprint('streamed', widget.session.num_blocks, 'blocks')"
+        ),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "person.ipynb")
+    shots = Path(os.environ.get("DRAGSTREAM_SCREENSHOTS", root / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    measured: dict = {}
+    with jupyter_server("jupyterlab", root) as (base, token, runtime):
+        page = chromium.new_page(viewport={"width": 1300, "height": 1500}, device_scale_factor=2)
+        try:
+            page.goto(f"{base}/lab/tree/person.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook", timeout=90_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            run_all_cells(page)
+            page.wait_for_selector("text=/streamed \\d+ blocks/", timeout=300_000)  # the output, not the code
+            page.wait_for_selector(".dsw", timeout=120_000)
+            page.locator(".dsw").scroll_into_view_if_needed()
+            wait_for(page, "Number(document.querySelector('.dsw').dataset.framesDrawn) > 0")
+            kernel = Kernel(runtime)
+            try:
+                yield page, kernel, shots, measured
+            finally:
+                kernel.close()
+        except Exception:
+            page.screenshot(path=shots / "person_failure.png")
+            raise
+        finally:
+            (shots / "person_metrics.json").write_text(json.dumps(measured, indent=2))
+            print(json.dumps(measured, indent=2))
+            page.close()
+
+
+def test_4_the_readme_widget_starts_from_its_worlds_opening_frames(person):
+    _, kernel, _, _ = person
+    assert kernel.evaluate("widget.session.blocks[0].given")
+
+
+def test_5_frames_shown_count_distinct_frames_paced_evenly(person):
+    page, kernel, shots, measured = person
+    wait_for(page, "document.querySelector('.dsw').dataset.fps === ''", 60)  # the opening blocks played
+    time.sleep(1.5)  # and the stream has stopped
+    distinct = int(dataset(page, "distinctDrawn"))
+    page.click(".dsw button:text-is('Step')")
+    wait_for(page, f"Number(document.querySelector('.dsw').dataset.distinctDrawn) > {distinct}", 60)
+    assert dataset(page, "fps") == ""  # no rate from the first frame (it read 1000 frames/s)
+    press_play(page, True)
+    time.sleep(6)
+    measured["playing_frames_per_second_shown"] = float(dataset(page, "fps") or 0)
+    measured["playing_jitter_ms"] = float(dataset(page, "jitter") or 0)
+    measured["playing_frames_per_second_generated"] = kernel.evaluate("widget.generation_fps")
+    page.locator(".widget-hbox").first.screenshot(path=shots / "person_playing.png")
+    redraws = int(dataset(page, "framesDrawn")) - int(dataset(page, "distinctDrawn"))
+    press_play(page, False)
+    time.sleep(4)  # the frames made play out, then the lossless still of the last: drawn again, not shown
+    assert int(dataset(page, "framesDrawn")) - int(dataset(page, "distinctDrawn")) > redraws
+    # Shown never exceeds made while playing live (repeated draws used to count).
+    assert (
+        measured["playing_frames_per_second_shown"]
+        <= 1.25 * measured["playing_frames_per_second_generated"] + 0.5
+    )
+    # Replay at 8 frames/s: the frame path alone, evenly paced.
+    page.eval_on_selector("input[type=range][title^='playback']", SET_RANGE, 8)
+    page.click("button.dsw-replay")
+    time.sleep(3)
+    measured["replay_at_8_frames_per_second_shown"] = float(dataset(page, "fps") or 0)
+    measured["replay_at_8_jitter_ms"] = float(dataset(page, "jitter") or 0)
+    page.click("button:text-is('Stop')")
+    assert 6.0 <= measured["replay_at_8_frames_per_second_shown"] <= 9.0
+    page.eval_on_selector("input[type=range][title^='playback']", SET_RANGE, 16)
+
+
+def test_1_play_after_a_12_s_pause_keeps_playing(person):
+    page, kernel, _, _ = person
+    press_play(page, True)
+    time.sleep(2)
+    press_play(page, False)
+    time.sleep(12)
+    press_play(page, True)
+    shown = frame_index(page)
+    time.sleep(4)
+    assert kernel.evaluate("widget.playing"), kernel.evaluate("widget.status")
+    assert "no view has shown" not in kernel.evaluate("widget.status")
+    assert frame_index(page) > shown
+    press_play(page, False)
+    assert "generating at" not in kernel.evaluate("widget.status")  # problem 8: not after a pause
+
+
+def test_3_painting_holds_the_frame_and_clear_resumes(person):
+    page, kernel, _, _ = person
+    size = tuple(kernel.evaluate("widget.frame_size"))
+    press_play(page, True)
+    time.sleep(2)
+    paint(page, size, [(10, 10), (14, 12)], brush=2)
+    held = frame_index(page)
+    time.sleep(2)
+    assert frame_index(page) == held and dataset(page, "held") == "true"
+    assert not kernel.evaluate("widget.playing") and "held on frame" in kernel.evaluate("widget.status")
+    page.click("button.dsw-clear")
+    time.sleep(3)
+    assert kernel.evaluate("widget.playing") and frame_index(page) > held
+    press_play(page, False)
+
+
+def test_2_six_applies_give_one_drag_and_apply_stays_put(person):
+    page, kernel, shots, measured = person
+    size = tuple(kernel.evaluate("widget.frame_size"))
+    red = visible_object_center(kernel)
+    target = (red[0] + 5 if red[0] < 40 else red[0] - 5, red[1])
+    received = kernel.evaluate("len(widget.received)")
+    blocks = kernel.evaluate("widget.session.num_blocks")
+    page.select_option(".dsw select >> nth=0", "edit")
+    paint(page, size, [tuple(red)], brush=4)
+    trajectory(page, size, tuple(red), target)
+    button = page.locator("button.dsw-apply")
+    before = button.bounding_box()
+    for k in range(6):
+        page.keyboard.press("Enter")
+        if k == 0:
+            assert page.eval_on_selector("button.dsw-apply", "b => b.disabled")  # while the drag runs
+    wait_for(page, "document.querySelector('.dsw').dataset.applying === 'false'", 120)
+    wait_for(page, "document.querySelector('.dsw').dataset.dragLatency !== ''", 120)
+    measured["edit_apply_to_frame_s"] = float(dataset(page, "dragLatency"))
+    page.click("button.dsw-apply")  # the drawing was consumed: nothing more to send
+    time.sleep(0.5)
+    assert kernel.evaluate("len(widget.received)") == received + 1
+    assert kernel.evaluate("widget.session.num_blocks") == blocks
+    assert "nothing to apply" in page.inner_text(".dsw-status")
+    assert button.bounding_box() == before  # the line above it changed ("last drag on screen ...")
+    page.locator(".widget-hbox").first.screenshot(path=shots / "person_after_edit.png")
+
+
+def test_7_refused_prompts_leave_the_box_on_the_prompt_in_use(person):
+    page, kernel, _, _ = person
+    for prompt, says in [
+        ("a dog running on a beach", "unknown word 'dog'"),
+        ("circle red a and on blue", "cannot read"),
+        ("", "the prompt is empty"),
+    ]:
+        page.fill(".dsw-prompt", prompt)
+        page.press(".dsw-prompt", "Enter")
+        page.dispatch_event(".dsw-prompt", "change")  # what leaving the box does, should Enter not commit it
+        try:
+            wait_for(
+                page, f"document.querySelector('.dsw-status').textContent.includes({json.dumps(says)})", 30
+            )
+            wait_for(page, f"document.querySelector('.dsw-prompt').value === {json.dumps(PERSON_PROMPT)}", 30)
+        except sync_api.TimeoutError:
+            raise AssertionError(
+                f"{prompt!r}: status {page.inner_text('.dsw-status')!r}, box {page.input_value('.dsw-prompt')!r}"
+            ) from None
+    assert kernel.evaluate("widget.session.prompt") == PERSON_PROMPT
+
+
+def test_8_switches_confirm_and_a_whole_frame_handle_is_refused(person):
+    page, kernel, _, _ = person
+    size = tuple(kernel.evaluate("widget.frame_size"))
+    for label in ("ADSR", "SFS", "CSS"):
+        for state in ("off", "on"):
+            page.click(f"label.dsw-check:has-text('{label}') input")
+            wait_for(
+                page, f"document.querySelector('.dsw-status').textContent.startsWith('{label} {state}')", 30
+            )
+    received = kernel.evaluate("len(widget.received)")
+    height, width = size
+    rows = [
+        (x, y) for y in range(0, height, 8) for x in ((0, width - 1) if (y // 8) % 2 == 0 else (width - 1, 0))
+    ]
+    paint(page, size, rows, brush=max(width, height) // 6)
+    page.select_option(".dsw select >> nth=0", "edit")
+    trajectory(page, size, (width / 2, height / 2), (width / 2 + 4, height / 2))
+    page.click("button.dsw-apply")
+    wait_for(page, "document.querySelector('.dsw-status').textContent.includes('of the frame')", 60)
+    assert "paint the object alone" in page.inner_text(".dsw-status")
+    assert kernel.evaluate("len(widget.received)") == received + 1
+    assert int(dataset(page, "regionPixels")) > 0.9 * width * height  # the refused drawing is given back
+    page.click("button.dsw-clear")
+
+
+def test_click_to_select_proposes_the_object(person):
+    page, kernel, _, _ = person
+    size = tuple(kernel.evaluate("widget.frame_size"))
+    blue = kernel.evaluate("[round(v) for v in object_region(widget.session.frames()[-1], 'blue')[1]]")
+    area = kernel.evaluate("int(object_region(widget.session.frames()[-1], 'blue')[0].sum())")
+    page.click("button[data-tool=select]")
+    box = page.locator(".dsw-vectors").bounding_box()
+    page.mouse.click(*stage_point(box, tuple(blue), size))
+    wait_for(page, "document.querySelector('.dsw-status').textContent.startsWith('selected')", 60)
+    wait_for(page, "Number(document.querySelector('.dsw').dataset.regionPixels) > 0", 30)
+    assert 0.6 * area <= int(dataset(page, "regionPixels")) <= 1.6 * area
+    assert page.eval_on_selector("button[data-tool=handle]", "b => b.classList.contains('dsw-active')")
+    page.click("button.dsw-clear")
+
+
+def test_9_live_strips_are_sharp_with_time_ticks_and_segment_marks(person):
+    page, kernel, shots, _ = person
+    assert page.eval_on_selector(".dsw-strips", "e => e.dataset.dpr") == "2"
+    sizes = page.eval_on_selector_all(
+        ".dsw-strip", "cs => cs.map(c => [c.width, c.height, c.clientWidth, c.clientHeight])"
+    )
+    for backing_w, backing_h, css_w, css_h in sizes:
+        assert backing_w == 2 * css_w and backing_h == 2 * css_h
+    maps_height = sizes[2][3]
+    assert maps_height <= (sizes[2][2] - 24) / 3 + 24  # three square panels, no empty space under them
+    assert int(page.eval_on_selector(".dsw-strips", "e => e.dataset.segmentStarts || 0")) >= 1
+    doc_screenshot(page.locator(".widget-hbox").first, "widget_dpr2.png", shots)
+
+
+def test_export_button_writes_the_stream_and_its_instructions(person):
+    page, kernel, _, _ = person
+    page.click("button.dsw-export")
+    wait_for(page, "document.querySelector('.dsw-status').textContent.startsWith('exported')", 120)
+    written = kernel.evaluate("sorted(p.suffix for p in __import__('pathlib').Path('exports').iterdir())")
+    assert written == [".gif", ".json", ".mp4"]
+    assert (
+        kernel.evaluate(
+            "len(__import__('json').load(open(next(__import__('pathlib').Path('exports').glob('*.json'))))['drags'])"
+        )
+        >= 1
+    )
+
+
+# ----- the same widget in marimo and Voila -----------------------------------------------------------
+
+WIDE_MODEL = (
+    "import dragstream_widget as dsw\n"
+    "from dragstream_widget.models.random_model import RandomModelSpec, random_backend\n"
+    "backend = random_backend(RandomModelSpec(latent_height=10, latent_width=18, frames_per_block=2))\n"
+    "widget = dsw.DragStreamWidget(backend, 'a wide test frame', seed=2, display_width=430)\n"
+    "widget.step(1).result()\n"
+)
+
+
+@contextlib.contextmanager
+def app_server(command: list[str], root: Path, port: int, name: str):
+    """A web app (marimo, Voila) on loopback port ``port``, started by ``command`` in ``root``."""
+    log = open(root / f"{name}.log", "w")
+    server = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} did not start: " + (root / f"{name}.log").read_text()[-2000:]
+                    ) from None
+                time.sleep(0.3)
+        yield
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.25)
+
+
+def streams_in_page(chromium, url: str, shots: Path, name: str) -> dict:
+    """Open ``url``, wait for the widget's first frame, press Step: the next frames must reach the
+    screen (custom messages with binary frames both ways). Returns what the page showed."""
+    page = chromium.new_page(viewport={"width": 1100, "height": 900})
+    try:
+        page.goto(url)
+        widget = page.locator(".dsw")  # locators see into shadow roots too (marimo draws widgets in one)
+        widget.wait_for(timeout=180_000)
+        shown = lambda: int(widget.evaluate("e => e.dataset.frameIndex || -1"))  # noqa: E731
+        until(lambda: int(widget.evaluate("e => e.dataset.framesDrawn || 0")) > 0, 180)
+        first = shown()
+        widget.locator("button:text-is('Step')").click()
+        until(lambda: shown() > first, 120)
+        page.screenshot(path=shots / f"{name}.png")
+        return {"first": first, "after_step": shown()}
+    except Exception:
+        page.screenshot(path=shots / f"{name}_failure.png")
+        raise
+    finally:
+        page.close()
+
+
+def test_widget_in_marimo(tmp_path, chromium):
+    pytest.importorskip("marimo")
+    body = "\n".join(
+        "    " + line for line in (WIDE_MODEL + "view = mo.ui.anywidget(widget)\nview").splitlines()
+    )
+    (tmp_path / "app.py").write_text(
+        "import marimo\n\napp = marimo.App()\n\n\n@app.cell\ndef _():\n    import marimo as mo\n\n"
+        f"{body}\n    return\n\n\nif __name__ == '__main__':\n    app.run()\n"
+    )
+    port = free_port()
+    command = [sys.executable, "-m", "marimo", "run", "app.py", "--headless", "--no-token"]
+    with app_server([*command, "--host", "127.0.0.1", "--port", str(port)], tmp_path, port, "marimo"):
+        shown = streams_in_page(chromium, f"http://127.0.0.1:{port}", tmp_path, "marimo")
+    assert shown["after_step"] > shown["first"] >= 0
+
+
+def test_widget_in_voila(tmp_path, chromium):
+    pytest.importorskip("voila")
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(WIDE_MODEL + "widget")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "widget.ipynb")
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        "widget.ipynb",
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+    ]
+    with app_server([*command, "--token="], tmp_path, port, "voila"):
+        shown = streams_in_page(chromium, f"http://127.0.0.1:{port}", tmp_path, "voila")
+    assert shown["after_step"] > shown["first"] >= 0

@@ -20,7 +20,7 @@ from dragstream_widget import DragStreamWidget
 from dragstream_widget.diagnostics.spectrum import frequency_contribution
 from dragstream_widget.engine.presets import drag_config_of
 from dragstream_widget.ops import DragInstruction, InvalidInstruction, encode_mask
-from dragstream_widget.widget.frames import Frame, FramePacer, encode_frame
+from dragstream_widget.widget.frames import PACE_MARGIN, Frame, FramePacer, encode_frame
 from dragstream_widget.widget.protocol import Ack, Apply, Control, Drawing, ProtocolError, parse_message
 
 SIZE = (32, 32)  # the tiny random model's frames (height, width)
@@ -683,3 +683,194 @@ def test_a_stream_that_fails_to_start_says_so_and_every_request_explains(tiny_ba
         assert widget.state == "error" and "reset to try again" in widget.status
     finally:
         widget.close()
+
+
+# ----- the widget in a person's hands ---------------------------------------------------------------
+
+
+def test_a_long_pause_does_not_count_as_a_silent_view():
+    """Time with nothing sent (paused) is not silence: only frames sent and never acknowledged are."""
+    browser = Browser()
+    pacer = FramePacer(browser.send, browser.show_still, fps=200, ack_timeout=60)
+    try:
+        pacer.push(frames(0, 1))
+        assert wait_until(lambda: len(browser.sent) == 1)
+        pacer.ack(1)
+        time.sleep(0.4)  # paused: nothing goes out
+        assert pacer.silent_view_seconds() == 0.0
+        pacer.push(frames(1, 1, start=1))  # play again: a frame goes out, not yet acknowledged
+        assert wait_until(lambda: len(browser.sent) == 2)
+        assert pacer.silent_view_seconds() < 0.3
+        time.sleep(0.2)
+        assert pacer.silent_view_seconds() >= 0.2  # now that frame has gone unanswered
+    finally:
+        pacer.close()
+
+
+def test_frames_keep_an_even_beat():
+    from dragstream_widget.widget.frames import next_frame_due
+
+    assert next_frame_due(10.0, 10.01, 0.1) == pytest.approx(10.1)  # on time: one period later
+    assert next_frame_due(10.0, 10.5, 0.1) == pytest.approx(10.6)  # after a gap: from now
+
+
+def test_playback_follows_the_generator_where_it_is_slower_than_the_chosen_speed():
+    browser = Browser()
+    pacer = FramePacer(browser.send, browser.show_still, fps=100, ack_timeout=60)
+    try:
+        pacer.push(frames(0, 3), made_in=0.6)  # 0.2 s a frame
+        assert pacer.period() == pytest.approx(0.2 * PACE_MARGIN)
+        assert wait_until(lambda: len(browser.sent) == 1)
+        sent_at = [time.monotonic()]
+        for seq in (1, 2):
+            pacer.ack(seq)
+            assert wait_until(lambda n=seq: len(browser.sent) == n + 1, timeout=2)
+            sent_at.append(time.monotonic())
+        gaps = np.diff(sent_at)
+        assert np.all(gaps > 0.15), gaps  # spread over the time the block took, not a burst
+    finally:
+        pacer.close()
+
+
+def test_drawing_holds_the_frame_and_apply_resumes_playing(widget):
+    widget.play().result(10)
+    assert wait_until(lambda: widget._pacer.sent > 0, timeout=20)
+    browser_message(widget, {"type": "drawing"})
+    widget.wait(20)
+    assert not widget.playing and widget._pacer.held and "held on frame" in widget.status
+    sent = widget._pacer.sent
+    time.sleep(0.3)
+    assert widget._pacer.sent == sent  # nothing new while the drawing is on
+    browser_message(widget, {"type": "apply", "id": 5, "instruction": instruction_json()})
+    widget.wait(60)
+    assert widget.playing and not widget._pacer.held
+    widget.pause().result(10)
+
+
+def test_play_after_drawing_ends_the_hold(widget):
+    browser_message(widget, {"type": "drawing"})
+    widget.wait(20)
+    assert widget._pacer.held and not widget.playing
+    widget.step(1).result(60)
+    assert not widget._pacer.held
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [("", "the prompt is empty"), ("   ", "the prompt is empty")],
+)
+def test_a_refused_prompt_leaves_the_box_on_the_prompt_in_use(widget, prompt, expected):
+    blocks = widget.session.num_blocks
+    browser_update(widget, {"prompt": prompt})
+    assert widget.prompt == "a test prompt" and widget.state == "error"
+    assert expected in widget.status and "still streaming 'a test prompt'" in widget.status
+    with pytest.raises(ValueError, match=expected):
+        widget.reset(prompt=prompt).result(10)
+    assert widget.prompt == "a test prompt" and widget.session.num_blocks == blocks
+
+
+def test_a_stream_that_fails_to_start_puts_the_prompt_back(tiny_backend):
+    def start(prompt, seed):
+        if prompt == "broken":
+            raise RuntimeError("no frames for this one")
+        return None
+
+    widget = DragStreamWidget(tiny_backend, "fine", start_frames=start)
+    try:
+        with pytest.raises(RuntimeError):
+            widget.reset(prompt="broken").result(30)
+        assert wait_until(lambda: widget.prompt == "fine")
+    finally:
+        widget.close()
+
+
+def test_toy_world_prompts_are_checked_by_its_grammar():
+    from dragstream_widget import load_model
+    from dragstream_widget.widget.widget import check_prompt
+
+    backend = load_model()
+    check_prompt(backend, "a red circle and a blue square on a striped background")
+    with pytest.raises(ValueError, match="cannot read"):
+        check_prompt(backend, "circle red a and on blue")  # every word known, no sentence
+    with pytest.raises(ValueError, match="unknown word 'dog'"):
+        check_prompt(backend, "a dog running on a beach")
+    with pytest.raises(ValueError, match="empty"):
+        check_prompt(backend, "")
+
+
+def test_the_embedded_model_starts_from_its_worlds_opening_frames():
+    from dragstream_widget import load_model
+
+    widget = DragStreamWidget(load_model(), "a red circle and a blue square on a striped background")
+    try:
+        assert widget.session.blocks[0].given
+    finally:
+        widget.close()
+    free = DragStreamWidget(load_model(), "a red circle on a plain background", start_frames=None)
+    try:
+        assert free.session.num_blocks == 0
+    finally:
+        free.close()
+
+
+def test_a_handle_over_the_whole_frame_is_refused_in_plain_words(widget):
+    before = session_fingerprint(widget)
+    whole = encode_mask(np.ones(SIZE, bool))
+    browser_message(widget, {"type": "apply", "id": 9, "instruction": instruction_json(mask=whole)})
+    widget.wait(10)
+    assert widget.state == "error" and "covers 100% of the frame" in widget.status
+    assert session_fingerprint(widget) == before
+
+
+@pytest.mark.parametrize("switch, label", [("adsr", "ADSR"), ("sfs", "SFS"), ("css", "CSS")])
+def test_each_switch_confirms_in_the_status(widget, switch, label):
+    browser_update(widget, {switch: False})
+    widget.wait(10)
+    assert widget.status.startswith(f"{label} off: drags from now on run without")
+    browser_update(widget, {switch: True})
+    widget.wait(10)
+    assert widget.status.startswith(f"{label} on")
+
+
+def test_the_status_names_no_generation_rate_once_paused(widget):
+    widget.play().result(10)
+    assert wait_until(lambda: widget.generation_fps > 0, timeout=30)
+    widget.pause().result(10)
+    assert "paused" in widget.status and "generating at" not in widget.status
+
+
+def test_a_click_proposes_a_region_from_the_backends_features(widget):
+    for frame in (None, 0, 999):  # the last frame; the first of the video; past the end: the last
+        browser_message(widget, {"type": "select", "x": 12.0, "y": 20.0, "frame": frame})
+        widget.wait(30)
+        assert widget.state == "ready" and widget.status.startswith("selected"), widget.status
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ({"type": "select", "x": 99.0, "y": 3.0}, "x must be a number in [0, 31]"),
+        ({"type": "select", "x": "a", "y": 3.0}, "x must be a number"),
+        ({"type": "select", "x": 3.0}, "y must be a number"),
+        ({"type": "select", "x": 3.0, "y": 3.0, "z": 1}, "unknown field(s) z"),
+        ({"type": "select", "x": 3.0, "y": 3.0, "frame": -2}, "frame must be an integer >= 0"),
+    ],
+)
+def test_a_bad_select_message_is_explained(widget, content, expected):
+    before = session_fingerprint(widget)
+    browser_message(widget, content)
+    assert widget.state == "error" and expected in widget.status
+    assert session_fingerprint(widget) == before
+
+
+def test_the_export_button_writes_video_gif_and_instructions(widget, tmp_path):
+    import json
+
+    widget.export_dir = tmp_path / "exports"
+    widget.apply(DragInstruction.from_json(instruction_json())).result(60)
+    browser_message(widget, {"type": "export"})
+    written = sorted(p.suffix for p in (tmp_path / "exports").iterdir())
+    assert written == [".gif", ".json", ".mp4"] and widget.status.startswith("exported")
+    saved = json.loads(next((tmp_path / "exports").glob("*.json")).read_text())
+    assert saved["prompt"] == "a test prompt" and len(saved["drags"]) == 1
+    assert saved["drags"][0]["instruction"]["mode"] == "edit"

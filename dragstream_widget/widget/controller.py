@@ -63,6 +63,7 @@ class StreamController:
         self._generated = 0  # blocks the worker has generated
         self._step_futures: list[tuple[int, Future]] = []  # (generated count that resolves it, future)
         self._animation_id: int | None = None  # the drag whose animation is running
+        self._resume_after_drag = False  # the stream was playing when a drawing held it
         self._compare = False  # run Figure 2a's no-drag and no-ADSR branches before each drag
         self._events = events
         self.session: StreamSession | None = None
@@ -108,6 +109,12 @@ class StreamController:
     def undo(self) -> Future:
         return self._request("undo")
 
+    def hold_for_drawing(self) -> Future:
+        """Hold the stream on the frame on screen while a drag is drawn on it: playback pauses and the
+        frames queued after it wait; the next Apply, Play or Step resumes (resolves with whether the
+        stream was playing)."""
+        return self._request("hold")
+
     def replay(self) -> Future:
         """Pause, then play back every frame of the stream so far at the playback speed."""
         return self._request("replay")
@@ -115,9 +122,10 @@ class StreamController:
     def reset(self, prompt: str, seed: int) -> Future:
         return self._request("reset", prompt, seed)
 
-    def set_config(self, config: DragConfig) -> Future:
-        """Drag with ``config`` from the next request on, in this session and those after a reset."""
-        return self._request("config", config)
+    def set_config(self, config: DragConfig, note: str | None = None) -> Future:
+        """Drag with ``config`` from the next request on, in this session and those after a reset;
+        ``note`` is the status line that confirms it."""
+        return self._request("config", config, note)
 
     def set_compare(self, compare: bool) -> Future:
         """Whether each drag first runs Figure 2a's branches (no drag, the drag without ADSR)."""
@@ -141,6 +149,11 @@ class StreamController:
     @property
     def playing(self) -> bool:
         return self._playing
+
+    def run(self, work: Callable[[StreamSession], object]) -> Future:
+        """Run ``work(session)`` in the worker between blocks (it may read the session, not change it);
+        resolves with what it returns."""
+        return self._request("run", work)
 
     def idle(self) -> Future:
         """A future resolved once every request queued so far has been carried out."""
@@ -209,11 +222,15 @@ class StreamController:
     def _do_sync(self) -> None:
         return None
 
+    def _do_run(self, work: Callable[[StreamSession], object]) -> object:
+        return work(self.session)
+
     def _set_playing(self, playing: bool) -> None:
         with self._lock:
             self._playing = playing
 
     def _do_play(self) -> None:
+        self._release_hold()
         self._set_playing(True)
         self._status()
 
@@ -222,15 +239,41 @@ class StreamController:
         self._status()
 
     def _do_step(self, blocks: int) -> None:
+        self._release_hold()
         with self._lock:
             self._blocks_to_go += blocks
+
+    # ----- holding the frame while a drag is drawn ---------------------------------------------------
+
+    def _do_hold(self) -> bool:
+        if self._pacer.held:
+            return self._resume_after_drag
+        with self._lock:
+            self._resume_after_drag = self._playing
+            self._playing = False
+        self._pacer.hold()
+        frame = self._pacer.latest_index
+        self._status(f"held on frame {frame} while you draw: Apply or Clear resumes")
+        return self._resume_after_drag
+
+    def _release_hold(self) -> None:
+        """End a hold: the frames queued behind it play on."""
+        self._resume_after_drag = False
+        self._pacer.release()
+
+    def _resume_after_hold(self) -> None:
+        """After a drag drawn on a held frame: play again where the stream was playing."""
+        resume = self._resume_after_drag and self._pacer.held
+        self._release_hold()
+        if resume:
+            self._set_playing(True)
 
     def _do_prepare_drag(self) -> bool:
         return not self._wants_blocks() and self.session.prepare_drag()
 
-    def _do_config(self, config: DragConfig) -> DragConfig:
+    def _do_config(self, config: DragConfig, note: str | None = None) -> DragConfig:
         self._config = self.session.config = config
-        self._status()
+        self._status(note)
         return config
 
     def _do_compare(self, compare: bool) -> None:
@@ -249,6 +292,7 @@ class StreamController:
         self._status()
 
     def _do_replay(self) -> int:
+        self._release_hold()
         self._set_playing(False)
         frames = frames_of(self.session, self.session.blocks)
         self._pacer.clear()
@@ -272,13 +316,19 @@ class StreamController:
         what = "editing the frame on screen" if instruction.mode == Mode.EDIT else "starting the animation"
         self._report("busy", f"{what} ...")
         started = time.perf_counter()
-        record = session.apply(instruction)
+        try:
+            record = session.apply(instruction)
+        except Exception:
+            self._resume_after_hold()
+            raise
         if record is not None:
             self._pacer.push(frames_of(session, (record,), drag_id))
+            self._resume_after_hold()
             self.last_edit_seconds = time.perf_counter() - started
             self._status(f"edited in {self.last_edit_seconds:.2f} s")
         else:
             self._animation_id = drag_id
+            self._resume_after_hold()
             with self._lock:
                 if not self._playing:
                     self._blocks_to_go += animation_blocks(session, instruction)
@@ -316,7 +366,8 @@ class StreamController:
         drag = self._animation_id if animating else None
         if not session.animating:
             self._animation_id = None
-        self._pacer.push(frames_of(session, (record,), drag))
+        # The pace of playback follows plain blocks: a drag's slower blocks would hold it back after the drag.
+        self._pacer.push(frames_of(session, (record,), drag), made_in=None if animating else elapsed)
         if not animating:  # drag blocks would understate the streaming speed
             rate = len(record.frames) / max(elapsed, 1e-6)
             self.generation_fps = rate if self.generation_fps == 0 else 0.7 * self.generation_fps + 0.3 * rate
@@ -351,7 +402,7 @@ class StreamController:
         if session.animating:
             state += ", animating"
         text = message or f"{state} · {frames} frames"
-        if self.generation_fps:
+        if self.generation_fps and self._wants_blocks():
             text += f" · generating at {self.generation_fps:.1f} frames/s"
         self._report("ready", text)
 

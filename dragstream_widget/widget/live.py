@@ -40,7 +40,8 @@ class LiveStrips(anywidget.AnyWidget):
         sync=True
     )  # {"first": position of the first frame shown, "mean": [...], ...}
     dragged = traitlets.List(traitlets.Int()).tag(sync=True)  # positions of latent frames of dragged blocks
-    losses = traitlets.Dict().tag(sync=True)  # {"l_rec": [...], "l_cst": [...], "block": [...]}
+    # {"l_rec": [...], "l_cst": [...], "block": [...], "segment": [...], "first": iteration number}
+    losses = traitlets.Dict().tag(sync=True)
     comparison = traitlets.Dict().tag(
         sync=True
     )  # {"start": position, "branches": {name: {"mean": [...], ...}}}
@@ -145,6 +146,8 @@ class LiveStrips(anywidget.AnyWidget):
             "l_rec": rounded([r.l_rec for r in log]),
             "l_cst": rounded([r.l_cst for r in log]),
             "block": [r.block for r in log],
+            "segment": [r.segment for r in log],
+            "first": len(self.iterations.log) - len(log),  # the number of the first iteration shown
         }
 
     def _comparison_from(self, blocks: list[int], first: int) -> dict:

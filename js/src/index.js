@@ -2,6 +2,7 @@
 import { displayToModel, roundPoint } from "./coords.js";
 import { checkbox, h, select } from "./dom.js";
 import { drawMasks, drawVectors } from "./draw.js";
+import { decodeMask } from "./masks.js";
 import { Sketch } from "./sketch.js";
 import { FrameView } from "./stream.js";
 
@@ -12,6 +13,7 @@ const OPERATIONS = [
   ["rotate_3d", "rotate 3D"],
 ];
 const TOOLS = [
+  ["select", "Select", "click an object: its region is proposed from the model's features; refine it with the brush (V)"],
   ["handle", "Handle", "paint the region to drag (brush) (H)"],
   ["frozen", "Keep", "paint the non-editable region, which must not change (K)"],
   ["erase", "Eraser", "erase painted regions (E)"],
@@ -25,6 +27,8 @@ function render({ model, el }) {
   const root = h("div", { class: "dsw" });
   const sketch = new Sketch(width, height);
   const ui = { tool: "handle", mode: "animate", operation: "translate", localError: null };
+  ui.applying = null; // the drag sent and not yet answered: {id, regions, current} to restore on failure
+  ui.heldWasPlaying = false; // the stream was playing when a drawing held it
   ui.brush = Math.max(1, Math.round(Math.max(width, height) / 24));
   const send = (content) => model.send(content);
 
@@ -48,19 +52,26 @@ function render({ model, el }) {
     requestAnimationFrame(() => {
       redrawQueued = false;
       drawMasks(maskCanvas, sketch);
+      root.dataset.regionPixels = sketch.region.mask.reduce((a, v) => a + v, 0);
       drawVectors(vectorCanvas, sketch, ui.mode, model.get("animation_frames"), window.devicePixelRatio || 1);
     });
   }
 
   function showInfo() {
-    const parts = [`frame ${frames.frameIndex ?? "-"}`, `${frames.fps().toFixed(1)} frames/s shown`];
+    const rate = frames.rate();
+    const shown = rate ? `${rate.fps.toFixed(1)} frames/s shown (jitter ${rate.jitter.toFixed(0)} ms)` : "– frames/s shown";
+    const parts = [frames.held ? `frame ${frames.frameIndex ?? "-"} (held)` : `frame ${frames.frameIndex ?? "-"}`, shown];
     const generated = model.get("generation_fps");
-    if (generated > 0) parts.push(`${generated.toFixed(1)} frames/s generated`);
+    if (generated > 0 && model.get("playing")) parts.push(`${generated.toFixed(1)} frames/s generated`);
     if (frames.dragLatency !== null) parts.push(`last drag on screen after ${frames.dragLatency.toFixed(2)} s`);
     info.textContent = parts.join(" · ");
+    info.title = info.textContent;
     root.dataset.framesDrawn = frames.framesDrawn;
+    root.dataset.distinctDrawn = frames.distinctDrawn;
     root.dataset.frameIndex = frames.frameIndex ?? "";
-    root.dataset.fps = frames.fps().toFixed(2);
+    root.dataset.fps = rate ? rate.fps.toFixed(2) : "";
+    root.dataset.jitter = rate ? rate.jitter.toFixed(1) : "";
+    root.dataset.held = frames.held;
     root.dataset.dragLatency = frames.dragLatency ?? "";
   }
 
@@ -87,13 +98,18 @@ function render({ model, el }) {
     vectorCanvas.setPointerCapture(e.pointerId);
     root.focus({ preventScroll: true }); // keyboard shortcuts act on the widget drawn on last
     ui.localError = null;
+    holdFrame();
+    if (ui.tool === "select") {
+      const [x, y] = toModel(e);
+      send({ type: "select", x, y, frame: frames.frameIndex });
+      showStatus();
+      return;
+    }
     sketch.checkpoint();
     last = toModel(e);
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
     else sketch.paint(ui.tool, last, last, ui.brush);
-    // A drag's reference features do not depend on the drag: the kernel computes them while it is drawn.
-    send({ type: "drawing" });
     redraw();
     showStatus();
   });
@@ -126,8 +142,34 @@ function render({ model, el }) {
     redraw();
   }).observe(stage);
 
+  // ----- holding the frame while a drag is drawn -----
+  // The first stroke holds the stream on the frame on screen (the kernel pauses and keeps the frames
+  // queued after it; the kernel also computes the drag's reference features meanwhile, as they do not
+  // depend on the drag). Apply resumes it in the kernel; Clear, Play or Step here.
+  function holdFrame() {
+    if (!frames.held) {
+      frames.held = true;
+      ui.heldWasPlaying = model.get("playing");
+      showInfo();
+    }
+    send({ type: "drawing" });
+  }
+  function releaseFrame(resume) {
+    if (!frames.held) return;
+    frames.held = false;
+    if (resume && ui.heldWasPlaying) send({ type: "control", name: "play" });
+    ui.heldWasPlaying = false;
+    showInfo();
+  }
+
   // ----- drags -----
+  // An Apply sends the drawing and consumes it (a second Apply finds nothing to send); while the kernel
+  // runs it, Apply is disabled. A drag the kernel refuses gives its drawing back.
   function apply() {
+    if (ui.applying) {
+      localError("a drag is running: wait until it is on screen");
+      return;
+    }
     let instruction;
     try {
       instruction = sketch.instruction(ui.mode, model.get("animation_frames"), frames.frameIndex);
@@ -136,23 +178,50 @@ function render({ model, el }) {
       return;
     }
     const id = Math.floor(performance.timeOrigin + performance.now());
+    sketch.checkpoint();
+    ui.applying = { id, regions: sketch.regions, current: sketch.current };
+    sketch.clearRegions(ui.operation);
+    frames.held = false; // the kernel resumes once the drag is in
     frames.pendingDrag = { id, sentAt: performance.now() };
     frames.dragLatency = null;
+    showApplying();
+    redraw();
     showInfo();
     send({ type: "apply", id, instruction });
+  }
+  function showApplying() {
+    applyButton.disabled = Boolean(ui.applying);
+    root.dataset.applying = Boolean(ui.applying);
   }
 
   model.on("msg:custom", (msg, buffers) => {
     if (msg.type === "frame") frames.receive(msg, buffers);
-    if (msg.type === "applied" && msg.ok) {
-      sketch.clearRegions(ui.operation);
-      redraw();
+    if (msg.type === "applied" && ui.applying && msg.id === ui.applying.id) {
+      if (!msg.ok) {
+        sketch.regions = ui.applying.regions;
+        sketch.current = ui.applying.current;
+        redraw();
+      }
+      ui.applying = null;
+      showApplying();
+    }
+    if (msg.type === "selected") {
+      try {
+        sketch.checkpoint();
+        sketch.region.mask = decodeMask(msg.mask, width, height);
+        ui.tool = "handle"; // refine with the brush
+        showTools();
+        redraw();
+      } catch (error) {
+        localError(`selection: ${error.message}`);
+      }
     }
   });
 
   // ----- controls -----
-  const control = (name) => () => send({ type: "control", name });
-  const playButton = h("button", { class: "dsw-play", title: "play or pause (Space)", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
+  const control = (name) => () => { releaseFrame(false); send({ type: "control", name }); };
+  const playOrPause = () => { releaseFrame(false); send({ type: "control", name: model.get("playing") ? "pause" : "play" }); };
+  const playButton = h("button", { class: "dsw-play", title: "play or pause (Space)", onclick: playOrPause });
   const speed = h("input", { type: "range", min: 1, max: 30, step: 1, value: model.get("speed"), title: "playback speed, frames per second",
     oninput: () => { model.set("speed", Number(speed.value)); model.save_changes(); speedLabel.textContent = `${speed.value} fps`; } });
   const speedLabel = h("span", { class: "dsw-small" }, `${model.get("speed")} fps`);
@@ -167,6 +236,7 @@ function render({ model, el }) {
     h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
+    h("button", { class: "dsw-export", onclick: () => send({ type: "export" }), title: "write the stream so far (MP4, GIF) and its drag instructions (JSON) to the widget's export folder" }, "Export"),
     speed, speedLabel, prompt, seed,
   ]);
 
@@ -184,12 +254,14 @@ function render({ model, el }) {
   const animationFrames = h("input", { type: "number", class: "dsw-seed", min: 1, max: 240, value: model.get("animation_frames"),
     title: "frames an animation lasts (one target point per frame)",
     onchange: () => { model.set("animation_frames", Math.max(1, Math.floor(Number(animationFrames.value) || 1))); model.save_changes(); redraw(); } });
+  const applyButton = h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag (Enter)" }, "Apply");
   const [applyOnReleaseLabel, applyOnRelease] = checkbox("apply on release", false, () => {}, "apply the drag as soon as the trajectory is drawn");
   function clearDrawing() {
     sketch.checkpoint();
     sketch.clearAll();
     sketch.region.operation = ui.operation;
     ui.localError = null;
+    releaseFrame(true); // Cancel: the stream goes on as it was
     redraw();
     showStatus();
   }
@@ -208,9 +280,9 @@ function render({ model, el }) {
     h("span", { class: "dsw-group" }, [h("span", { class: "dsw-small" }, "frames"), animationFrames]),
     h("button", { onclick: () => { sketch.checkpoint(); sketch.addRegion(ui.operation); redraw(); }, title: "start another handle region" }, "+ Region"),
     h("button", { class: "dsw-undo-stroke", onclick: undoStroke, title: "undo the last stroke (Ctrl+Z)" }, "Undo stroke"),
-    h("button", { onclick: clearDrawing, title: "clear the drawing (Esc)" }, "Clear"),
+    h("button", { class: "dsw-clear", onclick: clearDrawing, title: "clear the drawing and let the stream go on (Esc)" }, "Clear"),
     applyOnReleaseLabel,
-    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag (Enter)" }, "Apply"),
+    applyButton,
   ]);
 
   const toggles = h("div", { class: "dsw-row" }, [h("span", { class: "dsw-small" }, "method:")]);
@@ -229,15 +301,16 @@ function render({ model, el }) {
     playButton.textContent = model.get("playing") ? "Pause" : "Play";
   }
   model.on("change:playing", showPlaying);
-  model.on("change:status", showStatus);
+  model.on("change:status", () => { ui.localError = null; showStatus(); }); // the kernel's news comes after
   model.on("change:state", showStatus);
   model.on("change:generation_fps", showInfo);
+  model.on("change:playing", showInfo);
   model.on("change:prompt", () => { prompt.value = model.get("prompt"); });
   model.on("change:seed", () => { seed.value = model.get("seed"); });
   model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
 
   // ----- keyboard, while the widget has focus (clicking the frame gives it) -----
-  const TOOL_KEYS = { h: "handle", k: "frozen", e: "erase", t: "path", c: "center" };
+  const TOOL_KEYS = { v: "select", h: "handle", k: "frozen", e: "erase", t: "path", c: "center" };
   root.tabIndex = 0;
   root.dataset.lmSuppressShortcuts = "true"; // the notebook's own shortcuts stay out of the widget
   root.addEventListener("keydown", (e) => {
@@ -245,10 +318,10 @@ function render({ model, el }) {
     const key = e.key.toLowerCase();
     if ((e.ctrlKey || e.metaKey) && key === "z") undoStroke();
     else if (e.ctrlKey || e.metaKey || e.altKey) return;
-    else if (key === " ") send({ type: "control", name: model.get("playing") ? "pause" : "play" });
+    else if (key === " ") playOrPause();
     else if (key === "enter") apply();
     else if (key === "escape") clearDrawing();
-    else if (key === "s") send({ type: "control", name: "step" });
+    else if (key === "s") control("step")();
     else if (TOOL_KEYS[key]) { ui.tool = TOOL_KEYS[key]; showTools(); }
     else return;
     e.preventDefault();

@@ -64,3 +64,16 @@ export function centroid(mask, width) {
   }
   return n ? [sx / n, sy / n] : null;
 }
+
+// The inverse of encodeMask: {"size": [height, width], "counts"} to a Uint8Array(width * height).
+export function decodeMask(encoded, width, height) {
+  const [h, w] = encoded.size;
+  if (h !== height || w !== width) throw new Error(`a ${w}x${h} mask does not fit the ${width}x${height} frame`);
+  const mask = newMask(width, height);
+  let at = 0;
+  encoded.counts.forEach((run, i) => {
+    if (i % 2 === 1) mask.fill(1, at, Math.min(at + run, mask.length));
+    at += run;
+  });
+  return mask;
+}

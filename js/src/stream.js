@@ -1,5 +1,18 @@
 // Frames arriving from the kernel: decode, draw in order, acknowledge (flow control), measure.
 
+const WINDOW_MS = 2000; // the rate and jitter are measured over this much recent time
+const MIN_SPAN_MS = 400; // and only once distinct frames span at least this long
+
+// Frames per second and jitter (standard deviation of the intervals, ms) of draw times `t` (ms),
+// or null where too few frames span too short a time to say.
+export function rateAndJitter(t) {
+  if (t.length < 3 || t[t.length - 1] - t[0] < MIN_SPAN_MS) return null;
+  const intervals = t.slice(1).map((v, i) => v - t[i]);
+  const mean = intervals.reduce((a, b) => a + b, 0) / intervals.length;
+  const variance = intervals.reduce((a, b) => a + (b - mean) ** 2, 0) / intervals.length;
+  return { fps: 1000 / mean, jitter: Math.sqrt(variance) };
+}
+
 export class FrameView {
   constructor(canvas, send, onStats) {
     this.canvas = canvas;
@@ -8,7 +21,9 @@ export class FrameView {
     this.lastSeq = 0;
     this.frameIndex = null;
     this.framesDrawn = 0;
-    this.drawTimes = [];
+    this.distinctDrawn = 0; // streamed frames that changed the frame on screen
+    this.drawTimes = []; // when each of the recent distinct frames was drawn
+    this.held = false; // a drag is being drawn: the frame on screen stays
     this.pendingDrag = null; // {id, sentAt}
     this.dragLatency = null; // seconds from applying a drag to its first frame on screen
   }
@@ -17,9 +32,9 @@ export class FrameView {
     let bitmap = null;
     try {
       bitmap = await createImageBitmap(new Blob([buffers[0]], { type: `image/${meta.format}` }));
-      if (meta.seq > this.lastSeq) {
+      if (meta.seq > this.lastSeq && !this.held) {
         this.lastSeq = meta.seq;
-        this.draw(bitmap, meta.index);
+        this.draw(bitmap, meta.index, meta.drag !== null && meta.drag !== undefined);
         this.noteDrag(meta.drag);
       }
     } finally {
@@ -28,22 +43,36 @@ export class FrameView {
     }
   }
 
-  // The lossless still the kernel keeps in a trait (shown on render and when the stream goes idle).
+  // The lossless still the kernel keeps in a trait (shown on render and when the stream goes idle):
+  // the frame on screen again, sharper, so it does not count as a frame shown.
   async showStill(bytes, index) {
     if (!bytes || bytes.byteLength === 0) return;
+    if (this.held && index !== this.frameIndex) return;
     const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
-    this.draw(bitmap, index);
+    this.paint(bitmap, index);
     bitmap.close();
+    this.onStats();
   }
 
-  draw(bitmap, index) {
+  paint(bitmap, index) {
     const ctx = this.canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0, this.canvas.width, this.canvas.height);
     this.frameIndex = index;
     this.framesDrawn += 1;
-    const now = performance.now();
-    this.drawTimes.push(now);
-    while (this.drawTimes.length > 0 && now - this.drawTimes[0] > 2000) this.drawTimes.shift();
+  }
+
+  // A streamed frame: counted when it shows another frame than the one on screen, or a drag's re-render.
+  draw(bitmap, index, dragged) {
+    const distinct = index !== this.frameIndex || dragged;
+    this.paint(bitmap, index);
+    if (distinct) {
+      this.distinctDrawn += 1;
+      const now = performance.now();
+      const last = this.drawTimes[this.drawTimes.length - 1];
+      if (last !== undefined && now - last > 1000) this.drawTimes = []; // the stream had stopped: start afresh
+      this.drawTimes.push(now);
+      while (this.drawTimes.length > 0 && now - this.drawTimes[0] > WINDOW_MS) this.drawTimes.shift();
+    }
     this.onStats();
   }
 
@@ -54,10 +83,11 @@ export class FrameView {
     }
   }
 
-  // Frames drawn per second over the last two seconds.
-  fps() {
+  // {fps, jitter} of distinct frames over the last two seconds, or null while there are too few
+  // (or none came for a second: the stream stopped).
+  rate() {
     const t = this.drawTimes;
-    if (t.length < 2 || performance.now() - t[t.length - 1] > 1000) return 0;
-    return ((t.length - 1) * 1000) / (t[t.length - 1] - t[0]);
+    if (t.length === 0 || performance.now() - t[t.length - 1] > 1000) return null;
+    return rateAndJitter(t);
   }
 }

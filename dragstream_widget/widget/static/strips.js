@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b22369a47c36175576a7bce11998cb1edc7904bcbd9d399a9cb833adba4ed21a)
+// dragstream_widget front end, built from js/src (source sha256 27447e757f4167c5cf15749167c0750b8256188fcfc92a43dd5c4ca04bb29c0c)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {
@@ -15,9 +15,18 @@ function h(tag, attrs = {}, children = []) {
 
 // src/strips.js
 var COLORS = { mean: "#1f6fff", std: "#e07b00", min: "#8a8a8a", max: "#8a8a8a", l_rec: "#d62728", l_cst: "#7b3fb5" };
+function axisTicks(first, last, count = 5) {
+  if (!(last > first)) return [first];
+  const raw = (last - first) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  const ticks = [];
+  for (let t = Math.ceil(first / step) * step; t <= last; t += step) ticks.push(t);
+  return ticks;
+}
 function chart(ctx, width, height, title, series, options = {}) {
   const overlays = options.overlays || [];
-  const pad = { left: 38, right: 6, top: overlays.length ? 28 : 16, bottom: 14 };
+  const pad = { left: 38, right: 6, top: overlays.length ? 28 : 16, bottom: 24 };
   ctx.clearRect(0, 0, width, height);
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, width, height);
@@ -43,8 +52,35 @@ function chart(ctx, width, height, title, series, options = {}) {
     ctx.fillStyle = "rgba(232, 38, 28, 0.15)";
     ctx.fillRect(x(i) - 1.5, pad.top, 3, height - pad.top - pad.bottom);
   }
+  for (const [i, label] of options.starts || []) {
+    ctx.strokeStyle = "rgba(60, 60, 60, 0.55)";
+    ctx.setLineDash([2, 2]);
+    ctx.beginPath();
+    ctx.moveTo(x(i), pad.top);
+    ctx.lineTo(x(i), height - pad.bottom);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = "#555";
+    ctx.fillText(label, x(i) + 2, pad.top + 10);
+  }
   ctx.strokeStyle = "#ccc";
   ctx.strokeRect(pad.left, pad.top, width - pad.left - pad.right, height - pad.top - pad.bottom);
+  const first = options.first || 0;
+  ctx.fillStyle = "#555";
+  ctx.strokeStyle = "#999";
+  for (const t of axisTicks(first, first + n - 1)) {
+    const tx = x(t - first);
+    ctx.beginPath();
+    ctx.moveTo(tx, height - pad.bottom);
+    ctx.lineTo(tx, height - pad.bottom + 3);
+    ctx.stroke();
+    const label = String(t);
+    ctx.fillText(label, tx - ctx.measureText(label).width / 2, height - pad.bottom + 13);
+  }
+  if (options.axis) {
+    ctx.fillStyle = "#777";
+    ctx.fillText(options.axis, width - pad.right - ctx.measureText(options.axis).width, height - 1);
+  }
   ctx.fillStyle = "#555";
   ctx.fillText(high.toPrecision(3), 2, pad.top + 8);
   ctx.fillText(low.toPrecision(3), 2, height - pad.bottom);
@@ -213,20 +249,44 @@ function drawProbe(ctx, width, height, probe) {
   ctx.fillStyle = "#333";
   ctx.fillText("low \u2192 high freq.", left + 80, height - 3);
 }
+function sharpCanvas(cssWidth, cssHeight) {
+  const canvas = h("canvas", { class: "dsw-strip" });
+  const resize = () => {
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(cssWidth * dpr);
+    canvas.height = Math.round(cssHeight * dpr);
+    canvas.style.width = `${cssWidth}px`;
+    canvas.style.height = `${cssHeight}px`;
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return ctx;
+  };
+  return { canvas, resize, width: cssWidth, height: cssHeight };
+}
+function segmentStarts(blocks, segments) {
+  const starts = [];
+  for (let i = 0; i < segments.length; i++) {
+    if (i === 0 || blocks[i] !== blocks[i - 1] || segments[i] !== segments[i - 1]) {
+      starts.push([i, `s${segments[i]}`]);
+    }
+  }
+  return starts;
+}
+function mapsHeight(width, panels = 3) {
+  return Math.round((width - 6 * (panels + 1)) / panels) + 22;
+}
 function render({ model, el }) {
   const width = model.get("width");
-  const drift = document.createElement("canvas");
-  const losses = document.createElement("canvas");
-  const maps = document.createElement("canvas");
-  const probe = document.createElement("canvas");
-  for (const canvas of [drift, losses, maps, probe]) {
-    canvas.width = width;
-    canvas.height = 150;
-    canvas.className = "dsw-strip";
-  }
-  maps.height = Math.round(width / 2) + 12;
-  el.append(h("div", { class: "dsw-strips" }, [drift, losses, maps, probe]));
+  const drift = sharpCanvas(width, 150);
+  const losses = sharpCanvas(width, 150);
+  const maps = sharpCanvas(width, mapsHeight(width));
+  const probe = sharpCanvas(width, 150);
+  const strips = [drift, losses, maps, probe];
+  const root = h("div", { class: "dsw-strips" }, strips.map((s) => s.canvas));
+  el.append(root);
   const draw = () => {
+    const [driftCtx, lossCtx, mapsCtx, probeCtx] = strips.map((s) => s.resize());
+    root.dataset.dpr = window.devicePixelRatio || 1;
     const d = model.get("drift");
     const comparison = model.get("comparison");
     const branches = Object.entries(comparison.branches || {});
@@ -241,29 +301,45 @@ function render({ model, el }) {
     const marks = model.get("dragged").filter((i) => i >= low).map((i) => i - low);
     const main = ["max", "min", "std", "mean"].map((k) => [k, (d[k] || []).slice(low)]);
     chart(
-      drift.getContext("2d"),
+      driftCtx,
       width,
       150,
       "latent per frame",
       main,
-      { marks, overlays, empty: "latent statistics appear as blocks stream" }
+      { marks, overlays, first: (d.first || 0) + low, axis: "latent frame", empty: "latent statistics appear as blocks stream" }
     );
     const l = model.get("losses");
+    const starts = segmentStarts(l.block || [], l.segment || []);
+    root.dataset.segmentStarts = starts.length;
     chart(
-      losses.getContext("2d"),
+      lossCtx,
       width,
       150,
       "drag losses per iteration",
       [["l_rec", l.l_rec || []], ["l_cst", l.l_cst || []]],
-      { empty: "losses appear while a drag optimises" }
+      { starts, first: l.first || 0, axis: "iteration", empty: "losses appear while a drag optimises" }
     );
-    drawMaps(maps.getContext("2d"), width, maps.height, model.get("maps"));
-    drawProbe(probe.getContext("2d"), width, 150, model.get("probe"));
+    drawMaps(mapsCtx, width, maps.height, model.get("maps"));
+    drawProbe(probeCtx, width, 150, model.get("probe"));
   };
   for (const name of ["drift", "dragged", "losses", "comparison", "maps", "probe"]) model.on(`change:${name}`, draw);
+  let media = null;
+  const watchRatio = () => {
+    media = window.matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    media.addEventListener("change", onRatio, { once: true });
+  };
+  const onRatio = () => {
+    draw();
+    watchRatio();
+  };
+  watchRatio();
   draw();
+  return () => media && media.removeEventListener("change", onRatio);
 }
 var strips_default = { render };
 export {
-  strips_default as default
+  axisTicks,
+  strips_default as default,
+  mapsHeight,
+  segmentStarts
 };

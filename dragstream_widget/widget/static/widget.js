@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b22369a47c36175576a7bce11998cb1edc7904bcbd9d399a9cb833adba4ed21a)
+// dragstream_widget front end, built from js/src (source sha256 27447e757f4167c5cf15749167c0750b8256188fcfc92a43dd5c4ca04bb29c0c)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -227,6 +227,17 @@ function centroid(mask, width) {
   }
   return n ? [sx / n, sy / n] : null;
 }
+function decodeMask(encoded, width, height) {
+  const [h2, w] = encoded.size;
+  if (h2 !== height || w !== width) throw new Error(`a ${w}x${h2} mask does not fit the ${width}x${height} frame`);
+  const mask = newMask(width, height);
+  let at = 0;
+  encoded.counts.forEach((run, i) => {
+    if (i % 2 === 1) mask.fill(1, at, Math.min(at + run, mask.length));
+    at += run;
+  });
+  return mask;
+}
 
 // src/sketch.js
 var FORMAT = "dragstream-instruction/1";
@@ -332,6 +343,15 @@ var Sketch = class {
 };
 
 // src/stream.js
+var WINDOW_MS = 2e3;
+var MIN_SPAN_MS = 400;
+function rateAndJitter(t) {
+  if (t.length < 3 || t[t.length - 1] - t[0] < MIN_SPAN_MS) return null;
+  const intervals = t.slice(1).map((v, i) => v - t[i]);
+  const mean = intervals.reduce((a, b) => a + b, 0) / intervals.length;
+  const variance = intervals.reduce((a, b) => a + (b - mean) ** 2, 0) / intervals.length;
+  return { fps: 1e3 / mean, jitter: Math.sqrt(variance) };
+}
 var FrameView = class {
   constructor(canvas, send, onStats) {
     this.canvas = canvas;
@@ -340,7 +360,9 @@ var FrameView = class {
     this.lastSeq = 0;
     this.frameIndex = null;
     this.framesDrawn = 0;
+    this.distinctDrawn = 0;
     this.drawTimes = [];
+    this.held = false;
     this.pendingDrag = null;
     this.dragLatency = null;
   }
@@ -348,9 +370,9 @@ var FrameView = class {
     let bitmap = null;
     try {
       bitmap = await createImageBitmap(new Blob([buffers[0]], { type: `image/${meta.format}` }));
-      if (meta.seq > this.lastSeq) {
+      if (meta.seq > this.lastSeq && !this.held) {
         this.lastSeq = meta.seq;
-        this.draw(bitmap, meta.index);
+        this.draw(bitmap, meta.index, meta.drag !== null && meta.drag !== void 0);
         this.noteDrag(meta.drag);
       }
     } finally {
@@ -358,21 +380,34 @@ var FrameView = class {
       this.send({ type: "ack", seq: meta.seq });
     }
   }
-  // The lossless still the kernel keeps in a trait (shown on render and when the stream goes idle).
+  // The lossless still the kernel keeps in a trait (shown on render and when the stream goes idle):
+  // the frame on screen again, sharper, so it does not count as a frame shown.
   async showStill(bytes, index) {
     if (!bytes || bytes.byteLength === 0) return;
+    if (this.held && index !== this.frameIndex) return;
     const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
-    this.draw(bitmap, index);
+    this.paint(bitmap, index);
     bitmap.close();
+    this.onStats();
   }
-  draw(bitmap, index) {
+  paint(bitmap, index) {
     const ctx = this.canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0, this.canvas.width, this.canvas.height);
     this.frameIndex = index;
     this.framesDrawn += 1;
-    const now = performance.now();
-    this.drawTimes.push(now);
-    while (this.drawTimes.length > 0 && now - this.drawTimes[0] > 2e3) this.drawTimes.shift();
+  }
+  // A streamed frame: counted when it shows another frame than the one on screen, or a drag's re-render.
+  draw(bitmap, index, dragged) {
+    const distinct = index !== this.frameIndex || dragged;
+    this.paint(bitmap, index);
+    if (distinct) {
+      this.distinctDrawn += 1;
+      const now = performance.now();
+      const last = this.drawTimes[this.drawTimes.length - 1];
+      if (last !== void 0 && now - last > 1e3) this.drawTimes = [];
+      this.drawTimes.push(now);
+      while (this.drawTimes.length > 0 && now - this.drawTimes[0] > WINDOW_MS) this.drawTimes.shift();
+    }
     this.onStats();
   }
   noteDrag(dragId) {
@@ -381,11 +416,12 @@ var FrameView = class {
       this.pendingDrag = null;
     }
   }
-  // Frames drawn per second over the last two seconds.
-  fps() {
+  // {fps, jitter} of distinct frames over the last two seconds, or null while there are too few
+  // (or none came for a second: the stream stopped).
+  rate() {
     const t = this.drawTimes;
-    if (t.length < 2 || performance.now() - t[t.length - 1] > 1e3) return 0;
-    return (t.length - 1) * 1e3 / (t[t.length - 1] - t[0]);
+    if (t.length === 0 || performance.now() - t[t.length - 1] > 1e3) return null;
+    return rateAndJitter(t);
   }
 };
 
@@ -397,6 +433,7 @@ var OPERATIONS = [
   ["rotate_3d", "rotate 3D"]
 ];
 var TOOLS = [
+  ["select", "Select", "click an object: its region is proposed from the model's features; refine it with the brush (V)"],
   ["handle", "Handle", "paint the region to drag (brush) (H)"],
   ["frozen", "Keep", "paint the non-editable region, which must not change (K)"],
   ["erase", "Eraser", "erase painted regions (E)"],
@@ -408,6 +445,8 @@ function render({ model, el }) {
   const root = h("div", { class: "dsw" });
   const sketch = new Sketch(width, height);
   const ui = { tool: "handle", mode: "animate", operation: "translate", localError: null };
+  ui.applying = null;
+  ui.heldWasPlaying = false;
   ui.brush = Math.max(1, Math.round(Math.max(width, height) / 24));
   const send = (content) => model.send(content);
   const frameCanvas = h("canvas", { class: "dsw-frame", width, height });
@@ -427,18 +466,25 @@ function render({ model, el }) {
     requestAnimationFrame(() => {
       redrawQueued = false;
       drawMasks(maskCanvas, sketch);
+      root.dataset.regionPixels = sketch.region.mask.reduce((a, v) => a + v, 0);
       drawVectors(vectorCanvas, sketch, ui.mode, model.get("animation_frames"), window.devicePixelRatio || 1);
     });
   }
   function showInfo() {
-    const parts = [`frame ${frames.frameIndex ?? "-"}`, `${frames.fps().toFixed(1)} frames/s shown`];
+    const rate = frames.rate();
+    const shown = rate ? `${rate.fps.toFixed(1)} frames/s shown (jitter ${rate.jitter.toFixed(0)} ms)` : "\u2013 frames/s shown";
+    const parts = [frames.held ? `frame ${frames.frameIndex ?? "-"} (held)` : `frame ${frames.frameIndex ?? "-"}`, shown];
     const generated = model.get("generation_fps");
-    if (generated > 0) parts.push(`${generated.toFixed(1)} frames/s generated`);
+    if (generated > 0 && model.get("playing")) parts.push(`${generated.toFixed(1)} frames/s generated`);
     if (frames.dragLatency !== null) parts.push(`last drag on screen after ${frames.dragLatency.toFixed(2)} s`);
     info.textContent = parts.join(" \xB7 ");
+    info.title = info.textContent;
     root.dataset.framesDrawn = frames.framesDrawn;
+    root.dataset.distinctDrawn = frames.distinctDrawn;
     root.dataset.frameIndex = frames.frameIndex ?? "";
-    root.dataset.fps = frames.fps().toFixed(2);
+    root.dataset.fps = rate ? rate.fps.toFixed(2) : "";
+    root.dataset.jitter = rate ? rate.jitter.toFixed(1) : "";
+    root.dataset.held = frames.held;
     root.dataset.dragLatency = frames.dragLatency ?? "";
   }
   function showStatus() {
@@ -460,12 +506,18 @@ function render({ model, el }) {
     vectorCanvas.setPointerCapture(e.pointerId);
     root.focus({ preventScroll: true });
     ui.localError = null;
+    holdFrame();
+    if (ui.tool === "select") {
+      const [x, y] = toModel(e);
+      send({ type: "select", x, y, frame: frames.frameIndex });
+      showStatus();
+      return;
+    }
     sketch.checkpoint();
     last = toModel(e);
     if (ui.tool === "path") sketch.startPath(last);
     else if (ui.tool === "center") sketch.setCenter(last);
     else sketch.paint(ui.tool, last, last, ui.brush);
-    send({ type: "drawing" });
     redraw();
     showStatus();
   });
@@ -495,7 +547,26 @@ function render({ model, el }) {
     vectorCanvas.height = Math.max(1, Math.round(rect.height * dpr));
     redraw();
   }).observe(stage);
+  function holdFrame() {
+    if (!frames.held) {
+      frames.held = true;
+      ui.heldWasPlaying = model.get("playing");
+      showInfo();
+    }
+    send({ type: "drawing" });
+  }
+  function releaseFrame(resume) {
+    if (!frames.held) return;
+    frames.held = false;
+    if (resume && ui.heldWasPlaying) send({ type: "control", name: "play" });
+    ui.heldWasPlaying = false;
+    showInfo();
+  }
   function apply() {
+    if (ui.applying) {
+      localError("a drag is running: wait until it is on screen");
+      return;
+    }
     let instruction;
     try {
       instruction = sketch.instruction(ui.mode, model.get("animation_frames"), frames.frameIndex);
@@ -504,20 +575,53 @@ function render({ model, el }) {
       return;
     }
     const id = Math.floor(performance.timeOrigin + performance.now());
+    sketch.checkpoint();
+    ui.applying = { id, regions: sketch.regions, current: sketch.current };
+    sketch.clearRegions(ui.operation);
+    frames.held = false;
     frames.pendingDrag = { id, sentAt: performance.now() };
     frames.dragLatency = null;
+    showApplying();
+    redraw();
     showInfo();
     send({ type: "apply", id, instruction });
   }
+  function showApplying() {
+    applyButton.disabled = Boolean(ui.applying);
+    root.dataset.applying = Boolean(ui.applying);
+  }
   model.on("msg:custom", (msg, buffers) => {
     if (msg.type === "frame") frames.receive(msg, buffers);
-    if (msg.type === "applied" && msg.ok) {
-      sketch.clearRegions(ui.operation);
-      redraw();
+    if (msg.type === "applied" && ui.applying && msg.id === ui.applying.id) {
+      if (!msg.ok) {
+        sketch.regions = ui.applying.regions;
+        sketch.current = ui.applying.current;
+        redraw();
+      }
+      ui.applying = null;
+      showApplying();
+    }
+    if (msg.type === "selected") {
+      try {
+        sketch.checkpoint();
+        sketch.region.mask = decodeMask(msg.mask, width, height);
+        ui.tool = "handle";
+        showTools();
+        redraw();
+      } catch (error) {
+        localError(`selection: ${error.message}`);
+      }
     }
   });
-  const control = (name) => () => send({ type: "control", name });
-  const playButton = h("button", { class: "dsw-play", title: "play or pause (Space)", onclick: () => send({ type: "control", name: model.get("playing") ? "pause" : "play" }) });
+  const control = (name) => () => {
+    releaseFrame(false);
+    send({ type: "control", name });
+  };
+  const playOrPause = () => {
+    releaseFrame(false);
+    send({ type: "control", name: model.get("playing") ? "pause" : "play" });
+  };
+  const playButton = h("button", { class: "dsw-play", title: "play or pause (Space)", onclick: playOrPause });
   const speed = h("input", {
     type: "range",
     min: 1,
@@ -560,6 +664,7 @@ function render({ model, el }) {
     h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
+    h("button", { class: "dsw-export", onclick: () => send({ type: "export" }), title: "write the stream so far (MP4, GIF) and its drag instructions (JSON) to the widget's export folder" }, "Export"),
     speed,
     speedLabel,
     prompt,
@@ -610,6 +715,7 @@ function render({ model, el }) {
       redraw();
     }
   });
+  const applyButton = h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag (Enter)" }, "Apply");
   const [applyOnReleaseLabel, applyOnRelease] = checkbox("apply on release", false, () => {
   }, "apply the drag as soon as the trajectory is drawn");
   function clearDrawing() {
@@ -617,6 +723,7 @@ function render({ model, el }) {
     sketch.clearAll();
     sketch.region.operation = ui.operation;
     ui.localError = null;
+    releaseFrame(true);
     redraw();
     showStatus();
   }
@@ -641,9 +748,9 @@ function render({ model, el }) {
       redraw();
     }, title: "start another handle region" }, "+ Region"),
     h("button", { class: "dsw-undo-stroke", onclick: undoStroke, title: "undo the last stroke (Ctrl+Z)" }, "Undo stroke"),
-    h("button", { onclick: clearDrawing, title: "clear the drawing (Esc)" }, "Clear"),
+    h("button", { class: "dsw-clear", onclick: clearDrawing, title: "clear the drawing and let the stream go on (Esc)" }, "Clear"),
     applyOnReleaseLabel,
-    h("button", { class: "dsw-apply", onclick: apply, title: "apply the drag (Enter)" }, "Apply")
+    applyButton
   ]);
   const toggles = h("div", { class: "dsw-row" }, [h("span", { class: "dsw-small" }, "method:")]);
   for (const [name, label, title] of [
@@ -665,9 +772,13 @@ function render({ model, el }) {
     playButton.textContent = model.get("playing") ? "Pause" : "Play";
   }
   model.on("change:playing", showPlaying);
-  model.on("change:status", showStatus);
+  model.on("change:status", () => {
+    ui.localError = null;
+    showStatus();
+  });
   model.on("change:state", showStatus);
   model.on("change:generation_fps", showInfo);
+  model.on("change:playing", showInfo);
   model.on("change:prompt", () => {
     prompt.value = model.get("prompt");
   });
@@ -675,7 +786,7 @@ function render({ model, el }) {
     seed.value = model.get("seed");
   });
   model.on("change:frame", () => frames.showStill(model.get("frame"), model.get("frame_index")));
-  const TOOL_KEYS = { h: "handle", k: "frozen", e: "erase", t: "path", c: "center" };
+  const TOOL_KEYS = { v: "select", h: "handle", k: "frozen", e: "erase", t: "path", c: "center" };
   root.tabIndex = 0;
   root.dataset.lmSuppressShortcuts = "true";
   root.addEventListener("keydown", (e) => {
@@ -683,10 +794,10 @@ function render({ model, el }) {
     const key = e.key.toLowerCase();
     if ((e.ctrlKey || e.metaKey) && key === "z") undoStroke();
     else if (e.ctrlKey || e.metaKey || e.altKey) return;
-    else if (key === " ") send({ type: "control", name: model.get("playing") ? "pause" : "play" });
+    else if (key === " ") playOrPause();
     else if (key === "enter") apply();
     else if (key === "escape") clearDrawing();
-    else if (key === "s") send({ type: "control", name: "step" });
+    else if (key === "s") control("step")();
     else if (TOOL_KEYS[key]) {
       ui.tool = TOOL_KEYS[key];
       showTools();
