@@ -372,6 +372,115 @@ def cpu_speed_table() -> str:
     return table(header, rows)
 
 
+def _speed(run: str) -> dict:
+    return load(BENCH / run / "speed.json")
+
+
+BLOCK_NAMES = {
+    "plain_block": "a plain block",
+    "edit_on_demand": "a 6 px edit, reference features on demand",
+    "edit_prepared": "the same edit, reference features prepared while drawn",
+    "animated_block": "an animated block",
+}
+
+
+def drag_cost_table(run: str) -> str:
+    """What a drag costs on this CPU: the embedded model's blocks timed in turns (speed.json)."""
+    d = _speed(run)
+    e = d["embedded"]
+    iterations = {
+        "animated_block": e["iterations"]["animated_block"],
+        "edit_on_demand": e["iterations"]["edit"][0::2],
+        "edit_prepared": e["iterations"]["edit"][1::2],
+    }
+    rows = []
+    for name, label in BLOCK_NAMES.items():
+        ratio = e["ratios_to_plain_block"].get(name)
+        its = sorted(set(iterations.get(name, [])))
+        rows.append(
+            [
+                label,
+                fixed(e["seconds"][name], 3),
+                "1" if ratio is None else f"{ratio:.2f}x",
+                "–" if not its else ", ".join(map(str, its)),
+            ]
+        )
+    return table(["block", "seconds (median)", "over a plain block", "iterations"], rows)
+
+
+def drag_cost_real_size_table(run: str) -> str:
+    """What a drag costs at real size, counted on meta tensors (speed.json): iterations and FLOP ratios."""
+    d = _speed(run)["real_size"]
+    rows = []
+    for name, by_setting in d["drags"].items():
+        for setting, cost in by_setting.items():
+            rows.append(
+                [
+                    f"`{name}` ({cost['mode']})",
+                    setting,
+                    ", ".join(map(str, cost["iterations_per_block"])),
+                    ", ".join(str(b["segments"]) for b in cost["blocks"]),
+                    f"{cost['flop_ratio']:.2f}",
+                ]
+            )
+    header = ["drag", "settings", "iterations per block", "segments per block", "FLOPs over plain blocks"]
+    return table(header, rows)
+
+
+def drag_cost_parts_table(run: str, drag: str = "animation-monster", setting: str = "shipped") -> str:
+    """Where a dragged block's FLOPs go at real size, part by part, beside a plain block's."""
+    cost = _speed(run)["real_size"]["drags"][drag][setting]
+    block = cost["blocks"][0]
+    plain, dragged = block["plain_block"], block["dragged_block"]
+    rows = []
+    for name in dragged:
+        p = plain.get(name)
+        rows.append(
+            [
+                name.replace("_", " "),
+                "–" if p is None else f"{num(p['count'])} x, {p['flops'] / 1e12:.1f}",
+                f"{num(dragged[name]['count'])} x, {dragged[name]['flops'] / 1e12:.1f}",
+            ]
+        )
+    total_plain = sum(p["flops"] for p in plain.values()) / 1e12
+    total_dragged = sum(p["flops"] for p in dragged.values()) / 1e12
+    rows.append(["total", f"{total_plain:.1f}", f"{total_dragged:.1f}"])
+    return table(["part", "plain block: count, TFLOP", "dragged block: count, TFLOP"], rows)
+
+
+def drag_cost_goals_table(run: str) -> str:
+    """The drag-cost goals against the bench's committed run (speed.json)."""
+    d = _speed(run)
+    e, r = d["embedded"], d["real_size"]["drags"]
+    animation = r["animation-monster"]
+    machine = d["machine"]
+    load = e["load_average_1min"]
+    where = (
+        f"{machine['threads']} threads of `{machine['cpu']}`, load {load['before']:.1f}-{load['after']:.1f}"
+    )
+    rows = [
+        [
+            "real size: iterations per block of the reference animation",
+            "≤ 8",
+            ", ".join(map(str, animation["shipped"]["iterations_per_block"]))
+            + f" (paper settings: {', '.join(map(str, animation['paper']['iterations_per_block']))})",
+        ],
+        [
+            "real size: FLOPs of a dragged block over a plain one",
+            "≤ 2.0 (aim 1.5)",
+            f"{d['drag_flop_ratio_real_size']:.2f} (paper settings: {animation['paper']['flop_ratio']:.2f})",
+        ],
+        [
+            f"this CPU ({where}): an animated block over a plain one",
+            "≤ 3x",
+            f"{d['drag_overhead_ratio']:.2f}x",
+        ],
+        ["this CPU: a 6 px edit, prepared while drawn", "< 0.3 s", f"{e['seconds']['edit_prepared']:.3f} s"],
+        ["this CPU: the same edit on demand", "< 0.4 s", f"{e['seconds']['edit_on_demand']:.3f} s"],
+    ]
+    return table(["drag cost", "goal", "measured"], rows)
+
+
 # ----- benches: lab/results/bench/ -----------------------------------------------------------------
 
 SCORES = (  # (key, header)
@@ -692,6 +801,8 @@ OPTION_MEANING = {
     "edit_iterations": "an edit's own iterations (None: shared)",
     "edit_learning_rate": "an edit's own step size (None: shared)",
     "edit_max_segments": "the edit settings apply to edits of at most this many segments (None: all)",
+    "walk_from": "an animated block walks its segments from the reference frame or the previous block's end",
+    "animation_max_iterations": "at most this many iterations per block, shared by its segments (None: no limit)",
 }
 
 
@@ -704,12 +815,12 @@ def _option(value) -> str:
 
 
 def drag_config_table() -> str:
-    """Every DragConfig option: the paper's default, the released code's, and the embedded model's presets."""
+    """Every DragConfig option: the paper's default, the released code's, and the presets of Wan and the embedded model."""
     sys.path.insert(0, str(ROOT))
     from dragstream_widget.engine.config import DragConfig, released_code_config
-    from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+    from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG, WAN_DRAG_CONFIG
 
-    columns = (DragConfig(), released_code_config(), TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG)
+    columns = (DragConfig(), released_code_config(), WAN_DRAG_CONFIG, TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG)
     rows = []
     for f in dataclasses.fields(DragConfig):
         values = [getattr(c, f.name) for c in columns]
@@ -721,6 +832,7 @@ def drag_config_table() -> str:
         "option",
         "paper (`DragConfig()`)",
         "`released_code_config()`",
+        "`WAN_DRAG_CONFIG`",
         "`TOY_DRAG_CONFIG`",
         "`TOY_FAST_EDIT_CONFIG`",
         "what it does",
@@ -739,6 +851,10 @@ TABLES: dict[str, Callable[..., str]] = {
     "long-runs": long_runs_table,
     "demo": demo_table,
     "cpu-speed": cpu_speed_table,
+    "drag-cost": drag_cost_table,
+    "drag-cost-real-size": drag_cost_real_size_table,
+    "drag-cost-parts": drag_cost_parts_table,
+    "drag-cost-goals": drag_cost_goals_table,
     "quality-means": quality_means_table,
     "quality-paired": quality_paired_table,
     "quality-by-tag": quality_by_tag_table,
