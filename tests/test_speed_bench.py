@@ -21,17 +21,20 @@ NARROW = replace(
 
 def test_drag_costs_time_plain_edited_and_animated_blocks_in_turns_and_undo_them():
     backend = load_model()
-    config = replace(TOY_DRAG_CONFIG, iterations=1, animation_max_iterations=1)
-    measured = drag_costs(backend, config, repeats=1, animated_blocks=2)
-    times, iterations = measured["seconds"], measured["iterations"]
-    assert {name: len(t) for name, t in times.items()} == {
-        "plain_block": 2,
-        "animated_block": 2,
-        "edit_on_demand": 1,
-        "edit_prepared": 1,
-    }
-    assert all(t > 0 for ts in times.values() for t in ts)
-    assert iterations == {"animated_block": [1, 1], "edit": [1, 1]}
+    cheap = replace(TOY_DRAG_CONFIG, iterations=1, animation_max_iterations=1, edit_iterations=1)
+    two = replace(cheap, iterations=2, animation_max_iterations=2, edit_iterations=2)
+    settings = {"cheap": cheap, "two": two}
+    measured = drag_costs(backend, settings, repeats=1, animated_blocks=2)
+    assert len(measured["plain_block"]) == 2 and min(measured["plain_block"]) > 0
+    for name, per_drag in (("cheap", 1), ("two", 2)):
+        times, iterations = measured[name]["seconds"], measured[name]["iterations"]
+        assert {kind: len(t) for kind, t in times.items()} == {
+            "animated_block": 2,
+            "edit_on_demand": 1,
+            "edit_prepared": 1,
+        }
+        assert all(t > 0 for ts in times.values() for t in ts)
+        assert iterations == {"animated_block": [per_drag] * 2, "edit": [per_drag] * 2}
 
 
 @pytest.fixture(scope="module")

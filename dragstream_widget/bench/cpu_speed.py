@@ -160,29 +160,39 @@ def animation_of(session: StreamSession, blocks: int) -> DragInstruction:
     return DragInstruction(Mode.ANIMATE, layout.pixel_size, (region,))
 
 
-def drag_costs(backend, config: DragConfig, repeats: int, animated_blocks: int = 4) -> dict[str, list]:
-    """Seconds of a plain block, a 6 px edit on demand and prepared while drawn, and an animated block,
-    taken in turns ``repeats`` times from one session two blocks in, everything undone after each:
-    ``animated_blocks`` plain blocks, the same blocks animated, the edit on demand, the edit prepared.
-    Also the iterations each animated block and each edit ran."""
-    session, edit = edit_session(backend, config)
+def drag_costs(
+    backend, settings: dict[str, DragConfig], repeats: int, animated_blocks: int = 4
+) -> dict[str, dict[str, list]]:
+    """Seconds of a plain block and, under each of ``settings``, of an animated block and a 6 px edit on
+    demand and prepared while drawn, all taken in turns ``repeats`` times on one stream two blocks in,
+    everything undone after each: ``animated_blocks`` plain blocks, then for each setting the same blocks
+    animated, the edit on demand and the edit prepared. Also the iterations each drag ran.
+    Returns ``{"plain_block": [...], name: {"seconds": {...}, "iterations": {...}}}``."""
+    session, edit = edit_session(backend, next(iter(settings.values())))
     animation = animation_of(session, animated_blocks)
-    times: dict[str, list] = {
-        name: [] for name in ("plain_block", "animated_block", "edit_on_demand", "edit_prepared")
+    plain: list[float] = []
+    costs = {
+        name: {
+            "seconds": {"animated_block": [], "edit_on_demand": [], "edit_prepared": []},
+            "iterations": {"animated_block": [], "edit": []},
+        }
+        for name in settings
     }
-    iterations: dict[str, list] = {"animated_block": [], "edit": []}
     for _ in range(repeats):
-        times["plain_block"] += [seconds(session.step) for _ in range(animated_blocks)]
+        plain += [seconds(session.step) for _ in range(animated_blocks)]
         session.rewind(session.num_blocks - animated_blocks)
-        session.apply(animation)
-        times["animated_block"] += [seconds(session.step) for _ in range(animated_blocks)]
-        iterations["animated_block"] += [len(b.losses) for b in session.blocks[-animated_blocks:]]
-        for _ in range(animated_blocks + 1):
-            session.undo()
-        for name in ("edit_on_demand", "edit_prepared"):
-            if name == "edit_prepared":
-                session.prepare_drag()  # untimed: the widget asks for it while the drag is drawn
-            times[name].append(seconds(lambda: session.apply(edit)))
-            iterations["edit"].append(len(session.blocks[-1].losses))
-            session.undo()
-    return {"seconds": times, "iterations": iterations}
+        for name, config in settings.items():
+            session.config = config
+            times, iterations = costs[name]["seconds"], costs[name]["iterations"]
+            session.apply(animation)
+            times["animated_block"] += [seconds(session.step) for _ in range(animated_blocks)]
+            iterations["animated_block"] += [len(b.losses) for b in session.blocks[-animated_blocks:]]
+            for _ in range(animated_blocks + 1):
+                session.undo()
+            for kind in ("edit_on_demand", "edit_prepared"):
+                if kind == "edit_prepared":
+                    session.prepare_drag()  # untimed: the widget asks for it while the drag is drawn
+                times[kind].append(seconds(lambda: session.apply(edit)))
+                iterations["edit"].append(len(session.blocks[-1].losses))
+                session.undo()
+    return {"plain_block": plain, **costs}

@@ -3,8 +3,9 @@
 Two parts, written to ``DIR/speed.json`` and ``DIR/speed.md``:
 
 - ``embedded``: the embedded toy model on this machine's CPU, timed side by side in one run: a plain
-  block, a 6 px edit on demand and prepared while drawn, an animated block, and their ratios to the
-  plain block (:func:`.cpu_speed.drag_costs`); the machine's load before and after.
+  block and, under the shipped settings and those before them (:data:`PER_SEGMENT`), an animated
+  block and a 6 px edit on demand and prepared while drawn, with their ratios to the plain block
+  (:func:`.cpu_speed.drag_costs`); the machine's load before and after.
 - ``real_size``: a drag of each reference label at the Wan-1.3B shape and 832x480, counted on meta
   tensors (:mod:`.real_size`): iterations per dragged block, and the FLOPs of a dragged block over a
   plain one, streaming decode included, part by part. Each part has a ``seconds`` slot, left empty
@@ -22,11 +23,13 @@ import json
 import os
 import platform
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from ..arguments import at_least
+from ..engine.config import EDIT_SETTINGS
 from ..engine.presets import TOY_DRAG_CONFIG
 from ..labels import import_labels
 from ..models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
@@ -46,41 +49,62 @@ def machine() -> dict:
     }
 
 
+# The embedded model's drag settings before drags were made cheaper, timed beside the shipped ones:
+# four iterations per trajectory segment, every animated block walked from the reference frame.
+PER_SEGMENT = replace(
+    TOY_DRAG_CONFIG,
+    walk_from="reference",
+    animation_max_iterations=None,
+    **dict.fromkeys(EDIT_SETTINGS),
+)
+
+
 def embedded_costs(repeats: int) -> dict:
-    """Part (a): the embedded model's drag costs on this CPU, medians of one run taken in turns."""
+    """Part (a): the embedded model's drag costs on this CPU, under the shipped settings and those before
+    them, medians of one run taken in turns."""
     backend = ToyWorldModel.load(WEIGHTS_DIR).backend()
     load_before = os.getloadavg()
-    measured = drag_costs(backend, TOY_DRAG_CONFIG, repeats)
-    seconds = {name: statistics.median(times) for name, times in measured["seconds"].items()}
-    plain = seconds["plain_block"]
+    measured = drag_costs(backend, {"shipped": TOY_DRAG_CONFIG, "per_segment": PER_SEGMENT}, repeats)
+    plain = statistics.median(measured["plain_block"])
+    settings = {}
+    for name in ("shipped", "per_segment"):
+        seconds = {kind: statistics.median(times) for kind, times in measured[name]["seconds"].items()}
+        settings[name] = {
+            "seconds": seconds,
+            "ratios_to_plain_block": {kind: s / plain for kind, s in seconds.items()},
+            "iterations": measured[name]["iterations"],
+            "all_seconds": measured[name]["seconds"],
+        }
     return {
         "model": "toy world (embedded)",
         "device": "cpu",
         "repeats": repeats,
         "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
-        "seconds": seconds,
-        "ratios_to_plain_block": {name: s / plain for name, s in seconds.items() if name != "plain_block"},
-        "iterations": measured["iterations"],
-        "all_seconds": measured["seconds"],
+        "seconds_plain_block": plain,
+        "all_seconds_plain_block": measured["plain_block"],
+        "settings": settings,
     }
 
 
 def markdown(result: dict) -> str:
     """The run as markdown tables."""
-    e, r = result["embedded"], result["real_size"]
+    e, r, m = result["embedded"], result["real_size"], result["machine"]
     lines = [
         "# Drag cost",
         "",
-        f"Embedded model on `{result['machine']['cpu']}` ({result['machine']['cores']} cores, "
-        f"{result['machine']['threads']} threads), load {e['load_average_1min']['before']:.1f} before "
-        f"and {e['load_average_1min']['after']:.1f} after; medians of {e['repeats']} rounds taken in turns.",
+        f"Embedded model on `{m['cpu']}` ({m['cores']} cores, {m['threads']} threads), load "
+        f"{e['load_average_1min']['before']:.1f} before and {e['load_average_1min']['after']:.1f} after; "
+        f"medians of {e['repeats']} rounds taken in turns. A plain block: {e['seconds_plain_block']:.3f} s.",
         "",
-        "| block | seconds | over a plain block |",
-        "| --- | --- | --- |",
+        "| settings | block | seconds | over a plain block | iterations |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for name, s in e["seconds"].items():
-        ratio = e["ratios_to_plain_block"].get(name)
-        lines.append(f"| {name.replace('_', ' ')} | {s:.3f} | {'–' if ratio is None else f'{ratio:.2f}x'} |")
+    for name, costs in e["settings"].items():
+        for kind, s in costs["seconds"].items():
+            its = costs["iterations"]["animated_block" if kind == "animated_block" else "edit"]
+            counts = ", ".join(str(i) for i in sorted(set(its)))
+            ratio = costs["ratios_to_plain_block"][kind]
+            lines.append(f"| {name} | {kind.replace('_', ' ')} | {s:.3f} | {ratio:.2f}x | {counts} |")
     lines += ["", f"Real size: {r['model']}.", "", "| drag | settings | iterations per block | FLOP ratio |"]
     lines.append("| --- | --- | --- | --- |")
     for name, by_setting in r["drags"].items():
@@ -118,7 +142,7 @@ def main(args: argparse.Namespace) -> dict:
     real = real_size_costs(labels)
     embedded = embedded_costs(args.repeats)
     result = {
-        "drag_overhead_ratio": embedded["ratios_to_plain_block"]["animated_block"],
+        "drag_overhead_ratio": embedded["settings"]["shipped"]["ratios_to_plain_block"]["animated_block"],
         "drag_flop_ratio_real_size": real["drags"][ANIMATION_LABELS]["shipped"]["flop_ratio"],
         "machine": machine(),
         "embedded": embedded,
