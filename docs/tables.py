@@ -325,7 +325,7 @@ def demo_table() -> str:
 
 
 SPEED_FILES = (  # the latest first
-    ("cpu_speed_prepared_edits.json", "the shipped settings, three runs in a row"),
+    ("cpu_speed_prepared_edits.json", "the settings of the time, three runs in a row"),
     ("cpu_speed_quiet_hour.json", "a quiet hour, CSS map on the gradient"),
     ("cpu_speed_shipped_settings.json", "a slower hour, CSS map on the gradient"),
     ("cpu_speed.json", "an earlier run of the shipped weights"),
@@ -377,35 +377,33 @@ def _speed(run: str) -> dict:
 
 
 BLOCK_NAMES = {
-    "plain_block": "a plain block",
+    "animated_block": "an animated block",
     "edit_on_demand": "a 6 px edit, reference features on demand",
     "edit_prepared": "the same edit, reference features prepared while drawn",
-    "animated_block": "an animated block",
+}
+SETTING_NAMES = {
+    "shipped": "shipped",
+    "per_segment": "before: 4 iterations a segment, every block walked from the reference frame",
 }
 
 
 def drag_cost_table(run: str) -> str:
     """What a drag costs on this CPU: the embedded model's blocks timed in turns (speed.json)."""
-    d = _speed(run)
-    e = d["embedded"]
-    iterations = {
-        "animated_block": e["iterations"]["animated_block"],
-        "edit_on_demand": e["iterations"]["edit"][0::2],
-        "edit_prepared": e["iterations"]["edit"][1::2],
-    }
-    rows = []
-    for name, label in BLOCK_NAMES.items():
-        ratio = e["ratios_to_plain_block"].get(name)
-        its = sorted(set(iterations.get(name, [])))
-        rows.append(
-            [
-                label,
-                fixed(e["seconds"][name], 3),
-                "1" if ratio is None else f"{ratio:.2f}x",
-                "–" if not its else ", ".join(map(str, its)),
-            ]
-        )
-    return table(["block", "seconds (median)", "over a plain block", "iterations"], rows)
+    e = _speed(run)["embedded"]
+    rows = [["a plain block", "", fixed(e["seconds_plain_block"], 3), "1", "–"]]
+    for setting, costs in e["settings"].items():
+        for kind, label in BLOCK_NAMES.items():
+            its = costs["iterations"]["animated_block" if kind == "animated_block" else "edit"]
+            rows.append(
+                [
+                    label,
+                    SETTING_NAMES.get(setting, setting),
+                    fixed(costs["seconds"][kind], 3),
+                    f"{costs['ratios_to_plain_block'][kind]:.2f}x",
+                    ", ".join(map(str, sorted(set(its)))),
+                ]
+            )
+    return table(["block", "settings", "seconds (median)", "over a plain block", "iterations"], rows)
 
 
 def drag_cost_real_size_table(run: str) -> str:
@@ -452,31 +450,37 @@ def drag_cost_goals_table(run: str) -> str:
     """The drag-cost goals against the bench's committed run (speed.json)."""
     d = _speed(run)
     e, r = d["embedded"], d["real_size"]["drags"]
+    shipped, before = e["settings"]["shipped"], e["settings"]["per_segment"]
     animation = r["animation-monster"]
-    machine = d["machine"]
-    load = e["load_average_1min"]
-    where = (
-        f"{machine['threads']} threads of `{machine['cpu']}`, load {load['before']:.1f}-{load['after']:.1f}"
-    )
+    machine, load = d["machine"], e["load_average_1min"]
+    where = f"{machine['threads']} thread(s), load {load['before']:.1f}-{load['after']:.1f}"
+    plain = f"a plain block {e['seconds_plain_block']:.3f} s"
+
+    def edit(kind: str) -> str:
+        return (
+            f"{shipped['seconds'][kind]:.3f} s = {shipped['ratios_to_plain_block'][kind]:.2f}x {plain} "
+            f"(before: {before['ratios_to_plain_block'][kind]:.2f}x)"
+        )
+
     rows = [
         [
             "real size: iterations per block of the reference animation",
             "≤ 8",
             ", ".join(map(str, animation["shipped"]["iterations_per_block"]))
-            + f" (paper settings: {', '.join(map(str, animation['paper']['iterations_per_block']))})",
+            + f" (paper's walk: {', '.join(map(str, animation['paper']['iterations_per_block']))})",
         ],
         [
             "real size: FLOPs of a dragged block over a plain one",
             "≤ 2.0 (aim 1.5)",
-            f"{d['drag_flop_ratio_real_size']:.2f} (paper settings: {animation['paper']['flop_ratio']:.2f})",
+            f"{d['drag_flop_ratio_real_size']:.2f} (paper's walk: {animation['paper']['flop_ratio']:.2f})",
         ],
         [
             f"this CPU ({where}): an animated block over a plain one",
             "≤ 3x",
-            f"{d['drag_overhead_ratio']:.2f}x",
+            f"{d['drag_overhead_ratio']:.2f}x (before: {before['ratios_to_plain_block']['animated_block']:.2f}x)",
         ],
-        ["this CPU: a 6 px edit, prepared while drawn", "< 0.3 s", f"{e['seconds']['edit_prepared']:.3f} s"],
-        ["this CPU: the same edit on demand", "< 0.4 s", f"{e['seconds']['edit_on_demand']:.3f} s"],
+        ["this CPU: a 6 px edit, prepared while drawn", "< 0.3 s in a quiet hour", edit("edit_prepared")],
+        ["this CPU: the same edit on demand", "< 0.4 s in a quiet hour", edit("edit_on_demand")],
     ]
     return table(["drag cost", "goal", "measured"], rows)
 
@@ -565,6 +569,29 @@ def quality_paired_table(run: str) -> str:
     return table(["variant − full", *[h for _, h in SCORES]], rows)
 
 
+def quality_paired_against_table(before: str, after: str, variant: str = "full") -> str:
+    """One variant in two runs of the same cases, case by case (after − before): mean ± standard error
+    (cases where the later run is better), over every case and over edits and animations alone."""
+    runs = [{c["name"]: c for c in load(BENCH / run / "results.json")["cases"]} for run in (before, after)]
+    rows = []
+    for label, tag in (("every case", None), ("edits", "edit"), ("animations", "animate")):
+        cases = [
+            {"scores": {"before": runs[0][name]["scores"][variant], "after": case["scores"][variant]}}
+            for name, case in runs[1].items()
+            if name in runs[0] and (tag is None or tag in case["tags"])
+        ]
+        cells = [f"{label} ({len(cases)})"]
+        for key, _ in SCORES:
+            d = paired(cases, "after", key, reference="before")
+            if d is None:
+                cells.append("–")
+                continue
+            cell = f"{d['mean']:+.2g} ± {d['stderr']:.1g}"
+            cells.append(cell if d["better"] is None else f"{cell} ({d['better']} better)")
+        rows.append(cells)
+    return table([f"`{after}` − `{before}`", *[h for _, h in SCORES]], rows)
+
+
 def quality_by_tag_table(run: str) -> str:
     """`full` against no drag, per kind of case."""
     results = load(BENCH / run / "results.json")
@@ -602,6 +629,15 @@ def _settings(config: dict) -> str:
     ]
     if config.get("rotation_x0_weight"):
         parts.append(f"rotation term {num(config['rotation_x0_weight'])}")
+    if config.get("walk_from") == "previous_block":
+        parts.append("animated blocks walk from the previous block")
+    if config.get("animation_max_iterations"):
+        parts.append(f"at most {config['animation_max_iterations']} iterations an animated block")
+    if config.get("edit_iterations"):
+        parts.append(
+            f"edits of {config.get('edit_max_segments') or 'any number of'} segment(s): "
+            f"{config['edit_iterations']} x {num(config.get('edit_learning_rate') or config['learning_rate'])}"
+        )
     return "; ".join(parts)
 
 
@@ -614,6 +650,10 @@ RUNS = {
     "quality_host16_css_on_step": "shipped weights and settings; a 16-core host",
     "quality_host16_int8": "shipped weights, every variant, CSS map on the gradient; a 16-core host",
     "quality_mse_lr02": "a candidate setting that was not shipped; earlier weights",
+    "quality_cpu_before_cheap_drags": "`full` with the settings before cheaper drags, beside the next run; the 2-core CPU",
+    "quality_cpu_cheap_drags": "`full` with the shipped settings (cheaper drags); the 2-core CPU",
+    "drift_cpu_before_cheap_drags": "the settings before cheaper drags, beside the next run; the 2-core CPU",
+    "drift_cpu_cheap_drags": "the shipped settings (cheaper drags); the 2-core CPU",
     "drift_cpu": "shipped weights, the L1 settings used before; the 2-core CPU",
     "drift_cpu_base_weights": "base weights, every pass in float, the L1 settings; the 2-core CPU",
     "drift_cpu_css_on_gradient_beside": "squared-error settings, CSS map on the gradient, beside the next run",
@@ -858,6 +898,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "quality-means": quality_means_table,
     "quality-paired": quality_paired_table,
     "quality-by-tag": quality_by_tag_table,
+    "quality-paired-against": quality_paired_against_table,
     "quality-runs": quality_runs_table,
     "variants": variants_table,
     "drift-runs": drift_runs_table,
