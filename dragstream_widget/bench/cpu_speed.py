@@ -11,6 +11,8 @@ from __future__ import annotations
 import statistics
 import time
 
+from tqdm import tqdm
+
 from ..engine.config import DragConfig
 from ..engine.session import StreamSession
 from ..geometry import curved_path
@@ -178,7 +180,7 @@ def drag_costs(
         }
         for name in settings
     }
-    for _ in range(repeats):
+    for _ in tqdm(range(repeats), desc="drag costs on this CPU", unit="round"):
         plain += [seconds(session.step) for _ in range(animated_blocks)]
         session.rewind(session.num_blocks - animated_blocks)
         for name, config in settings.items():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from diffusers import AutoencoderKLWan
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
 
 from ..engine.config import DragConfig
 from ..engine.drag import iteration_segments, trajectory_segments, uses_rotation_term
@@ -85,10 +86,17 @@ class BlockPasses:
     reference_per_cutoff: int  # the reference features' batched pass, per cutoff
 
 
-def count_passes(pipeline: MetaPipeline, earlier_blocks: int, layers) -> BlockPasses:
+def count_decode(pipeline: MetaPipeline) -> int:
+    """FLOPs of the streaming decode of a block after the stream's first (which decodes one frame less)."""
+    decoder = WanStreamDecoder(pipeline.vae)
+    decoder.decode_pixels(meta_block(pipeline.backend))
+    return flops(lambda: decoder.decode_pixels(meta_block(pipeline.backend)))
+
+
+def count_passes(pipeline: MetaPipeline, earlier_blocks: int, layers, decode: int) -> BlockPasses:
     """Count every pass of a block that follows ``earlier_blocks`` committed blocks (the window trims
-    the context as streaming does)."""
-    backend, vae, prompt = pipeline.backend, pipeline.vae, pipeline.prompt
+    the context as streaming does); ``decode`` is :func:`count_decode`'s, the same for every block."""
+    backend, prompt = pipeline.backend, pipeline.prompt
     cache = backend.new_cache()
     with torch.no_grad():
         for _ in range(earlier_blocks):
@@ -113,14 +121,12 @@ def count_passes(pipeline: MetaPipeline, earlier_blocks: int, layers) -> BlockPa
                 meta_block(backend, batch), step, cache, prompt, record_layers=layers, features_only=True
             )
 
-    decoder = WanStreamDecoder(vae)
-    decoder.decode_pixels(meta_block(backend))  # the stream's first block decodes one frame less
     commit_cache = backend.new_cache()
     commit_cache.restore(cache.snapshot())
     return BlockPasses(
         denoise_step=flops(plain),
         commit=flops(lambda: backend.commit(meta_block(backend), commit_cache, prompt)),
-        decode=flops(lambda: decoder.decode_pixels(meta_block(backend))),
+        decode=decode,
         iteration=flops(lambda: iteration(False)),
         iteration_x0=flops(lambda: iteration(True)),
         reference_per_cutoff=flops(lambda: reference(4)) // 4,
@@ -171,11 +177,14 @@ class PassCounter:
     def __init__(self, pipeline: MetaPipeline):
         self.pipeline, self.backend = pipeline, pipeline.backend
         self._counted: dict[tuple, BlockPasses] = {}
+        self._decode: int | None = None
 
     def __call__(self, earlier_blocks: int, layers: tuple[int, ...]) -> BlockPasses:
         key = (earlier_blocks, tuple(layers))
+        if self._decode is None:
+            self._decode = count_decode(self.pipeline)
         if key not in self._counted:
-            self._counted[key] = count_passes(self.pipeline, earlier_blocks, layers)
+            self._counted[key] = count_passes(self.pipeline, earlier_blocks, layers, self._decode)
         return self._counted[key]
 
 
@@ -241,6 +250,6 @@ def real_size_costs(labels: dict[str, LabelledDrag], spec: RandomModelSpec = WAN
         "settings": {name: settings_of(c) for name, c in configs.items()},
         "drags": {
             name: {setting: drag_cost(counter, labelled, c) for setting, c in configs.items()}
-            for name, labelled in labels.items()
+            for name, labelled in tqdm(labels.items(), desc="real-size drags counted", unit="drag")
         },
     }
