@@ -842,7 +842,7 @@ OPTION_MEANING = {
     "edit_learning_rate": "an edit's own step size (None: shared)",
     "edit_max_segments": "the edit settings apply to edits of at most this many segments (None: all)",
     "walk_from": "an animated block walks its segments from the reference frame or the previous block's end",
-    "animation_max_iterations": "at most this many iterations per block, shared by its segments (None: no limit)",
+    "animation_max_iterations": "at most this many iterations per animated block, spread over its segments (None: no limit)",
 }
 
 
