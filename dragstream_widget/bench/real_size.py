@@ -203,7 +203,8 @@ def drag_cost(counter: PassCounter, labelled: LabelledDrag, config: DragConfig) 
         passes = counter(first_block + offset, feature_layers(cfg, backend))
         segments, iterations = block_iterations(backend, plan, cfg)
         plain = plain_parts(passes, steps)
-        # An edit re-runs only the steps from T' on; its first iteration's pass is the unfiltered reference.
+        # An edit re-runs only the steps from T' on; its first iteration's pass is the unfiltered
+        # reference, and its filtered ones are those its switch draws (counted: at most one per iteration).
         dragged = plain_parts(passes, steps, cfg.optimize_step if editing else 0)
         each = passes.iteration_x0 if uses_rotation_term(plan, cfg) else passes.iteration
         dragged["iterations"] = part(iterations, each)
