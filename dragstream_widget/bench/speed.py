@@ -33,6 +33,7 @@ from ..engine.config import EDIT_SETTINGS
 from ..engine.presets import TOY_DRAG_CONFIG
 from ..labels import import_labels
 from ..models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
+from ..ops import InvalidInstruction
 from .cpu_speed import drag_costs
 from .gpu_pipeline import REFERENCE_LABELS
 from .real_size import real_size_costs
@@ -138,7 +139,10 @@ def main(args: argparse.Namespace) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     labels_dir = Path(args.labels)
-    labels = {name: import_labels(labels_dir / name) for name in (ANIMATION_LABELS, EDIT_LABELS)}
+    try:
+        labels = {name: import_labels(labels_dir / name) for name in (ANIMATION_LABELS, EDIT_LABELS)}
+    except (InvalidInstruction, OSError) as error:
+        raise SystemExit(f"--labels: {error}") from None
     real = real_size_costs(labels)
     embedded = embedded_costs(args.repeats)
     result = {
