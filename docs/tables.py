@@ -654,6 +654,8 @@ RUNS = {
     "quality_cpu_cheap_drags": "`full` with the shipped settings (cheaper drags); the 2-core CPU",
     "drift_cpu_before_cheap_drags": "the settings before cheaper drags, beside the next run; the 2-core CPU",
     "drift_cpu_cheap_drags": "the shipped settings (cheaper drags); the 2-core CPU",
+    "drift_cpu_before_cheap_drags_16_runs": "the settings before cheaper drags, beside the next run; the 2-core CPU",
+    "drift_cpu_two_step_edits_16_runs": "a candidate not shipped: edits of one segment in 2 iterations of 0.9; the 2-core CPU",
     "drift_cpu": "shipped weights, the L1 settings used before; the 2-core CPU",
     "drift_cpu_base_weights": "base weights, every pass in float, the L1 settings; the 2-core CPU",
     "drift_cpu_css_on_gradient_beside": "squared-error settings, CSS map on the gradient, beside the next run",
