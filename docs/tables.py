@@ -325,7 +325,7 @@ def demo_table() -> str:
 
 
 SPEED_FILES = (  # the latest first
-    ("cpu_speed_prepared_edits.json", "the shipped settings, three runs in a row"),
+    ("cpu_speed_prepared_edits.json", "the settings of the time, three runs in a row"),
     ("cpu_speed_quiet_hour.json", "a quiet hour, CSS map on the gradient"),
     ("cpu_speed_shipped_settings.json", "a slower hour, CSS map on the gradient"),
     ("cpu_speed.json", "an earlier run of the shipped weights"),
@@ -370,6 +370,119 @@ def cpu_speed_table() -> str:
         "one iteration, s",
     ]
     return table(header, rows)
+
+
+def _speed(run: str) -> dict:
+    return load(BENCH / run / "speed.json")
+
+
+BLOCK_NAMES = {
+    "animated_block": "an animated block",
+    "edit_on_demand": "a 6 px edit, reference features on demand",
+    "edit_prepared": "the same edit, reference features prepared while drawn",
+}
+SETTING_NAMES = {
+    "shipped": "shipped",
+    "per_segment": "before: 4 iterations a segment, every block walked from the reference frame",
+}
+
+
+def drag_cost_table(run: str) -> str:
+    """What a drag costs on this CPU: the embedded model's blocks timed in turns (speed.json)."""
+    e = _speed(run)["embedded"]
+    rows = [["a plain block", "", fixed(e["seconds_plain_block"], 3), "1", "–"]]
+    for setting, costs in e["settings"].items():
+        for kind, label in BLOCK_NAMES.items():
+            its = costs["iterations"]["animated_block" if kind == "animated_block" else "edit"]
+            rows.append(
+                [
+                    label,
+                    SETTING_NAMES.get(setting, setting),
+                    fixed(costs["seconds"][kind], 3),
+                    f"{costs['ratios_to_plain_block'][kind]:.2f}x",
+                    ", ".join(map(str, sorted(set(its)))),
+                ]
+            )
+    return table(["block", "settings", "seconds (median)", "over a plain block", "iterations"], rows)
+
+
+def drag_cost_real_size_table(run: str) -> str:
+    """What a drag costs at real size, counted on meta tensors (speed.json): iterations and FLOP ratios."""
+    d = _speed(run)["real_size"]
+    rows = []
+    for name, by_setting in d["drags"].items():
+        for setting, cost in by_setting.items():
+            rows.append(
+                [
+                    f"`{name}` ({cost['mode']})",
+                    setting,
+                    ", ".join(map(str, cost["iterations_per_block"])),
+                    ", ".join(str(b["segments"]) for b in cost["blocks"]),
+                    f"{cost['flop_ratio']:.2f}",
+                ]
+            )
+    header = ["drag", "settings", "iterations per block", "segments per block", "FLOPs over plain blocks"]
+    return table(header, rows)
+
+
+def drag_cost_parts_table(run: str, drag: str = "animation-monster", setting: str = "shipped") -> str:
+    """Where a dragged block's FLOPs go at real size, part by part, beside a plain block's."""
+    cost = _speed(run)["real_size"]["drags"][drag][setting]
+    block = cost["blocks"][0]
+    plain, dragged = block["plain_block"], block["dragged_block"]
+    rows = []
+    for name in dragged:
+        p = plain.get(name)
+        rows.append(
+            [
+                name.replace("_", " "),
+                "–" if p is None else f"{num(p['count'])} x, {p['flops'] / 1e12:.1f}",
+                f"{num(dragged[name]['count'])} x, {dragged[name]['flops'] / 1e12:.1f}",
+            ]
+        )
+    total_plain = sum(p["flops"] for p in plain.values()) / 1e12
+    total_dragged = sum(p["flops"] for p in dragged.values()) / 1e12
+    rows.append(["total", f"{total_plain:.1f}", f"{total_dragged:.1f}"])
+    return table(["part", "plain block: count, TFLOP", "dragged block: count, TFLOP"], rows)
+
+
+def drag_cost_goals_table(run: str) -> str:
+    """The drag-cost goals against the bench's committed run (speed.json)."""
+    d = _speed(run)
+    e, r = d["embedded"], d["real_size"]["drags"]
+    shipped, before = e["settings"]["shipped"], e["settings"]["per_segment"]
+    animation = r["animation-monster"]
+    machine, load = d["machine"], e["load_average_1min"]
+    where = f"{machine['threads']} thread(s), load {load['before']:.1f}-{load['after']:.1f}"
+    plain = f"a plain block {e['seconds_plain_block']:.3f} s"
+
+    def edit(kind: str) -> str:
+        return (
+            f"{shipped['seconds'][kind]:.3f} s = {shipped['ratios_to_plain_block'][kind]:.2f}x {plain} "
+            f"(before: {before['ratios_to_plain_block'][kind]:.2f}x)"
+        )
+
+    rows = [
+        [
+            "real size: iterations per block of the reference animation",
+            "≤ 8",
+            ", ".join(map(str, animation["shipped"]["iterations_per_block"]))
+            + f" (paper's walk: {', '.join(map(str, animation['paper']['iterations_per_block']))})",
+        ],
+        [
+            "real size: FLOPs of a dragged block over a plain one",
+            "≤ 2.0 (aim 1.5)",
+            f"{d['drag_flop_ratio_real_size']:.2f} (paper's walk: {animation['paper']['flop_ratio']:.2f})",
+        ],
+        [
+            f"this CPU ({where}): an animated block over a plain one",
+            "≤ 3x",
+            f"{d['drag_overhead_ratio']:.2f}x (before: {before['ratios_to_plain_block']['animated_block']:.2f}x)",
+        ],
+        ["this CPU: a 6 px edit, prepared while drawn", "< 0.3 s in a quiet hour", edit("edit_prepared")],
+        ["this CPU: the same edit on demand", "< 0.4 s in a quiet hour", edit("edit_on_demand")],
+    ]
+    return table(["drag cost", "goal", "measured"], rows)
 
 
 # ----- benches: lab/results/bench/ -----------------------------------------------------------------
@@ -456,6 +569,29 @@ def quality_paired_table(run: str) -> str:
     return table(["variant − full", *[h for _, h in SCORES]], rows)
 
 
+def quality_paired_against_table(before: str, after: str, variant: str = "full") -> str:
+    """One variant in two runs of the same cases, case by case (after − before): mean ± standard error
+    (cases where the later run is better), over every case and over edits and animations alone."""
+    runs = [{c["name"]: c for c in load(BENCH / run / "results.json")["cases"]} for run in (before, after)]
+    rows = []
+    for label, tag in (("every case", None), ("edits", "edit"), ("animations", "animate")):
+        cases = [
+            {"scores": {"before": runs[0][name]["scores"][variant], "after": case["scores"][variant]}}
+            for name, case in runs[1].items()
+            if name in runs[0] and (tag is None or tag in case["tags"])
+        ]
+        cells = [f"{label} ({len(cases)})"]
+        for key, _ in SCORES:
+            d = paired(cases, "after", key, reference="before")
+            if d is None:
+                cells.append("–")
+                continue
+            cell = f"{d['mean']:+.2g} ± {d['stderr']:.1g}"
+            cells.append(cell if d["better"] is None else f"{cell} ({d['better']} better)")
+        rows.append(cells)
+    return table([f"`{after}` − `{before}`", *[h for _, h in SCORES]], rows)
+
+
 def quality_by_tag_table(run: str) -> str:
     """`full` against no drag, per kind of case."""
     results = load(BENCH / run / "results.json")
@@ -493,6 +629,15 @@ def _settings(config: dict) -> str:
     ]
     if config.get("rotation_x0_weight"):
         parts.append(f"rotation term {num(config['rotation_x0_weight'])}")
+    if config.get("walk_from") == "previous_block":
+        parts.append("animated blocks walk from the previous block")
+    if config.get("animation_max_iterations"):
+        parts.append(f"at most {config['animation_max_iterations']} iterations an animated block")
+    if config.get("edit_iterations"):
+        parts.append(
+            f"edits of {config.get('edit_max_segments') or 'any number of'} segment(s): "
+            f"{config['edit_iterations']} x {num(config.get('edit_learning_rate') or config['learning_rate'])}"
+        )
     return "; ".join(parts)
 
 
@@ -505,6 +650,12 @@ RUNS = {
     "quality_host16_css_on_step": "shipped weights and settings; a 16-core host",
     "quality_host16_int8": "shipped weights, every variant, CSS map on the gradient; a 16-core host",
     "quality_mse_lr02": "a candidate setting that was not shipped; earlier weights",
+    "quality_cpu_before_cheap_drags": "`full` with the settings before cheaper drags, beside the next run; the 2-core CPU",
+    "quality_cpu_cheap_drags": "`full` with the shipped settings (cheaper drags); the 2-core CPU",
+    "drift_cpu_before_cheap_drags": "the settings before cheaper drags, beside the next run; the 2-core CPU",
+    "drift_cpu_cheap_drags": "the shipped settings (cheaper drags); the 2-core CPU",
+    "drift_cpu_before_cheap_drags_16_runs": "the settings before cheaper drags, beside the next run; the 2-core CPU",
+    "drift_cpu_two_step_edits_16_runs": "a candidate not shipped: edits of one segment in 2 iterations of 0.9; the 2-core CPU",
     "drift_cpu": "shipped weights, the L1 settings used before; the 2-core CPU",
     "drift_cpu_base_weights": "base weights, every pass in float, the L1 settings; the 2-core CPU",
     "drift_cpu_css_on_gradient_beside": "squared-error settings, CSS map on the gradient, beside the next run",
@@ -692,6 +843,8 @@ OPTION_MEANING = {
     "edit_iterations": "an edit's own iterations (None: shared)",
     "edit_learning_rate": "an edit's own step size (None: shared)",
     "edit_max_segments": "the edit settings apply to edits of at most this many segments (None: all)",
+    "walk_from": "an animated block walks its segments from the reference frame or the previous block's end",
+    "animation_max_iterations": "at most this many iterations per animated block, spread over its segments (None: no limit)",
 }
 
 
@@ -704,12 +857,12 @@ def _option(value) -> str:
 
 
 def drag_config_table() -> str:
-    """Every DragConfig option: the paper's default, the released code's, and the embedded model's presets."""
+    """Every DragConfig option: the paper's default, the released code's, and the presets of Wan and the embedded model."""
     sys.path.insert(0, str(ROOT))
     from dragstream_widget.engine.config import DragConfig, released_code_config
-    from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+    from dragstream_widget.engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG, WAN_DRAG_CONFIG
 
-    columns = (DragConfig(), released_code_config(), TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG)
+    columns = (DragConfig(), released_code_config(), WAN_DRAG_CONFIG, TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG)
     rows = []
     for f in dataclasses.fields(DragConfig):
         values = [getattr(c, f.name) for c in columns]
@@ -721,6 +874,7 @@ def drag_config_table() -> str:
         "option",
         "paper (`DragConfig()`)",
         "`released_code_config()`",
+        "`WAN_DRAG_CONFIG`",
         "`TOY_DRAG_CONFIG`",
         "`TOY_FAST_EDIT_CONFIG`",
         "what it does",
@@ -760,9 +914,14 @@ TABLES: dict[str, Callable[..., str]] = {
     "demo": demo_table,
     "select": select_table,
     "cpu-speed": cpu_speed_table,
+    "drag-cost": drag_cost_table,
+    "drag-cost-real-size": drag_cost_real_size_table,
+    "drag-cost-parts": drag_cost_parts_table,
+    "drag-cost-goals": drag_cost_goals_table,
     "quality-means": quality_means_table,
     "quality-paired": quality_paired_table,
     "quality-by-tag": quality_by_tag_table,
+    "quality-paired-against": quality_paired_against_table,
     "quality-runs": quality_runs_table,
     "variants": variants_table,
     "drift-runs": drift_runs_table,

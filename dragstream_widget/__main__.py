@@ -4,7 +4,7 @@
     labels import|export    convert the reference implementation's saved drag labels
     bench quality           the REVEL quality bench: variants of the method and baselines
     bench drift             latent drift under repeated drags, with and without ADSR
-    bench speed             the embedded model's speed on this machine's CPU
+    bench speed             what a drag costs: on this CPU, and counted at real size
     bench gpu-smoke         a Wan-1.3B-shaped model with random weights, streamed on a GPU
     bench gpu-pipeline      the whole real-size pipeline with random weights
     bench select            click to select: one click per object against the toy world's masks
@@ -44,7 +44,7 @@ COMMANDS: dict[str, Verb | Group] = {
                 "bench.quality.cli", "the REVEL quality bench: variants of the method and baselines"
             ),
             "drift": Verb("bench.drift", "latent drift under repeated drags, with and without ADSR"),
-            "speed": Verb("bench.cpu_speed", "the embedded model's speed on this machine's CPU"),
+            "speed": Verb("bench.speed", "what a drag costs: on this CPU, and counted at real size"),
             "gpu-smoke": Verb(
                 "bench.gpu_smoke", "a Wan-1.3B-shaped model with random weights, streamed on a GPU"
             ),

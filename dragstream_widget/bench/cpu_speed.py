@@ -1,36 +1,23 @@
-"""Speed of the embedded toy model on this machine's CPU: streaming, edit drags, an animated block.
+"""Timings of the embedded toy model on this machine's CPU: plain blocks, edits (on demand and prepared
+while drawn), animated blocks, and where an edit's time goes. ``python -m dragstream_widget bench speed``
+(:mod:`.speed`) runs :func:`drag_costs`; the scorecard times edits and streaming with the rest.
 
-Streaming is timed with the saved settings (plain passes in int8), with every pass on the float model
-and with the commit folded into the last step, block by block in turn.
-
-    python -m dragstream_widget bench speed --out speed.json [--blocks 20] [--repeats 5]
-
-Frames per second count generated frames including decoding; every number is a median of repeats
-measured in this one run, side by side.
+Every timing that is compared with another is taken in turns with it, in one run, so that a change in
+the machine's speed hits both alike.
 """
 
 from __future__ import annotations
 
-import argparse
-import platform
 import statistics
 import time
 
-import numpy as np
-import torch
+from tqdm import tqdm
 
-from ..arguments import at_least
-from ..engine.config import EDIT_SETTINGS, DragConfig
-from ..engine.presets import TOY_DRAG_CONFIG, TOY_FAST_EDIT_CONFIG
+from ..engine.config import DragConfig
 from ..engine.session import StreamSession
 from ..geometry import curved_path
-from ..models.toyworld.model import FLOAT_STREAMING, FOLDED_COMMIT, WEIGHTS_DIR, ToyWorldModel
 from ..models.toyworld.scenes import DEFAULT_PROMPT, object_region, opening_frames
 from ..ops import DragInstruction, HandleRegion, Mode, Operation
-from . import report
-
-# The toy settings the timings depend on: the shared ones, then an edit's own (if any).
-TOY_SETTINGS = ("optimize_step", "iterations", "learning_rate", *EDIT_SETTINGS)
 
 
 def seconds(fn) -> float:
@@ -166,83 +153,48 @@ def interleaved_block_seconds(sessions: dict[str, StreamSession], blocks: int) -
     return times
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--blocks", type=at_least(1), default=20, help="generated blocks timed per setting")
-    parser.add_argument("--repeats", type=at_least(1), default=5, help="repeats of each drag timing")
-    parser.add_argument("--out", default=None, help="write the numbers to this JSON file")
-
-
-def main(args: argparse.Namespace) -> dict:
-    model = ToyWorldModel.load(WEIGHTS_DIR)
-    backend, float_backend = model.backend(), model.backend(**FLOAT_STREAMING)
-    fpb = backend.layout.frames_per_block
-    streaming = {
-        "saved": backend,
-        "float_streaming": float_backend,
-        "folded_commit": model.backend(**FOLDED_COMMIT),
-    }
-    sessions = {
-        name: StreamSession(
-            b, DEFAULT_PROMPT, 0, TOY_DRAG_CONFIG, start_frames=opening_frames(DEFAULT_PROMPT, 0, fpb)
-        )
-        for name, b in streaming.items()
-    }
-    block_times = interleaved_block_seconds(sessions, args.blocks)
-    session = sessions["saved"]
+def animation_of(session: StreamSession, blocks: int) -> DragInstruction:
+    """An animation of the blue square along a curved path of ``blocks`` blocks' frames."""
+    layout = session.backend.layout
     mask, center = object_region(session.frames()[-1], "blue")
-    path = curved_path(center, 10.0, 4 * fpb, backend.layout.pixel_width)
-    session.apply(
-        DragInstruction(
-            Mode.ANIMATE,
-            backend.layout.pixel_size,
-            (HandleRegion(mask, Operation.TRANSLATE, center, tuple(path)),),
-        )
-    )
-    animated = [seconds(session.step) for _ in range(4)]
-    result = {
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "seconds_per_block_no_drag": statistics.median(block_times["saved"]),
-        "frames_per_second_no_drag": fpb / statistics.median(block_times["saved"]),
-        "frames_per_second_folded_commit": fpb / statistics.median(block_times["folded_commit"]),
-        "frames_per_second_float_streaming": fpb / statistics.median(block_times["float_streaming"]),
-        "edit_seconds_toy_config": statistics.median(edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats)),
-        "edit_seconds_toy_fast_edit_config": statistics.median(
-            edit_seconds(backend, TOY_FAST_EDIT_CONFIG, args.repeats)
-        ),
-        "edit_seconds_toy_config_float_streaming": statistics.median(
-            edit_seconds(float_backend, TOY_DRAG_CONFIG, args.repeats)
-        ),
-        "edit_seconds_toy_config_14px": statistics.median(
-            edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, 14.0)
-        ),
-        # Two blocks in, the edited block sees 6 frames of context; from here on, a full window.
-        "edit_seconds_toy_config_full_window": statistics.median(
-            edit_seconds(backend, TOY_DRAG_CONFIG, args.repeats, blocks=full_window_blocks(backend))
-        ),
-        # The widget computes an edit's reference features while the drag is drawn.
-        "edit_seconds_prepared": {
-            where: {
-                name: statistics.median(times)
-                for name, times in prepared_edit_seconds(
-                    backend, TOY_DRAG_CONFIG, args.repeats, blocks
-                ).items()
-            }
-            for where, blocks in (("two_blocks_in", 2), ("full_window", full_window_blocks(backend)))
-        },
-        "prepare_seconds_toy_config": statistics.median(
-            prepare_seconds(backend, TOY_DRAG_CONFIG, args.repeats)
-        ),
-        "edit_seconds_paper_config": statistics.median(edit_seconds(backend, DragConfig(), args.repeats)),
-        "edit_phases_toy_config": edit_phases(backend, TOY_DRAG_CONFIG, args.repeats),
-        "edit_seconds_by_reference_mode": {
-            name: statistics.median(times)
-            for name, times in reference_modes_seconds(backend, TOY_DRAG_CONFIG, args.repeats).items()
-        },
-        "seconds_per_animated_block_toy_config": statistics.median(animated),
-        "toy_config": {name: getattr(TOY_DRAG_CONFIG, name) for name in TOY_SETTINGS},
-        "toy_fast_edit_config": {name: getattr(TOY_FAST_EDIT_CONFIG, name) for name in TOY_SETTINGS},
-        "blocks": args.blocks,
-        "finite": bool(np.isfinite(session.latents().numpy()).all()),
+    path = curved_path(center, 10.0, blocks * layout.frames_per_block, layout.pixel_width)
+    region = HandleRegion(mask, Operation.TRANSLATE, center, tuple(path))
+    return DragInstruction(Mode.ANIMATE, layout.pixel_size, (region,))
+
+
+def drag_costs(
+    backend, settings: dict[str, DragConfig], repeats: int, animated_blocks: int = 4
+) -> dict[str, dict[str, list]]:
+    """Seconds of a plain block and, under each of ``settings``, of an animated block and a 6 px edit on
+    demand and prepared while drawn, all taken in turns ``repeats`` times on one stream two blocks in,
+    everything undone after each: ``animated_blocks`` plain blocks, then for each setting the same blocks
+    animated, the edit on demand and the edit prepared. Also the iterations each drag ran.
+    Returns ``{"plain_block": [...], name: {"seconds": {...}, "iterations": {...}}}``."""
+    session, edit = edit_session(backend, next(iter(settings.values())))
+    animation = animation_of(session, animated_blocks)
+    plain: list[float] = []
+    costs = {
+        name: {
+            "seconds": {"animated_block": [], "edit_on_demand": [], "edit_prepared": []},
+            "iterations": {"animated_block": [], "edit": []},
+        }
+        for name in settings
     }
-    return report(result, args.out)
+    for _ in tqdm(range(repeats), desc="drag costs on this CPU", unit="round"):
+        plain += [seconds(session.step) for _ in range(animated_blocks)]
+        session.rewind(session.num_blocks - animated_blocks)
+        for name, config in settings.items():
+            session.config = config
+            times, iterations = costs[name]["seconds"], costs[name]["iterations"]
+            session.apply(animation)
+            times["animated_block"] += [seconds(session.step) for _ in range(animated_blocks)]
+            iterations["animated_block"] += [len(b.losses) for b in session.blocks[-animated_blocks:]]
+            for _ in range(animated_blocks + 1):
+                session.undo()
+            for kind in ("edit_on_demand", "edit_prepared"):
+                if kind == "edit_prepared":
+                    session.prepare_drag()  # untimed: the widget asks for it while the drag is drawn
+                times[kind].append(seconds(lambda: session.apply(edit)))
+                iterations["edit"].append(len(session.blocks[-1].losses))
+                session.undo()
+    return {"plain_block": plain, **costs}

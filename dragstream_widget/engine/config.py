@@ -31,6 +31,14 @@ class DragConfig:
     gradient_clip: float | None = None  # released: 1.0
     segment_tokens: float = 1.0  # trajectory segment length in token widths (16 px on Wan at 832x480)
     segment_degrees: float = 8.0
+    # Not in the paper: where an animation's block walks its segments from. "reference": from the frame
+    # the drag was drawn on, every block again; "previous_block": from the previous block's last
+    # trajectory point, where that block already moved the object, so a block walks only its own stretch.
+    walk_from: Literal["reference", "previous_block"] = "reference"
+    # Not in the paper: at most this many iterations per animated block (None: ``iterations`` per
+    # segment). A longer walk then shares them: each iteration takes the next goal of an even walk over
+    # the segments. Edits, with one target and nothing after them to follow, walk every segment.
+    animation_max_iterations: int | None = None
     # ADSR (Eq. 4)
     adsr: bool = True
     adsr_frames: int = 6  # L_n, previous frames whose statistics the latent is restored to
@@ -97,6 +105,11 @@ class DragConfig:
             (self.css_alpha > 0, f"css_alpha must be positive, got {self.css_alpha}"),
             (self.css_on in ("gradient", "step"), f"unknown css_on {self.css_on!r}"),
             (self.segment_tokens > 0 and self.segment_degrees > 0, "segment lengths must be positive"),
+            (self.walk_from in ("reference", "previous_block"), f"unknown walk_from {self.walk_from!r}"),
+            (
+                self.animation_max_iterations is None or self.animation_max_iterations >= 1,
+                f"animation_max_iterations must be None or >= 1, got {self.animation_max_iterations}",
+            ),
             (self.optimize_step >= 0, f"optimize_step must be >= 0, got {self.optimize_step}"),
             (
                 self.edit_max_segments is None or self.edit_max_segments >= 1,
@@ -140,9 +153,14 @@ class DragConfig:
 
     def for_edits(self, segments: int = 1) -> DragConfig:
         """The settings an edit of ``segments`` trajectory segments runs with: the ``edit_*`` values, where
-        set and the edit is no longer than ``edit_max_segments``, in place of the shared ones."""
+        set and the edit is no longer than ``edit_max_segments``, in place of the shared ones, and no
+        ``animation_max_iterations``."""
         if not self.has_edit_settings():
-            return self
+            return (
+                self
+                if self.animation_max_iterations is None
+                else replace(self, animation_max_iterations=None)
+            )
         chosen = {}
         if self.edit_max_segments is None or segments <= self.edit_max_segments:
             chosen = {
@@ -151,7 +169,9 @@ class DragConfig:
                 "learning_rate": self.edit_learning_rate,
             }
         return replace(
-            self, **{k: v for k, v in chosen.items() if v is not None}, **dict.fromkeys(EDIT_SETTINGS)
+            self,
+            **{k: v for k, v in chosen.items() if v is not None},
+            **dict.fromkeys((*EDIT_SETTINGS, "animation_max_iterations")),
         )
 
     def without(self, *components: str) -> DragConfig:

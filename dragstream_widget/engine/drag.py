@@ -3,6 +3,7 @@ its cutoff switch, handed down whole from the session to the optimisation."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ class ResolvedDrag:
 
     plan: BlockPlan
     config: DragConfig  # the settings this drag runs with (an edit's own, where the config has them)
-    segments: int  # trajectory segments walked, ``config.iterations`` iterations each
+    segments: int  # trajectory segments walked (see :func:`iteration_segments`)
     reference: Mapping[float, torch.Tensor]
     neighbours: torch.Tensor | None  # ADSR's latents of the previous L_n frames at step T', [1, C, L, h, w]
     generator: torch.Generator  # draws the SFS cutoffs
@@ -51,4 +52,14 @@ def trajectory_segments(backend: VideoBackend, plan: BlockPlan, config: DragConf
     """How many segments the optimisation walks ``plan``'s motion in (each ``config.segment_tokens``
     token widths or ``config.segment_degrees`` long at most), each with ``config.iterations`` iterations."""
     token_px = backend.layout.pixel_width / backend.layout.width * backend_patch(backend)[1]
-    return plan.segments(config.segment_tokens * token_px, config.segment_degrees)
+    return plan.segments(config.segment_tokens * token_px, config.segment_degrees, config.walk_from)
+
+
+def iteration_segments(segments: int, iterations: int, budget: int | None = None) -> list[int]:
+    """The segment (1..``segments``) each iteration of a block optimises towards: ``iterations`` per
+    segment, or, where that passes ``budget``, ``budget`` iterations spread evenly over the walk (the
+    last ones on the full goal)."""
+    total = segments * iterations
+    if budget is None or total <= budget:
+        return [segment for segment in range(1, segments + 1) for _ in range(iterations)]
+    return [math.ceil((k + 1) * segments / budget) for k in range(budget)]

@@ -10,6 +10,7 @@ embedded model's rotation term) are pieces chosen once (:mod:`.variants`).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,7 @@ import torch
 from ..models.base import VideoBackend
 from ..models.kv_cache import KVCache
 from .control import RunControl
-from .drag import ResolvedDrag
+from .drag import ResolvedDrag, iteration_segments
 from .frequency import CutoffSwitch
 from .losses import SegmentTargets, constraint_region, reconstruction_loss
 from .reference import ReferenceFeatures, feature_layers, record_features
@@ -43,59 +44,76 @@ def optimize_block(
     variants, layers = choose_variants(drag, backend, z_init), feature_layers(config, backend)
     z = z_init.detach().clone().requires_grad_(True)
     optimizer = torch.optim.AdamW([z], lr=config.learning_rate)
-    cutoffs = iter(draw_cutoffs(drag))
+    schedule = block_schedule(drag)
+    cutoffs = iter(draw_cutoffs(drag, len(schedule)))
     first, losses = None, []
-    for segment in range(1, drag.segments + 1):
-        goals = plan.goals(segment / drag.segments, layout.pixel_size, layout.latent_size)  # Eq. 1
-        targets = SegmentTargets(drag.reference, goals, plan, z.shape[2], config.reconstruction_weight)
-        region = constraint_region(goals, plan)
-        css_map = variants.css_map(goals, z.shape[2]) if variants.css_map else None  # Eq. 9-10
-        for iteration in range(config.iterations):
-            if control.should_stop():
-                return OptimizationResult(z.detach(), losses)
-            cutoff = next(cutoffs)
-            current, x0 = record_features(
-                backend, z, config.optimize_step, cache, prompt_embeds, layers, need_x0=variants.needs_x0
-            )
-            current = current.squeeze(0)
-            first = first or first_pass(drag, current, x0)
-            terms = {  # Eq. 2 against the drawn cutoff's reference (SFS, Eq. 5-8), and Eq. 3
-                "l_rec": reconstruction_loss(current, targets.features(cutoff), config.reconstruction_loss),
-                "l_cst": variants.constraint(current, x0, first, region, plan),
-            }
-            if variants.rotation is not None:
-                latent_target = targets.latent(first.reference_x0)
-                terms = variants.rotation.add(terms, x0, first, latent_target, region, plan)
-            loss = terms["l_rec"] + config.constraint_weight * terms["l_cst"]
-            moved = variants.descend(z, optimizer, loss, css_map)  # AdamW, shaped by the CSS map
-            variants.rectify(z)  # ADSR, Eq. 4
-            optimizer = variants.next_optimizer(optimizer, z)
-            record = {"segment": segment, "iteration": iteration, "cutoff": cutoff}
-            losses.append({**record, **{name: value.item() for name, value in terms.items()}})
-            control.emit("iteration", iteration_payload(losses[-1], drag, z, moved, css_map))
+    for segment, iteration, count in schedule:
+        if iteration == 0:  # a new goal: the segment's targets, constraint region and CSS map
+            goals = plan.goals(
+                segment / drag.segments, layout.pixel_size, layout.latent_size, config.walk_from
+            )  # Eq. 1
+            targets = SegmentTargets(drag.reference, goals, plan, z.shape[2], config.reconstruction_weight)
+            region = constraint_region(goals, plan)
+            css_map = variants.css_map(goals, z.shape[2]) if variants.css_map else None  # Eq. 9-10
+        if control.should_stop():
+            return OptimizationResult(z.detach(), losses)
+        cutoff = next(cutoffs)
+        current, x0 = record_features(
+            backend, z, config.optimize_step, cache, prompt_embeds, layers, need_x0=variants.needs_x0
+        )
+        current = current.squeeze(0)
+        first = first or first_pass(drag, current, x0)
+        terms = {  # Eq. 2 against the drawn cutoff's reference (SFS, Eq. 5-8), and Eq. 3
+            "l_rec": reconstruction_loss(current, targets.features(cutoff), config.reconstruction_loss),
+            "l_cst": variants.constraint(current, x0, first, region, plan),
+        }
+        if variants.rotation is not None:
+            latent_target = targets.latent(first.reference_x0)
+            terms = variants.rotation.add(terms, x0, first, latent_target, region, plan)
+        loss = terms["l_rec"] + config.constraint_weight * terms["l_cst"]
+        moved = variants.descend(z, optimizer, loss, css_map)  # AdamW, shaped by the CSS map
+        variants.rectify(z)  # ADSR, Eq. 4
+        optimizer = variants.next_optimizer(optimizer, z)
+        record = {"segment": segment, "iteration": iteration, "cutoff": cutoff}
+        losses.append({**record, **{name: value.item() for name, value in terms.items()}})
+        control.emit("iteration", iteration_payload(losses[-1], drag, count, z, moved, css_map))
     if not torch.isfinite(z).all():
         raise FloatingPointError("the drag produced a non-finite latent; the block was left unchanged")
     return OptimizationResult(variants.finish(z_init, z.detach()).detach(), losses)
 
 
-def draw_cutoffs(drag: ResolvedDrag) -> list[float]:
+def block_schedule(drag: ResolvedDrag) -> list[tuple[int, int, int]]:
+    """Every iteration of the block as (segment, its index within the segment, the segment's
+    iterations), in order (see :func:`~.drag.iteration_segments`)."""
+    segments = iteration_segments(drag.segments, drag.config.iterations, drag.config.animation_max_iterations)
+    counts = Counter(segments)
+    seen: Counter = Counter()
+    schedule = []
+    for segment in segments:
+        schedule.append((segment, seen[segment], counts[segment]))
+        seen[segment] += 1
+    return schedule
+
+
+def draw_cutoffs(drag: ResolvedDrag, iterations: int) -> list[float]:
     """The cutoff of every iteration (SFS, Eq. 8), drawn up front so that lazy reference features
     compute all the drawn ones in one batched pass; the unfiltered one is left to the first iteration
     where that iteration's pass is the reference itself."""
     config = drag.config
     switch = CutoffSwitch(config.cutoffs if config.sfs else (1.0,), drag.generator)
-    draws = [switch.draw() for _ in range(drag.segments * config.iterations)]
+    draws = [switch.draw() for _ in range(iterations)]
     if isinstance(drag.reference, ReferenceFeatures):
         drag.reference.compute(sorted({c for c in draws if not (drag.starts_at_reference and c == 1.0)}))
     return draws
 
 
-def iteration_payload(record: dict, drag: ResolvedDrag, z, moved, css_map):
-    """The "iteration" event's payload, built only when someone listens."""
+def iteration_payload(record: dict, drag: ResolvedDrag, count: int, z, moved, css_map):
+    """The "iteration" event's payload, built only when someone listens (``count``: the iterations of
+    this segment)."""
     return lambda: {
         **record,
         "num_segments": drag.segments,
-        "num_iterations": drag.config.iterations,
+        "num_iterations": count,
         "z": z.detach().clone(),
         "grad": z.grad.detach().clone(),
         "step": moved,

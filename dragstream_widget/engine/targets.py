@@ -3,7 +3,9 @@
 For every latent frame of the block that is supervised, and every handle region, a
 :class:`RegionGoal` holds the handle mask H_i, the coordinate map Pi (Eq. 1) and the target mask
 Y_i = H_i o Pi. Long drags are split into segments; segment ``k`` of ``S`` moves a fraction ``k / S``
-of the way (progressively, as the released code does).
+of the way (progressively, as the released code does), from where the block starts: the reference
+frame for an edit and the first block of an animation, the previous block's last trajectory point for
+the blocks after it (which that block already moved the object to).
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ class Motion:
         dx, dy = self.delta
         return Motion((dx * fraction, dy * fraction), self.center, self.angle * fraction)
 
+    def toward(self, goal: Motion, fraction: float) -> Motion:
+        """The motion a ``fraction`` of the way from this one to ``goal`` (a rotation keeps ``goal``'s
+        centre and turns from this motion's angle)."""
+        (x0, y0), (x1, y1) = self.delta, goal.delta
+        delta = (x0 + (x1 - x0) * fraction, y0 + (y1 - y0) * fraction)
+        return Motion(delta, goal.center, self.angle + self.turn_to(goal) * fraction)
+
+    def distance(self, goal: Motion) -> tuple[float, float]:
+        """How far ``goal`` lies from this motion: pixels moved and degrees turned."""
+        (x0, y0), (x1, y1) = self.delta, goal.delta
+        return math.hypot(x1 - x0, y1 - y0), abs(math.degrees(self.turn_to(goal)))
+
+    def turn_to(self, goal: Motion) -> float:
+        """The shorter turn in radians from this motion's angle to ``goal``'s, in [-pi, pi)."""
+        return (goal.angle - self.angle + math.pi) % (2 * math.pi) - math.pi
+
 
 def region_motion(region: HandleRegion, target_index: int) -> Motion:
     """The motion that takes the handle to ``targets[target_index]`` (rotation for ROTATE_2D)."""
@@ -41,14 +59,18 @@ def region_motion(region: HandleRegion, target_index: int) -> Motion:
     return Motion(delta=region.displacement(target_index))
 
 
-def num_segments(motions: list[Motion], segment_px: float, segment_degrees: float) -> int:
-    """S: enough equal segments that no region moves more than one segment length per segment."""
+def num_segments(
+    motions: list[Motion], segment_px: float, segment_degrees: float, starts: list[Motion] | None = None
+) -> int:
+    """S: enough equal segments that no region moves more than one segment length per segment, each
+    from its start (default: not moved)."""
     needed = 1
-    for motion in motions:
+    for motion, start in zip(motions, starts or [Motion()] * len(motions)):
+        pixels, degrees = start.distance(motion)
         if motion.is_rotation:
-            needed = max(needed, math.ceil(abs(math.degrees(motion.angle)) / segment_degrees - 1e-9))
+            needed = max(needed, math.ceil(degrees / segment_degrees - 1e-9))
         else:
-            needed = max(needed, math.ceil(math.hypot(*motion.delta) / segment_px - 1e-9))
+            needed = max(needed, math.ceil(pixels / segment_px - 1e-9))
     return needed
 
 
@@ -78,27 +100,42 @@ def region_goal(handle_mask: torch.Tensor, motion: Motion, pixel_size, latent_si
 
 @dataclass
 class BlockPlan:
-    """Per supervised latent frame of the block: its reference frame index and each region's motion."""
+    """Per supervised latent frame of the block: its reference frame index and each region's motion, and
+    per region the motion the block starts from (where an earlier block already moved it; None: from
+    the reference frame)."""
 
     frames: list[int]  # latent frames of the block that are supervised
     reference_frames: list[int]  # for each, the frame of the reference features it is compared with
     motions: list[list[Motion]]  # [frame][region]
     handle_masks: list[torch.Tensor]  # per region, latent resolution
     frozen_mask: torch.Tensor | None  # non-editable region M at latent resolution, or None
+    starts: list[Motion] | None = None  # [region]
+
+    def start_of(self, region: int, walk_from: str) -> Motion:
+        """Where region ``region``'s walk starts: the reference frame, or (``walk_from="previous_block"``)
+        the previous block's last trajectory point where there is one."""
+        if walk_from == "previous_block" and self.starts is not None:
+            return self.starts[region]
+        return Motion()
 
     @property
     def rotation_regions(self) -> list[int]:
         """The regions turned by a 2D rotation on some supervised frame."""
         return [r for r in range(len(self.handle_masks)) if any(m[r].is_rotation for m in self.motions)]
 
-    def segments(self, segment_px: float, segment_degrees: float) -> int:
-        return num_segments([m for per_frame in self.motions for m in per_frame], segment_px, segment_degrees)
+    def segments(self, segment_px: float, segment_degrees: float, walk_from: str = "reference") -> int:
+        motions = [m for per_frame in self.motions for m in per_frame]
+        starts = [self.start_of(r, walk_from) for per_frame in self.motions for r in range(len(per_frame))]
+        return num_segments(motions, segment_px, segment_degrees, starts)
 
-    def goals(self, fraction: float, pixel_size, latent_size) -> list[list[RegionGoal]]:
+    def goals(
+        self, fraction: float, pixel_size, latent_size, walk_from: str = "reference"
+    ) -> list[list[RegionGoal]]:
+        """The goals a ``fraction`` of the way from each region's start (see :meth:`start_of`)."""
         return [
             [
-                region_goal(h, m.scaled(fraction), pixel_size, latent_size)
-                for h, m in zip(self.handle_masks, motions)
+                region_goal(h, self.start_of(r, walk_from).toward(m, fraction), pixel_size, latent_size)
+                for r, (h, m) in enumerate(zip(self.handle_masks, motions))
             ]
             for motions in self.motions
         ]
@@ -134,4 +171,7 @@ def animation_plan(instruction: DragInstruction, first_step: int, frames_per_blo
     ]
     handles, frozen = latent_masks(instruction, latent_size, device)
     frames = list(range(len(steps)))
-    return BlockPlan(frames, [0] * len(frames), motions, handles, frozen)
+    starts = None
+    if first_step > 0:  # the previous block ended at trajectory step first_step - 1
+        starts = [region_motion(r, min(first_step - 1, len(r.targets) - 1)) for r in instruction.regions]
+    return BlockPlan(frames, [0] * len(frames), motions, handles, frozen, starts)
