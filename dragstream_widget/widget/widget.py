@@ -31,7 +31,7 @@ from ..engine.presets import drag_config_of
 from ..engine.session import StreamSession
 from ..export import save_gif, save_mp4
 from ..models.base import VideoBackend
-from ..ops import DragInstruction
+from ..ops import MAX_SEED, DragInstruction, check_prompt, short
 from .controller import StreamController, describe
 from .frames import Frame, FramePacer
 from .live import LiveStrips
@@ -40,13 +40,20 @@ from .protocol import Ack, Apply, Control, Drawing, ProtocolError, parse_message
 STATIC = Path(__file__).parent / "static"
 StartFrames = Callable[[str, int], np.ndarray]
 SWITCHES = ("adsr", "sfs", "css")  # the method's components the widget switches on and off
+# Traits only the kernel sets: the browser's values for them are refused.
+KERNEL_TRAITS = ("frame_size", "frame", "frame_index", "status", "state", "playing", "generation_fps")
 # The trait values the widget takes: the test each one passes, and what it must be, in words.
 LIMITS: dict[str, tuple[Callable[[float], bool], str]] = {
     "speed": (lambda v: 0.5 <= v <= 120.0, "between 0.5 and 120 frames per second"),
-    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "seed": (lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}"),
     "animation_frames": (lambda v: v >= 1, "an integer >= 1"),
     "display_width": (lambda v: v >= 1, "at least 1 pixel"),
 }
+
+
+def short_message(text: str, limit: int = 300) -> str:
+    """A status message cut short (a refused value can be a huge input)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def switched(config: DragConfig, switches: dict[str, bool]) -> DragConfig:
@@ -122,7 +129,14 @@ class DragStreamWidget(anywidget.AnyWidget):
         self._pacer = FramePacer(self._send_frame, self._show_still, fps=speed)
         self.on_msg(self._on_message)
         self._controller = StreamController(
-            self._new_session, prompt, seed, config, self._pacer, self._report, self.events
+            self._new_session,
+            prompt,
+            seed,
+            config,
+            self._pacer,
+            self._report,
+            self.events,
+            opening=self._opening_frames,
         )
         self.wait()  # the first session exists once the constructor returns
 
@@ -154,7 +168,17 @@ class DragStreamWidget(anywidget.AnyWidget):
         return self._controller.apply(instruction)
 
     def undo(self) -> Future:
+        """Undo the last drag (an animation whole), reset or prompt change, with the blocks since."""
         return self._controller.undo()
+
+    def redo(self) -> Future:
+        """Redo what the last undo took back."""
+        return self._controller.redo()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the session to one JSON file (``StreamSession.save``); ``StreamSession.load`` and
+        ``python -m dragstream_widget session replay`` replay it."""
+        return self._controller.save(path).result()
 
     def replay(self) -> Future:
         """Pause and play back the whole stream so far (the future resolves with its frame count)."""
@@ -201,17 +225,19 @@ class DragStreamWidget(anywidget.AnyWidget):
 
     # ----- kernel side of the protocol -------------------------------------------------------------
 
-    def _new_session(self, prompt: str, seed: int, config: DragConfig) -> StreamSession:
+    def _opening_frames(self, prompt: str, seed: int) -> np.ndarray | None:
         start = self._start_frames
-        if callable(start):
-            start = start(prompt, seed)
+        return start(prompt, seed) if callable(start) else start
+
+    def _new_session(self, prompt: str, seed: int, config: DragConfig) -> StreamSession:
+        start = self._opening_frames(prompt, seed)
         return StreamSession(
             self.backend, prompt, seed, config, self.events, start_frames=start, undo_depth=self._undo_depth
         )
 
     def _on_message(self, _widget, content, _buffers) -> None:
         try:
-            message = parse_message(content)
+            message = parse_message(content, tuple(self.backend.layout.pixel_size))
             if isinstance(message, Ack):
                 self._pacer.ack(message.seq)
             elif isinstance(message, Control):
@@ -221,9 +247,10 @@ class DragStreamWidget(anywidget.AnyWidget):
             elif isinstance(message, Drawing):
                 self._controller.prepare_drag()
         except ProtocolError as error:
-            self._report("error", str(error))
+            self._report("error", short_message(str(error)))
+            self._refuse_apply(content, short_message(str(error)))
         except Exception as error:  # a widget event must never take the kernel down
-            self._report("error", describe(error))
+            self._report("error", short_message(describe(error)))
 
     def _on_control(self, name: str) -> None:
         if name == "stop":
@@ -239,6 +266,13 @@ class DragStreamWidget(anywidget.AnyWidget):
         future = self._controller.apply(message.instruction, drag_id=message.id)
         future.add_done_callback(lambda f: self._send_applied(message.id, f))
 
+    def _refuse_apply(self, content: object, error: str) -> None:
+        """Answer a refused drag message that carries a usable id, so the browser stops waiting for it."""
+        if isinstance(content, dict) and content.get("type") == "apply":
+            drag_id = content.get("id")
+            if isinstance(drag_id, int) and not isinstance(drag_id, bool) and 0 <= drag_id < 2**53:
+                self._send_message({"type": "applied", "id": drag_id, "ok": False, "error": error})
+
     def _send_applied(self, drag_id: int, future: Future) -> None:
         error = future.exception()
         self._send_message(
@@ -246,7 +280,7 @@ class DragStreamWidget(anywidget.AnyWidget):
                 "type": "applied",
                 "id": drag_id,
                 "ok": error is None,
-                "error": describe(error) if error else None,
+                "error": short_message(describe(error)) if error else None,
             }
         )
 
@@ -257,18 +291,32 @@ class DragStreamWidget(anywidget.AnyWidget):
         name, value = proposal["trait"].name, proposal["value"]
         accepts, wanted = LIMITS[name]
         if not accepts(value):  # NaN fails every comparison, so it is refused too
-            raise traitlets.TraitError(f"{name} must be {wanted}, got {value!r}")
+            raise traitlets.TraitError(f"{name} must be {wanted}, got {short(value)}")
         return value
 
-    def set_state(self, sync_data: dict) -> None:
-        """Trait values from the browser. Where a trait refuses one, the status line says why, every value
-        of the update stays as it was, and the browser is sent them back."""
+    @traitlets.validate("prompt")
+    def _validate_prompt(self, proposal: traitlets.Bunch) -> str:
         try:
+            return check_prompt(proposal["value"])
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    def set_state(self, sync_data: dict) -> None:
+        """Trait values from the browser. Where a trait refuses one (or the update sets a trait only the
+        kernel sets), the status line says why in a short message, every value of the update stays as it
+        was, and the browser is sent them back."""
+        try:
+            if not isinstance(sync_data, dict):
+                raise traitlets.TraitError(f"a state update must be an object, got {short(sync_data)}")
+            kernel_only = [name for name in sync_data if name in KERNEL_TRAITS]
+            if kernel_only:
+                raise traitlets.TraitError(f"{', '.join(map(str, kernel_only))}: set by the kernel only")
             super().set_state(sync_data)
         except traitlets.TraitError as error:
-            self._report("error", str(error))
+            self._report("error", short_message(str(error)))
             with self._sync_lock:
-                self.send_state([name for name in sync_data if name in self.keys])
+                names = sync_data if isinstance(sync_data, dict) else ()
+                self.send_state([name for name in names if name in self.keys])
 
     @traitlets.observe(*SWITCHES)
     def _switches_changed(self, _change: traitlets.Bunch) -> None:
