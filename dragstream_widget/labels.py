@@ -33,6 +33,7 @@ from .ops import (
     Mode,
     Operation,
     check_frame_size,
+    cut,
     short,
 )
 
@@ -103,7 +104,7 @@ def read_mask(path: Path, field: str, frame_size: tuple[int, int] | None = None)
     except InvalidInstruction:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InvalidInstruction(f"{field} {path.name}: not a readable PNG ({short(str(error))})") from None
+        raise InvalidInstruction(f"{field} {path.name}: not a readable PNG ({cut(str(error))})") from None
 
 
 def label_file(folder: Path) -> Path:
@@ -124,7 +125,7 @@ def read_label(path: Path) -> dict:
     try:
         data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise InvalidInstruction(f"{path.name}: not JSON ({short(str(error))})") from None
+        raise InvalidInstruction(f"{path.name}: not JSON ({cut(str(error))})") from None
     if not isinstance(data, dict):
         raise InvalidInstruction(f"{path.name}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -290,7 +291,7 @@ def main(args: argparse.Namespace) -> LabelledDrag:
         text = (
             str(error) if isinstance(error, InvalidInstruction | OSError) else f"missing or bad field {error}"
         )
-        print(f"labels {args.direction}: {args.source}: {short(text, 300)}", file=sys.stderr)
+        print(f"labels {args.direction}: {args.source}: {cut(text, 300)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -39,6 +39,11 @@ def short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def cut(text: str, limit: int = 300) -> str:
+    """A message cut short."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 _SHORT = reprlib.Repr()
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
 _SHORT.maxstring = _SHORT.maxother = 60

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from ..models.base import VideoBackend
-from ..ops import DragInstruction, check_prompt, check_seed, short
+from ..ops import DragInstruction, check_prompt, check_seed, cut, short
 from .config import DragConfig
 from .session import StreamSession
 
@@ -153,7 +153,7 @@ def read_document(path: str | Path) -> dict:
     try:
         document = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise SessionFileError(f"{path}: not JSON ({short(str(error))})") from None
+        raise SessionFileError(f"{path}: not JSON ({cut(str(error))})") from None
     if not isinstance(document, dict):
         raise SessionFileError(f"{path}: a session file holds a JSON object, got {type(document).__name__}")
     if document.get("format") != FORMAT:
@@ -183,7 +183,7 @@ def decode_frames(data: object, where: str, size: tuple[int, int]) -> np.ndarray
         try:
             image = Image.open(io.BytesIO(base64.b64decode(text, validate=True)), formats=["PNG"])
         except Exception as error:  # binascii, PIL: anything that is not a PNG
-            raise SessionFileError(f"{where}[{k}]: not a base64 PNG ({short(str(error))})") from None
+            raise SessionFileError(f"{where}[{k}]: not a base64 PNG ({cut(str(error))})") from None
         if (image.height, image.width) != tuple(size):
             raise SessionFileError(
                 f"{where}[{k}]: {image.width}x{image.height}, but the model makes {size[1]}x{size[0]} frames"
@@ -201,7 +201,7 @@ def read_config(data: object, where: str) -> DragConfig:
     try:
         return DragConfig(**values)
     except (TypeError, ValueError) as error:
-        raise SessionFileError(f"{where}: {short(str(error), 200)}") from None
+        raise SessionFileError(f"{where}: {cut(str(error), 200)}") from None
 
 
 def _int(entry: dict, key: str, where: str) -> int:
@@ -244,7 +244,7 @@ def load_session(path: str | Path, backend: VideoBackend, events=None) -> Stream
         except SessionFileError:
             raise
         except (ValueError, IndexError) as error:
-            raise SessionFileError(f"{where} ({action}): {short(str(error), 200)}") from None
+            raise SessionFileError(f"{where} ({action}): {cut(str(error), 200)}") from None
         if session.num_blocks != _int(entry, "blocks", where):
             raise SessionFileError(
                 f"{where}.blocks: the replay holds {session.num_blocks} blocks, the file says {entry['blocks']}"

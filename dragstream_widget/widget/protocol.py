@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Integral
 
-from ..ops import DragInstruction, InvalidInstruction, field_names, short
+from ..ops import DragInstruction, InvalidInstruction, cut, field_names, short
 
 CONTROLS = ("play", "pause", "step", "replay", "undo", "redo", "reset", "stop")
 
@@ -90,7 +90,7 @@ def parse_instruction(data: object, frame_size: tuple[int, int] | None = None) -
     except InvalidInstruction as error:
         raise ProtocolError(f"invalid drag: {error}") from None
     except (KeyError, TypeError, ValueError, OverflowError) as error:
-        raise ProtocolError(f"malformed drag: {short(str(error), 200)}") from None
+        raise ProtocolError(f"malformed drag: {cut(str(error), 200)}") from None
 
 
 def _check_fields(content: dict, expected: set[str], kind: str) -> None:
