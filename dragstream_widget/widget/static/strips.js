@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b22369a47c36175576a7bce11998cb1edc7904bcbd9d399a9cb833adba4ed21a)
+// dragstream_widget front end, built from js/src (source sha256 389dd8c63261e18cc5c59c145e3357a4061fa95ec98fd8696539b5dabe5381ae)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 b22369a47c36175576a7bce11998cb1edc7904bcbd9d399a9cb833adba4ed21a)
+// dragstream_widget front end, built from js/src (source sha256 389dd8c63261e18cc5c59c145e3357a4061fa95ec98fd8696539b5dabe5381ae)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -557,7 +557,7 @@ function render({ model, el }) {
     playButton,
     h("button", { onclick: control("step"), title: "generate one block (S)" }, "Step"),
     h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
-    h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
+    ...historyButtons(control),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
     speed,
@@ -705,6 +705,12 @@ function render({ model, el }) {
   return () => clearInterval(ticker);
 }
 var index_default = { render };
+function historyButtons(control) {
+  return [
+    h("button", { class: "dsw-undo", onclick: control("undo"), title: "undo the last drag, reset or prompt change (with the blocks since)" }, "Undo"),
+    h("button", { class: "dsw-redo", onclick: control("redo"), title: "redo what the last undo took back" }, "Redo")
+  ];
+}
 export {
   index_default as default
 };
