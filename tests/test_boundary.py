@@ -260,6 +260,12 @@ def test_the_widget_still_steps_after_the_fuzzing(widget):
     assert widget.session.num_blocks == blocks + 1 and widget.state == "ready", widget.status
 
 
+def test_the_widget_saves_its_session_for_replay(widget, tmp_path):
+    path = widget.save(tmp_path / "widget.json")
+    replayed = StreamSession.load(path, random_backend(TINY, seed=0))
+    assert np.array_equal(replayed.frames(), widget.session.frames())
+
+
 def test_the_seed_field_takes_only_the_sessions_range(widget):
     """Defect 5: the seed field took seeds above 6e17, which broke every drag."""
     with pytest.raises(traitlets.TraitError, match="seed must be an integer from 0 to 4294967295"):

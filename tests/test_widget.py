@@ -595,6 +595,7 @@ def test_live_strips_follow_the_stream(widget):
     )
     assert widget.undo().result(10) == "edit"  # the person's last action
     widget.step(1).result(30)
+    strips.publish()
     assert len(strips.drift["mean"]) == 3 * per_block and strips.dragged == []
     strips.close()
 

@@ -55,6 +55,10 @@ class History:
         self._undone: list[Undone] = []
         self._cleared: list[Undone] = []  # the redo stack a pending action dropped (see cancel)
 
+    def __len__(self) -> int:
+        """Actions remembered for undo."""
+        return len(self._done)
+
     @property
     def can_undo(self) -> bool:
         return bool(self._done)
@@ -74,6 +78,12 @@ class History:
         entry = self._done.pop()
         self._undone, self._cleared = self._cleared, []
         return entry.before
+
+    def fold(self) -> None:
+        """Forget the last pushed action as an entry of its own: it belongs to the one before (a block an
+        animation drives). Redo stays forgotten, as after any action."""
+        self._done.pop()
+        self._cleared = []
 
     def undo(self, now: SessionState, by_person: bool) -> tuple[str, SessionState]:
         """The state to restore and the action undone. ``by_person``: undo plain blocks back to and

@@ -606,7 +606,7 @@ class StreamSession:
             self._cancel()
             raise
         if self._animation is not None:  # part of the animation's action, not one of its own
-            self._history.cancel()
+            self._history.fold()
         self._blocks = self._blocks + (record,)
         self._animation = animation
         self._record("step")
@@ -684,7 +684,7 @@ def forget_old_blocks(
         block = out[i]
         if block.z0 is None and (keep_frames or len(block.frames) == 0):
             break
-        frames = block.frames if keep_frames else block.frames[:0]
+        frames = block.frames if keep_frames else np.empty((0, *block.frames.shape[1:]), np.uint8)
         out[i] = replace(block, z0=None, step_latents=None, frames=frames)
     return blocks if all(a is b for a, b in zip(out, blocks)) else tuple(out)
 

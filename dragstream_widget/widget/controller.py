@@ -25,7 +25,7 @@ from ..engine.branches import adsr_comparison, animation_blocks
 from ..engine.config import DragConfig
 from ..engine.events import EventBus
 from ..engine.rollout import BlockInterrupted
-from ..engine.session import BlockRecord, StreamSession
+from ..engine.session import BlockRecord, StreamSession, latent_statistics
 from ..ops import DragInstruction, Mode
 from .frames import Frame, FramePacer
 
@@ -303,8 +303,16 @@ class StreamController:
         return saved
 
     def _show_last(self) -> None:
-        """After an undo or redo: the last frame of the stream now on screen, or a blank frame 0."""
+        """After an undo or redo: the last frame of the stream now on screen, or a blank frame 0; the
+        recorders hear of its last block again, so they drop what came after it."""
         blocks = self.session.blocks
+        if blocks and blocks[-1].z0 is not None:
+            last = blocks[-1]
+            edited = last.instruction is not None
+            self._events.emit(
+                "block", lambda: {"index": last.index, "frames": last.frames, "z0": last.z0, "edited": edited}
+            )
+            self._events.emit("latent_stats", lambda: latent_statistics(last.index, last.z0))
         if blocks and blocks[-1].frames.size:
             self._pacer.clear(frames_of(self.session, blocks[-1:])[-1])
         else:
