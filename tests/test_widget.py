@@ -255,7 +255,7 @@ def test_controls_from_the_browser(widget):
     browser_message(widget, {"type": "control", "name": "reset"})
     widget.wait(10)
     assert widget.session.num_blocks == 0 and widget.session.seed == 7
-    assert widget.frame_index == 0  # not the last stream's frame under its old number
+    assert wait_until(lambda: widget.frame_index == 0)  # not the old stream's frame under its old number
     browser_message(widget, {"type": "control", "name": "undo"})  # a reset is undone like a drag
     widget.wait(10)
     assert widget.session.num_blocks == blocks and widget.session.seed == 1
