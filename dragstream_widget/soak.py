@@ -2,7 +2,7 @@
 
 Streams ``--frames`` frames from rendered opening frames; every ``--drag-every`` frames it drags the
 prompt's first object a few pixels (edits and short animations in turn). Every 500 frames it prints
-the resident memory and the statistics of the latest latent block. The session drops the frames of
+the resident memory (after the C heap hands back its free pages) and the statistics of the latest latent block. The session drops the frames of
 old blocks (``keep_frames=False``), so what grows is only the action log. After the warm-up the
 resident memory may grow by at most ``--bound-mb``; past that, or on a non-finite latent, it exits
 with status 1.
@@ -11,6 +11,7 @@ with status 1.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -32,10 +33,20 @@ REPORT_EVERY = 500  # frames
 
 
 def resident_mb() -> float:
-    """This process's resident memory in MB (Linux ``/proc``)."""
+    """This process's resident memory in MB (Linux ``/proc``), measured after the C heap has handed its
+    free pages back to the system (glibc's ``malloc_trim``), so that what is counted is what is held,
+    not what the allocator keeps free for later."""
+    release_free_heap()
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def release_free_heap() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        pass
 
 
 def soak_drag(session: StreamSession, color: str, count: int) -> DragInstruction:
