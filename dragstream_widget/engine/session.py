@@ -164,6 +164,10 @@ class StreamSession:
         return np.concatenate([b.frames for b in self._blocks])
 
     @property
+    def undo_depth(self) -> int:
+        return self._history.depth
+
+    @property
     def can_undo(self) -> bool:
         return self._history.can_undo
 

@@ -100,7 +100,7 @@ def session_document(session: StreamSession) -> dict:
         "format": FORMAT,
         "model": model_identity(session.backend),
         "memory": {
-            "undo_depth": session._history.depth,
+            "undo_depth": session.undo_depth,
             "latent_blocks": session.latent_blocks,
             "keep_frames": session.keep_frames,
         },
