@@ -2,6 +2,8 @@
 
     demo                    stream a prompt on the embedded model, edit and animate it
     labels import|export    convert the reference implementation's saved drag labels
+    session replay          replay a saved session: its frames and a video
+    soak                    a long stream with drags: memory must stay flat
     bench quality           the REVEL quality bench: variants of the method and baselines
     bench drift             latent drift under repeated drags, with and without ADSR
     bench speed             what a drag costs: on this CPU, and counted at real size
@@ -37,6 +39,10 @@ class Group:
 COMMANDS: dict[str, Verb | Group] = {
     "demo": Verb("demo", "stream a prompt on the embedded model, edit and animate it"),
     "labels": Verb("labels", "convert the reference implementation's saved drag labels"),
+    "session": Group(
+        "saved sessions", {"replay": Verb("replay", "replay a saved session: its frames and a video")}
+    ),
+    "soak": Verb("soak", "a long stream with drags on the embedded model: memory must stay flat"),
     "bench": Group(
         "benchmarks: each prints its numbers and saves them",
         {

@@ -12,6 +12,7 @@ for :meth:`DragInstruction.validate` to reject with a message naming the region 
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from enum import Enum
 from numbers import Integral, Real
@@ -26,6 +27,53 @@ Point = tuple[float, float]
 _INSTRUCTION_KEYS = {"format", "mode", "frame_size", "frame_index", "frozen_mask", "regions"}
 _REGION_KEYS = {"operation", "handle", "targets", "center", "mask"}
 _MASK_KEYS = {"size", "counts"}
+MAX_SIDE = 16384  # pixels: the largest frame side an instruction may name
+MAX_PIXELS = 1 << 26  # pixels: the largest frame an instruction may name (a 64 MB boolean mask)
+MAX_SEED = 2**32 - 1  # seeds are integers in [0, MAX_SEED]
+MAX_PROMPT = 2000  # characters
+
+
+def short(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut short, for error messages: never builds the whole repr of a huge input."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cut(text: str, limit: int = 300) -> str:
+    """A message cut short."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlong = 30
+_SHORT.maxlevel = 3
+
+
+def field_names(names) -> str:
+    """Field names for a message: the first few, sorted, each cut short."""
+    names = sorted(str(n)[:40] for n in names)
+    more = f" and {len(names) - 6} more" if len(names) > 6 else ""
+    return ", ".join(names[:6]) + more
+
+
+def check_seed(seed: object, field: str = "seed") -> int:
+    """A seed as a plain ``int`` in ``[0, MAX_SEED]``; anything else is refused naming ``field``."""
+    if not isinstance(seed, Integral) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{field} must be an integer from 0 to {MAX_SEED}, got {short(seed)}")
+    return int(seed)
+
+
+def check_prompt(prompt: object, field: str = "prompt") -> str:
+    """A prompt: a string with some text, at most ``MAX_PROMPT`` characters."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"{field} must be a string, got {type(prompt).__name__} {short(prompt)}")
+    if not prompt.strip():
+        raise ValueError(f"{field} is empty: say what the video should show")
+    if len(prompt) > MAX_PROMPT:
+        raise ValueError(f"{field} has {len(prompt)} characters; at most {MAX_PROMPT}: {short(prompt)}")
+    return prompt
 
 
 class InvalidInstruction(ValueError):
@@ -63,7 +111,14 @@ def _as_point(value) -> Point | None:
         return None
     if len(items) != 2 or not all(isinstance(v, Real) and not isinstance(v, bool) for v in items):
         return None
-    return (float(items[0]), float(items[1]))
+    return (_as_float(items[0]), _as_float(items[1]))
+
+
+def _as_float(value: Real) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float: not a finite coordinate
+        return math.inf if value > 0 else -math.inf
 
 
 def _as_mask(value) -> np.ndarray | None:
@@ -93,7 +148,7 @@ def _enum(cls: type[Enum], value, where: str) -> Enum:
     member = _as_enum(cls, value)
     if member is None:
         allowed = ", ".join(repr(m.value) for m in cls)
-        raise InvalidInstruction(f"{where}unknown {cls.__name__.lower()} {value!r}; allowed: {allowed}")
+        raise InvalidInstruction(f"{where}unknown {cls.__name__.lower()} {short(value)}; allowed: {allowed}")
     return member
 
 
@@ -107,7 +162,7 @@ def _mask(value, where: str) -> np.ndarray:
 def _point(value, where: str) -> Point:
     point = _as_point(value)
     if point is None:
-        raise InvalidInstruction(f"{where} must be two numbers (x, y), got {value!r}")
+        raise InvalidInstruction(f"{where} must be two numbers (x, y), got {short(value)}")
     return point
 
 
@@ -207,13 +262,14 @@ class DragInstruction:
 
     def _validate_frame(self) -> None:
         size = self.frame_size
-        if not (isinstance(size, tuple) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
+        if not (isinstance(size, tuple) and len(size) == 2):
             raise InvalidInstruction(
-                f"frame_size must be two positive integers (height, width), got {size!r}"
+                f"frame_size must be two positive integers (height, width), got {short(size)}"
             )
+        check_frame_size(list(size), "frame_size")
         index = self.frame_index
         if index is not None and not (_is_int(index) and index >= 0):
-            raise InvalidInstruction(f"frame_index must be None or an integer >= 0, got {index!r}")
+            raise InvalidInstruction(f"frame_index must be None or an integer >= 0, got {short(index)}")
 
     def _validate_frozen(self) -> np.ndarray | None:
         if self.frozen_mask is None:
@@ -258,7 +314,9 @@ class DragInstruction:
 
     def _validate_targets(self, where: str, targets) -> None:
         if not isinstance(targets, tuple):
-            raise InvalidInstruction(f"{where}: targets must be a sequence of (x, y) points, got {targets!r}")
+            raise InvalidInstruction(
+                f"{where}: targets must be a sequence of (x, y) points, got {short(targets)}"
+            )
         if len(targets) == 0:
             raise InvalidInstruction(f"{where}: no target point")
         if self.mode == Mode.EDIT and len(targets) != 1:
@@ -287,23 +345,30 @@ class DragInstruction:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> DragInstruction:
-        """Read and validate an instruction written by :meth:`to_json`."""
+    def from_json(cls, data: dict, frame_size: tuple[int, int] | None = None) -> DragInstruction:
+        """Read and validate an instruction written by :meth:`to_json`. Sizes are checked before any
+        mask is built: every mask must have the instruction's ``frame_size``, which must be
+        ``frame_size`` when given (the frames of the model it is meant for)."""
         _check_keys(data, _INSTRUCTION_KEYS, "instruction")
         if data["format"] != FORMAT:
-            raise InvalidInstruction(f"unknown format {data['format']!r}; expected {FORMAT!r}")
+            raise InvalidInstruction(f"unknown format {short(data['format'])}; expected {FORMAT!r}")
+        size = check_frame_size(data["frame_size"], "frame_size")
+        if frame_size is not None and tuple(size) != tuple(frame_size):
+            raise InvalidInstruction(
+                f"frame_size: the instruction was drawn on a {size[1]}x{size[0]} frame, "
+                f"but the model makes {frame_size[1]}x{frame_size[0]} frames"
+            )
         if not isinstance(data["regions"], list):
-            raise InvalidInstruction("regions must be a list")
-        size = data["frame_size"]
-        if not (isinstance(size, list) and len(size) == 2):
-            raise InvalidInstruction(f"frame_size must be [height, width], got {size!r}")
+            raise InvalidInstruction(f"regions must be a list, got {type(data['regions']).__name__}")
+        if len(data["regions"]) > MAX_REGIONS:
+            raise InvalidInstruction(f"regions: {len(data['regions'])} regions; at most {MAX_REGIONS}")
         instruction = cls(
             mode=_enum(Mode, data["mode"], ""),
-            frame_size=(size[0], size[1]),
-            regions=tuple(_region_from_json(r, i) for i, r in enumerate(data["regions"])),
+            frame_size=size,
+            regions=tuple(_region_from_json(r, i, size) for i, r in enumerate(data["regions"])),
             frozen_mask=None
             if data["frozen_mask"] is None
-            else decode_mask(data["frozen_mask"], "frozen_mask"),
+            else decode_mask(data["frozen_mask"], "frozen_mask", size),
             frame_index=data["frame_index"],
         )
         return instruction.validate()
@@ -325,13 +390,15 @@ def _region_to_json(region: HandleRegion) -> dict:
     }
 
 
-def _region_from_json(data, i: int) -> HandleRegion:
+def _region_from_json(data, i: int, frame_size: tuple[int, int]) -> HandleRegion:
     where = f"region {i}"
     _check_keys(data, _REGION_KEYS, where)
     if not isinstance(data["targets"], list):
         raise InvalidInstruction(f"{where}: targets must be a list of [x, y] points")
+    if len(data["targets"]) > MAX_TARGETS:
+        raise InvalidInstruction(f"{where}: {len(data['targets'])} targets; at most {MAX_TARGETS}")
     return HandleRegion(
-        mask=decode_mask(data["mask"], f"{where}: handle mask"),
+        mask=decode_mask(data["mask"], f"{where}: handle mask", frame_size),
         operation=_enum(Operation, data["operation"], f"{where}: "),
         handle=_point(data["handle"], f"{where}: handle"),
         targets=tuple(_point(t, f"{where}: target {k}") for k, t in enumerate(data["targets"])),
@@ -344,7 +411,7 @@ def _check_keys(data, expected: set[str], where: str) -> None:
         raise InvalidInstruction(f"{where} must be a JSON object, got {type(data).__name__}")
     unknown, missing = set(data) - expected, expected - set(data)
     if unknown:
-        raise InvalidInstruction(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise InvalidInstruction(f"{where}: unknown field(s) {field_names(unknown)}")
     if missing:
         raise InvalidInstruction(f"{where}: missing field(s) {', '.join(sorted(missing))}")
 
@@ -359,17 +426,44 @@ def encode_mask(mask: np.ndarray) -> dict:
     return {"size": [int(v) for v in np.shape(mask)], "counts": [int(c) for c in counts]}
 
 
-def decode_mask(data: dict, where: str = "mask") -> np.ndarray:
-    """Inverse of :func:`encode_mask`; raises :class:`InvalidInstruction` on a malformed code."""
-    _check_keys(data, _MASK_KEYS, where)
-    size, counts = data["size"], data["counts"]
-    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
-        raise InvalidInstruction(f"{where}: size must be [height, width] of positive integers, got {size!r}")
-    if not isinstance(counts, list) or not all(_is_int(c) and c >= 0 for c in counts):
-        raise InvalidInstruction(f"{where}: counts must be a list of non-negative integers")
-    if sum(counts) != size[0] * size[1]:
+def check_frame_size(size: object, where: str) -> tuple[int, int]:
+    """``[height, width]`` of positive integers within ``MAX_SIDE`` and ``MAX_PIXELS``, as a tuple."""
+    if not (isinstance(size, list | tuple) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
+        raise InvalidInstruction(f"{where} must be two positive integers [height, width], got {short(size)}")
+    height, width = int(size[0]), int(size[1])
+    if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
         raise InvalidInstruction(
-            f"{where}: counts add up to {sum(counts)} pixels, not {size[0]}x{size[1]} = {size[0] * size[1]}"
+            f"{where} {width}x{height} is too large: at most {MAX_SIDE} pixels a side and {MAX_PIXELS} in all"
+        )
+    return height, width
+
+
+MAX_REGIONS = 64
+MAX_TARGETS = 4096
+
+
+def decode_mask(data: dict, where: str = "mask", frame_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_mask`; raises :class:`InvalidInstruction` on a malformed code. The size
+    (which must be ``frame_size`` when given) and the counts are checked before the mask is built."""
+    _check_keys(data, _MASK_KEYS, where)
+    height, width = check_frame_size(data["size"], f"{where}: size")
+    if frame_size is not None and (height, width) != tuple(frame_size):
+        raise InvalidInstruction(
+            f"{where} is {width}x{height} but the frame is {frame_size[1]}x{frame_size[0]}"
+        )
+    counts, pixels = data["counts"], height * width
+    if not isinstance(counts, list) or len(counts) > pixels + 1:
+        raise InvalidInstruction(
+            f"{where}: counts must be a list of at most {pixels + 1} run lengths, got {short(counts)}"
+        )
+    bad = next((c for c in counts if not (_is_int(c) and 0 <= c <= pixels)), None)
+    if bad is not None:
+        raise InvalidInstruction(
+            f"{where}: counts must be integers from 0 to {pixels} (the frame's pixels), got {short(bad)}"
+        )
+    if sum(counts) != pixels:
+        raise InvalidInstruction(
+            f"{where}: counts add up to {sum(counts)} pixels, not {width}x{height} = {pixels}"
         )
     values = np.arange(len(counts)) % 2 == 1
-    return np.repeat(values, counts).reshape(size)
+    return np.repeat(values, np.asarray(counts, np.int64)).reshape(height, width)

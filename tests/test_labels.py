@@ -72,5 +72,5 @@ def test_missing_mask_and_unknown_kind_are_clear_errors(tmp_path):
     (tmp_path / "block_1_Drag_trajectory.json").write_text(json.dumps(data))
     with pytest.raises(InvalidInstruction, match="Wiggle"):
         import_labels(tmp_path)
-    with pytest.raises(InvalidInstruction, match="expected one block"):
+    with pytest.raises(InvalidInstruction, match="nothing-here is missing"):
         import_labels(tmp_path / "nothing-here")

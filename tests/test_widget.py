@@ -33,7 +33,7 @@ def square_mask(size=SIZE, box=(10, 10, 16, 16)) -> np.ndarray:
     return mask
 
 
-def instruction_json(mode="edit", targets=((16.0, 12.0),), **region_changes) -> dict:
+def instruction_json(mode="edit", targets=((16.0, 12.0),), frame_index=None, **region_changes) -> dict:
     region = {
         "operation": "translate",
         "handle": [12.5, 12.5],
@@ -46,7 +46,7 @@ def instruction_json(mode="edit", targets=((16.0, 12.0),), **region_changes) -> 
         "format": "dragstream-instruction/1",
         "mode": mode,
         "frame_size": list(SIZE),
-        "frame_index": 3,
+        "frame_index": frame_index,  # None: the frame on screen
         "frozen_mask": None,
         "regions": [region],
     }
@@ -239,9 +239,9 @@ def test_controls_from_the_browser(widget):
     while widget.session.num_blocks < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert widget.session.num_blocks == 3
-    browser_message(widget, {"type": "control", "name": "undo"})
+    browser_message(widget, {"type": "control", "name": "undo"})  # blocks alone are no one's action
     widget.wait(10)
-    assert widget.session.num_blocks == 2 and "undid the last block" in widget.status
+    assert widget.session.num_blocks == 3 and "nothing to undo" in widget.status
     browser_message(widget, {"type": "control", "name": "play"})
     widget.wait(10)
     assert widget.playing
@@ -250,10 +250,19 @@ def test_controls_from_the_browser(widget):
     browser_message(widget, {"type": "control", "name": "pause"})
     widget.wait(10)
     assert not widget.playing and widget.session.num_blocks >= 5
+    blocks = widget.session.num_blocks
     widget.seed = 7
     browser_message(widget, {"type": "control", "name": "reset"})
     widget.wait(10)
     assert widget.session.num_blocks == 0 and widget.session.seed == 7
+    assert wait_until(lambda: widget.frame_index == 0)  # not the old stream's frame under its old number
+    browser_message(widget, {"type": "control", "name": "undo"})  # a reset is undone like a drag
+    widget.wait(10)
+    assert widget.session.num_blocks == blocks and widget.session.seed == 1
+    assert "undid the reset" in widget.status
+    browser_message(widget, {"type": "control", "name": "redo"})
+    widget.wait(10)
+    assert widget.session.num_blocks == 0 and widget.session.seed == 7 and "redid the reset" in widget.status
 
 
 def test_drawing_an_edit_gets_it_ready_while_paused_and_not_while_playing(widget):
@@ -378,7 +387,8 @@ def test_switches_start_from_the_config_the_widget_was_given(tiny_backend):
 INVALID_TRAITS = [
     ("speed", 500.0, "speed must be between 0.5 and 120 frames per second, got 500.0"),
     ("speed", float("nan"), "speed must be between 0.5 and 120 frames per second, got nan"),
-    ("seed", -3, "seed must be an integer >= 0, got -3"),
+    ("seed", -3, "seed must be an integer from 0 to 4294967295, got -3"),
+    ("seed", 2**63 - 1, "seed must be an integer from 0 to 4294967295, got 9223372036854775807"),
     ("animation_frames", 0, "animation_frames must be an integer >= 1, got 0"),
     ("display_width", -10, "display_width must be at least 1 pixel, got -10"),
     ("seed", "seven", "The 'seed' trait of a DragStreamWidget instance expected an int"),
@@ -583,10 +593,10 @@ def test_live_strips_follow_the_stream(widget):
     assert len(strips.losses["l_rec"]) == widget.session.config.iterations * max(
         r["segment"] for r in session.blocks[-1].losses
     )
-    widget.undo().result(10)
-    widget.undo().result(10)
-    widget.step(1).result(30)  # a new block replaces the undone ones
-    assert len(strips.drift["mean"]) == 2 * per_block and strips.dragged == []
+    assert widget.undo().result(10) == "edit"  # the person's last action
+    widget.step(1).result(30)
+    strips.publish()
+    assert len(strips.drift["mean"]) == 3 * per_block and strips.dragged == []
     strips.close()
 
 
@@ -757,7 +767,7 @@ def test_play_after_drawing_ends_the_hold(widget):
 
 @pytest.mark.parametrize(
     "prompt, expected",
-    [("", "the prompt is empty"), ("   ", "the prompt is empty")],
+    [("", "prompt is empty"), ("   ", "prompt is empty")],
 )
 def test_a_refused_prompt_leaves_the_box_on_the_prompt_in_use(widget, prompt, expected):
     blocks = widget.session.num_blocks
@@ -786,16 +796,16 @@ def test_a_stream_that_fails_to_start_puts_the_prompt_back(tiny_backend):
 
 def test_toy_world_prompts_are_checked_by_its_grammar():
     from dragstream_widget import load_model
-    from dragstream_widget.widget.widget import check_prompt
+    from dragstream_widget.widget.widget import check_backend_prompt
 
     backend = load_model()
-    check_prompt(backend, "a red circle and a blue square on a striped background")
+    check_backend_prompt(backend, "a red circle and a blue square on a striped background")
     with pytest.raises(ValueError, match="cannot read"):
-        check_prompt(backend, "circle red a and on blue")  # every word known, no sentence
+        check_backend_prompt(backend, "circle red a and on blue")  # every word known, no sentence
     with pytest.raises(ValueError, match="unknown word 'dog'"):
-        check_prompt(backend, "a dog running on a beach")
+        check_backend_prompt(backend, "a dog running on a beach")
     with pytest.raises(ValueError, match="empty"):
-        check_prompt(backend, "")
+        check_backend_prompt(backend, "")
 
 
 def test_the_embedded_model_starts_from_its_worlds_opening_frames():

@@ -17,17 +17,29 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from ..engine.branches import adsr_comparison, animation_blocks
 from ..engine.config import DragConfig
 from ..engine.events import EventBus
 from ..engine.rollout import BlockInterrupted
-from ..engine.session import BlockRecord, StreamSession
+from ..engine.session import BlockRecord, StreamSession, latent_statistics
 from ..ops import DragInstruction, Mode
 from .frames import Frame, FramePacer
 
 VIEW_TIMEOUT = 10.0  # seconds a view may stay silent while playing before the stream pauses
 SessionFactory = Callable[[str, int, DragConfig], StreamSession]
+OpeningFrames = Callable[[str, int], np.ndarray | None]  # the opening frames of a stream, if any
+# What the status line calls each action undone or redone.
+ACTION_NAMES = {
+    "edit": "edit",
+    "animate": "animation",
+    "reset": "reset",
+    "prompt": "prompt change",
+    "block": "block",
+}
 Report = Callable[[str, str], None]  # (state, message); state is "ready", "busy" or "error"
 
 
@@ -51,8 +63,12 @@ class StreamController:
         pacer: FramePacer,
         report: Report,
         events: EventBus,
+        opening: OpeningFrames | None = None,
     ):
+        """``make_session`` starts the first stream; a reset restarts the same session (an action undo
+        takes back) from the opening frames ``opening`` gives for the prompt and seed."""
         self._make_session, self._config = make_session, config
+        self._opening = opening or (lambda prompt, seed: None)
         self._pacer, self._report = pacer, report
         self._requests: queue.Queue[_Request] = queue.Queue()
         # Guards _playing and _blocks_to_go: the worker changes them, and stop() reads them from the
@@ -60,6 +76,7 @@ class StreamController:
         self._lock = threading.Lock()
         self._playing = False
         self._blocks_to_go = 0
+        self._animation_blocks = 0  # blocks an animation asked for while paused; Stop and Pause end them
         self._generated = 0  # blocks the worker has generated
         self._step_futures: list[tuple[int, Future]] = []  # (generated count that resolves it, future)
         self._animation_id: int | None = None  # the drag whose animation is running
@@ -107,6 +124,8 @@ class StreamController:
         return self._request("prepare_drag")
 
     def undo(self) -> Future:
+        """Undo the person's last action: a drag (an animation whole), a reset or a prompt change, with
+        the blocks streamed since; resolves with the action's name."""
         return self._request("undo")
 
     def hold_for_drawing(self) -> Future:
@@ -114,6 +133,14 @@ class StreamController:
         frames queued after it wait; the next Apply, Play or Step resumes (resolves with whether the
         stream was playing)."""
         return self._request("hold")
+
+    def redo(self) -> Future:
+        """Redo what the last undo took back; resolves with the action's name."""
+        return self._request("redo")
+
+    def save(self, path: str | Path) -> Future:
+        """Write the session to ``path`` (``StreamSession.save``) once the requests before are done."""
+        return self._request("save", path)
 
     def replay(self) -> Future:
         """Pause, then play back every frame of the stream so far at the playback speed."""
@@ -137,6 +164,7 @@ class StreamController:
         to come (it is made again on play) and drop frames waiting to be shown (a replay ends)."""
         with self._lock:
             self._playing = False
+            self._animation_blocks = 0
             steps_to_come = self._blocks_to_go > 0
         session = self.session
         if session is not None:
@@ -190,7 +218,9 @@ class StreamController:
         self._drain("the widget was closed")
 
     def _wants_blocks(self) -> bool:
-        return self.session is not None and (self._playing or self._blocks_to_go > 0)
+        return self.session is not None and (
+            self._playing or self._blocks_to_go > 0 or self._animation_blocks > 0
+        )
 
     def _carry_out(self, request: _Request) -> None:
         try:
@@ -204,7 +234,8 @@ class StreamController:
             request.future.set_exception(error)
             return
         if request.name == "step":
-            self._step_futures.append((self._generated + self._blocks_to_go, request.future))
+            to_come = self._blocks_to_go + self._animation_blocks
+            self._step_futures.append((self._generated + to_come, request.future))
         else:
             request.future.set_result(result)
 
@@ -235,7 +266,8 @@ class StreamController:
         self._status()
 
     def _do_pause(self) -> None:
-        self._set_playing(False)
+        with self._lock:
+            self._playing, self._animation_blocks = False, 0
         self._status()
 
     def _do_step(self, blocks: int) -> None:
@@ -284,12 +316,50 @@ class StreamController:
         self._report("busy", f"starting a new stream: {prompt!r}, seed {seed}")
         self._halt()
         self._fail_steps("the stream was reset")
-        session = self._make_session(prompt, seed, self._config)
-        self.session = session
-        self._pacer.clear()
-        if session.blocks:
-            self._pacer.push(frames_of(session, session.blocks))
+        if self.session is None:
+            self.session = self._make_session(prompt, seed, self._config)
+        else:
+            self.session.reset(prompt, seed, self._opening(prompt, seed))
+        self._show_from_start()
         self._status()
+
+    def _show_from_start(self) -> None:
+        """Show the stream from its start: its opening frames, or a blank frame 0 until the first block
+        comes (never the last stream's frame under its old number)."""
+        session = self.session
+        frames = frames_of(session, session.blocks)
+        height, width = session.backend.layout.pixel_size
+        self._pacer.clear(frames[0] if frames else Frame(0, 0, np.zeros((height, width, 3), np.uint8), None))
+        self._pacer.push(frames[1:])
+
+    def _do_redo(self) -> str:
+        self._halt()
+        self._fail_steps("a redo interrupted the steps")
+        action = self.session.redo()
+        self._show_last()
+        self._status(f"redid the {ACTION_NAMES.get(action, action)}")
+        return action
+
+    def _do_save(self, path: str | Path) -> Path:
+        saved = self.session.save(path)
+        self._status(f"saved the session to {saved}")
+        return saved
+
+    def _show_last(self) -> None:
+        """After an undo or redo: the last frame of the stream now on screen, or a blank frame 0; the
+        recorders hear of its last block again, so they drop what came after it."""
+        blocks = self.session.blocks
+        if blocks and blocks[-1].z0 is not None:
+            last = blocks[-1]
+            edited = last.instruction is not None
+            self._events.emit(
+                "block", lambda: {"index": last.index, "frames": last.frames, "z0": last.z0, "edited": edited}
+            )
+            self._events.emit("latent_stats", lambda: latent_statistics(last.index, last.z0))
+        if blocks and blocks[-1].frames.size:
+            self._pacer.clear(frames_of(self.session, blocks[-1:])[-1])
+        else:
+            self._show_from_start()
 
     def _do_replay(self) -> int:
         self._release_hold()
@@ -303,10 +373,9 @@ class StreamController:
     def _do_undo(self) -> str:
         self._halt()
         self._fail_steps("an undo interrupted the steps")
-        action = self.session.undo()
-        blocks = self.session.blocks
-        self._pacer.clear(frames_of(self.session, blocks[-1:])[-1] if blocks else None)
-        self._status(f"undid the last {action}")
+        action = self.session.undo_action()
+        self._show_last()
+        self._status(f"undid the {ACTION_NAMES.get(action, action)}")
         return action
 
     def _do_apply(self, instruction: DragInstruction, drag_id: int | None) -> BlockRecord | None:
@@ -316,11 +385,14 @@ class StreamController:
         what = "editing the frame on screen" if instruction.mode == Mode.EDIT else "starting the animation"
         self._report("busy", f"{what} ...")
         started = time.perf_counter()
+        blocks_before = session.num_blocks
         try:
             record = session.apply(instruction)
         except Exception:
             self._resume_after_hold()
             raise
+        if session.num_blocks < blocks_before:  # drawn on an earlier frame: the blocks after it went
+            self._pacer.clear()
         if record is not None:
             self._pacer.push(frames_of(session, (record,), drag_id))
             self._resume_after_hold()
@@ -331,7 +403,7 @@ class StreamController:
             self._resume_after_hold()
             with self._lock:
                 if not self._playing:
-                    self._blocks_to_go += animation_blocks(session, instruction)
+                    self._animation_blocks += animation_blocks(session, instruction)
             self._status("animating the next frames")
         return record
 
@@ -373,14 +445,17 @@ class StreamController:
             self.generation_fps = rate if self.generation_fps == 0 else 0.7 * self.generation_fps + 0.3 * rate
         self._generated += 1
         with self._lock:
-            self._blocks_to_go = max(self._blocks_to_go - 1, 0)
+            if animating and self._animation_blocks > 0:
+                self._animation_blocks -= 1
+            else:
+                self._blocks_to_go = max(self._blocks_to_go - 1, 0)
         self._resolve_steps()
         self._status()
 
     def _halt(self) -> None:
         """Neither play nor generate the blocks still asked for."""
         with self._lock:
-            self._playing, self._blocks_to_go = False, 0
+            self._playing, self._blocks_to_go, self._animation_blocks = False, 0, 0
 
     def _resolve_steps(self) -> None:
         done = [f for target, f in self._step_futures if target <= self._generated]
@@ -397,8 +472,9 @@ class StreamController:
 
     def _status(self, message: str | None = None) -> None:
         session = self.session
-        frames = sum(len(b.frames) for b in session.blocks)
-        state = "playing" if self._playing else ("generating" if self._blocks_to_go else "paused")
+        frames = sum(b.num_frames for b in session.blocks)
+        to_go = self._blocks_to_go or self._animation_blocks
+        state = "playing" if self._playing else ("generating" if to_go else "paused")
         if session.animating:
             state += ", animating"
         text = message or f"{state} · {frames} frames"
@@ -425,7 +501,7 @@ def frames_of(
     first = {b.index: i for i, b in enumerate(session.blocks)}
     out = []
     for record in records:
-        before = sum(len(b.frames) for b in session.blocks[: first[record.index]])
+        before = sum(b.num_frames for b in session.blocks[: first[record.index]])
         out += [Frame(before + k, record.index, f, drag) for k, f in enumerate(record.frames)]
     return out
 

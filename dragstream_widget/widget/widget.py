@@ -40,7 +40,7 @@ from ..models.base import VideoBackend
 from ..models.toyworld.model import MODEL_NAME as TOYWORLD
 from ..models.toyworld.scenes import DEFAULT_PROMPT, opening_frames
 from ..models.toyworld.world import parse_prompt
-from ..ops import DragInstruction, encode_mask
+from ..ops import MAX_SEED, DragInstruction, check_prompt, encode_mask, short
 from ..selection import propose_region
 from .controller import StreamController, describe
 from .frames import Frame, FramePacer
@@ -53,19 +53,23 @@ SWITCHES = ("adsr", "sfs", "css")  # the method's components the widget switches
 SWITCH_NAMES = {"adsr": "ADSR", "sfs": "SFS", "css": "CSS"}
 WHOLE_FRAME = 0.9  # a handle region covering more of the frame than this is refused
 WORLD_OPENING = "world"  # start_frames: the embedded model's world renders the opening frames
+# Traits only the kernel sets: the browser's values for them are refused.
+KERNEL_TRAITS = ("frame_size", "frame", "frame_index", "status", "state", "playing", "generation_fps")
 # The trait values the widget takes: the test each one passes, and what it must be, in words.
 LIMITS: dict[str, tuple[Callable[[float], bool], str]] = {
     "speed": (lambda v: 0.5 <= v <= 120.0, "between 0.5 and 120 frames per second"),
-    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "seed": (lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}"),
     "animation_frames": (lambda v: v >= 1, "an integer >= 1"),
     "display_width": (lambda v: v >= 1, "at least 1 pixel"),
 }
 
 
-def check_prompt(backend: VideoBackend, prompt: str) -> None:
-    """Raise ValueError, in plain words, for a prompt the backend would not stream well: an empty one,
-    and on the embedded model one its world's grammar cannot read (its text encoder takes any string of
-    its words, so a shuffled prompt would stream noise) or one with words it does not know."""
+def check_backend_prompt(backend: VideoBackend, prompt: str) -> None:
+    """Raise ValueError, in plain words, for a prompt the backend would not stream well: not a string
+    (:func:`ops.check_prompt`), an empty one, and on the embedded model one its world's grammar cannot
+    read (its text encoder takes any string of its words, so a shuffled prompt would stream noise) or
+    one with words it does not know."""
+    prompt = check_prompt(prompt)
     if not prompt.strip():
         raise ValueError("the prompt is empty: describe the scene, e.g. " + repr(DEFAULT_PROMPT))
     backend.encode_prompt(prompt)  # the backend's own refusal (unknown words, too long)
@@ -99,6 +103,11 @@ def switch_note(name: str, on: bool) -> str:
     return f"{SWITCH_NAMES[name]} {'on' if on else 'off'}: drags from now on run {'with' if on else 'without'} {what}"
 
 
+def short_message(text: str, limit: int = 300) -> str:
+    """A status message cut short (a refused value can be a huge input)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def switched(config: DragConfig, switches: dict[str, bool]) -> DragConfig:
     """``config`` with each component that ``switches`` marks False switched off and each one it marks
     True switched on (as ``config`` has it, where it is on there)."""
@@ -114,7 +123,7 @@ class DragStreamWidget(anywidget.AnyWidget):
     ``start_frames`` (frames, or a function of prompt and seed returning frames) starts each stream
     from given frames (image-to-video); by default (``"world"``) the embedded model starts from opening
     frames its world renders for the prompt and other backends generate from the first frame, which
-    ``None`` asks of every backend. Prompts are checked before a stream starts (:func:`check_prompt`);
+    ``None`` asks of every backend. Prompts are checked before a stream starts (:func:`check_backend_prompt`);
     a refused one leaves the stream and the prompt as they were. ``export_dir`` is where the Export
     button writes. From Python: :meth:`play`, :meth:`pause`, :meth:`step`,
     :meth:`apply`, :meth:`undo`, :meth:`reset` queue work for the generation thread and return futures;
@@ -155,7 +164,7 @@ class DragStreamWidget(anywidget.AnyWidget):
         undo_depth: int = 16,
         export_dir: str | Path = "dragstream_exports",
     ):
-        check_prompt(backend, prompt)
+        check_backend_prompt(backend, prompt)
         if isinstance(start_frames, str):
             if start_frames != WORLD_OPENING:
                 raise ValueError(f"start_frames must be frames, a function, None or {WORLD_OPENING!r}")
@@ -185,7 +194,14 @@ class DragStreamWidget(anywidget.AnyWidget):
         self._pacer = FramePacer(self._send_frame, self._show_still, fps=speed)
         self.on_msg(self._on_message)
         self._controller = StreamController(
-            self._new_session, prompt, seed, config, self._pacer, self._report, self.events
+            self._new_session,
+            prompt,
+            seed,
+            config,
+            self._pacer,
+            self._report,
+            self.events,
+            opening=self._opening_frames,
         )
         self.wait()  # the first session exists once the constructor returns
 
@@ -217,17 +233,27 @@ class DragStreamWidget(anywidget.AnyWidget):
         return self._controller.apply(instruction)
 
     def undo(self) -> Future:
+        """Undo the last drag (an animation whole), reset or prompt change, with the blocks since."""
         return self._controller.undo()
+
+    def redo(self) -> Future:
+        """Redo what the last undo took back."""
+        return self._controller.redo()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the session to one JSON file (``StreamSession.save``); ``StreamSession.load`` and
+        ``python -m dragstream_widget session replay`` replay it."""
+        return self._controller.save(path).result()
 
     def replay(self) -> Future:
         """Pause and play back the whole stream so far (the future resolves with its frame count)."""
         return self._controller.replay()
 
     def reset(self, prompt: str | None = None, seed: int | None = None) -> Future:
-        """Restart the stream (with a new prompt and/or seed). A prompt :func:`check_prompt` refuses, or a
+        """Restart the stream (with a new prompt and/or seed). A prompt :func:`check_backend_prompt` refuses, or a
         stream that fails to start, leaves the stream going on and the prompt box showing its prompt."""
         try:
-            check_prompt(self.backend, self.prompt if prompt is None else prompt)
+            check_backend_prompt(self.backend, self.prompt if prompt is None else prompt)
         except ValueError as error:
             future: Future = Future()
             future.set_exception(error)
@@ -241,10 +267,11 @@ class DragStreamWidget(anywidget.AnyWidget):
         future.add_done_callback(lambda f: f.exception() and self._show_prompt_in_use())
         return future
 
-    def _refuse_prompt(self, error: Exception) -> None:
+    def _refuse_prompt(self, error: Exception | str) -> None:
         self._show_prompt_in_use()
         in_use = f" (still streaming {self.session.prompt!r})" if self.session is not None else ""
-        self._report("error", f"prompt refused: {describe(error)}{in_use}")
+        reason = error if isinstance(error, str) else describe(error)
+        self._report("error", f"prompt refused: {reason}{in_use}")
 
     def _show_prompt_in_use(self) -> None:
         """The prompt and seed boxes back to those of the stream going on."""
@@ -298,10 +325,12 @@ class DragStreamWidget(anywidget.AnyWidget):
 
     # ----- kernel side of the protocol -------------------------------------------------------------
 
-    def _new_session(self, prompt: str, seed: int, config: DragConfig) -> StreamSession:
+    def _opening_frames(self, prompt: str, seed: int) -> np.ndarray | None:
         start = self._start_frames
-        if callable(start):
-            start = start(prompt, seed)
+        return start(prompt, seed) if callable(start) else start
+
+    def _new_session(self, prompt: str, seed: int, config: DragConfig) -> StreamSession:
+        start = self._opening_frames(prompt, seed)
         return StreamSession(
             self.backend, prompt, seed, config, self.events, start_frames=start, undo_depth=self._undo_depth
         )
@@ -311,7 +340,7 @@ class DragStreamWidget(anywidget.AnyWidget):
             self._on_widget_request(content)
             return
         try:
-            message = parse_message(content)
+            message = parse_message(content, tuple(self.backend.layout.pixel_size))
             if isinstance(message, Ack):
                 self._pacer.ack(message.seq)
             elif isinstance(message, Control):
@@ -322,9 +351,10 @@ class DragStreamWidget(anywidget.AnyWidget):
                 self._controller.hold_for_drawing()
                 self._controller.prepare_drag()
         except ProtocolError as error:
-            self._report("error", str(error))
+            self._report("error", short_message(str(error)))
+            self._refuse_apply(content, short_message(str(error)))
         except Exception as error:  # a widget event must never take the kernel down
-            self._report("error", describe(error))
+            self._report("error", short_message(describe(error)))
 
     def _on_control(self, name: str) -> None:
         if name == "stop":
@@ -346,6 +376,13 @@ class DragStreamWidget(anywidget.AnyWidget):
         else:
             future = self._controller.apply(message.instruction, drag_id=message.id)
         future.add_done_callback(lambda f: self._send_applied(message.id, f))
+
+    def _refuse_apply(self, content: object, error: str) -> None:
+        """Answer a refused drag message that carries a usable id, so the browser stops waiting for it."""
+        if isinstance(content, dict) and content.get("type") == "apply":
+            drag_id = content.get("id")
+            if isinstance(drag_id, int) and not isinstance(drag_id, bool) and 0 <= drag_id < 2**53:
+                self._send_message({"type": "applied", "id": drag_id, "ok": False, "error": error})
 
     # ----- the front end's own requests: click to select, export -------------------------------------
 
@@ -389,7 +426,7 @@ class DragStreamWidget(anywidget.AnyWidget):
                 "type": "applied",
                 "id": drag_id,
                 "ok": error is None,
-                "error": describe(error) if error else None,
+                "error": short_message(describe(error)) if error else None,
             }
         )
 
@@ -400,18 +437,35 @@ class DragStreamWidget(anywidget.AnyWidget):
         name, value = proposal["trait"].name, proposal["value"]
         accepts, wanted = LIMITS[name]
         if not accepts(value):  # NaN fails every comparison, so it is refused too
-            raise traitlets.TraitError(f"{name} must be {wanted}, got {value!r}")
+            raise traitlets.TraitError(f"{name} must be {wanted}, got {short(value)}")
         return value
 
-    def set_state(self, sync_data: dict) -> None:
-        """Trait values from the browser. Where a trait refuses one, the status line says why, every value
-        of the update stays as it was, and the browser is sent them back."""
+    @traitlets.validate("prompt")
+    def _validate_prompt(self, proposal: traitlets.Bunch) -> str:
         try:
+            return check_prompt(proposal["value"])
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    def set_state(self, sync_data: dict) -> None:
+        """Trait values from the browser. Where a trait refuses one (or the update sets a trait only the
+        kernel sets), the status line says why in a short message, every value of the update stays as it
+        was, and the browser is sent them back."""
+        try:
+            if not isinstance(sync_data, dict):
+                raise traitlets.TraitError(f"a state update must be an object, got {short(sync_data)}")
+            kernel_only = [name for name in sync_data if name in KERNEL_TRAITS]
+            if kernel_only:
+                raise traitlets.TraitError(f"{', '.join(map(str, kernel_only))}: set by the kernel only")
             super().set_state(sync_data)
         except traitlets.TraitError as error:
-            self._report("error", str(error))
+            if isinstance(sync_data, dict) and "prompt" in sync_data:
+                self._refuse_prompt(short_message(str(error)))
+            else:
+                self._report("error", short_message(str(error)))
             with self._sync_lock:
-                self.send_state([name for name in sync_data if name in self.keys])
+                names = sync_data if isinstance(sync_data, dict) else ()
+                self.send_state([name for name in names if name in self.keys])
 
     @traitlets.observe(*SWITCHES)
     def _switches_changed(self, change: traitlets.Bunch) -> None:
@@ -426,7 +480,7 @@ class DragStreamWidget(anywidget.AnyWidget):
         if session is None or change["new"] == session.prompt:
             return
         try:
-            check_prompt(self.backend, change["new"])
+            check_backend_prompt(self.backend, change["new"])
         except ValueError as error:
             self._refuse_prompt(error)
         else:

@@ -233,7 +233,7 @@ function render({ model, el }) {
     playButton,
     h("button", { onclick: control("step"), title: "generate one block (S)" }, "Step"),
     h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
-    h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
+    ...historyButtons(control),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
     h("button", { class: "dsw-export", onclick: () => send({ type: "export" }), title: "write the stream so far (MP4, GIF) and its drag instructions (JSON) to the widget's export folder" }, "Export"),
@@ -340,3 +340,11 @@ function render({ model, el }) {
 }
 
 export default { render };
+
+// Undo and Redo go by the person's actions: a drag (an animation whole), a reset, a prompt change.
+function historyButtons(control) {
+  return [
+    h("button", { class: "dsw-undo", onclick: control("undo"), title: "undo the last drag, reset or prompt change (with the blocks since)" }, "Undo"),
+    h("button", { class: "dsw-redo", onclick: control("redo"), title: "redo what the last undo took back" }, "Redo"),
+  ];
+}

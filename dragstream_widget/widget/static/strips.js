@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 27447e757f4167c5cf15749167c0750b8256188fcfc92a43dd5c4ca04bb29c0c)
+// dragstream_widget front end, built from js/src (source sha256 dfb8cb0d39b3cab3d0669790dddb6226999a99acdd713397a92bfb097fc29a64)
 
 // src/dom.js
 function h(tag, attrs = {}, children = []) {

@@ -1,4 +1,4 @@
-// dragstream_widget front end, built from js/src (source sha256 27447e757f4167c5cf15749167c0750b8256188fcfc92a43dd5c4ca04bb29c0c)
+// dragstream_widget front end, built from js/src (source sha256 dfb8cb0d39b3cab3d0669790dddb6226999a99acdd713397a92bfb097fc29a64)
 
 // src/coords.js
 function displayToModel(clientX, clientY, rect, width, height) {
@@ -661,7 +661,7 @@ function render({ model, el }) {
     playButton,
     h("button", { onclick: control("step"), title: "generate one block (S)" }, "Step"),
     h("button", { class: "dsw-replay", onclick: control("replay"), title: "play back the stream so far" }, "Replay"),
-    h("button", { onclick: control("undo"), title: "undo the last block, edit or animation" }, "Undo"),
+    ...historyButtons(control),
     h("button", { onclick: control("reset"), title: "restart the stream with this prompt and seed" }, "Reset"),
     h("button", { onclick: control("stop"), title: "stop a running drag optimisation and pause" }, "Stop"),
     h("button", { class: "dsw-export", onclick: () => send({ type: "export" }), title: "write the stream so far (MP4, GIF) and its drag instructions (JSON) to the widget's export folder" }, "Export"),
@@ -816,6 +816,12 @@ function render({ model, el }) {
   return () => clearInterval(ticker);
 }
 var index_default = { render };
+function historyButtons(control) {
+  return [
+    h("button", { class: "dsw-undo", onclick: control("undo"), title: "undo the last drag, reset or prompt change (with the blocks since)" }, "Undo"),
+    h("button", { class: "dsw-redo", onclick: control("redo"), title: "redo what the last undo took back" }, "Redo")
+  ];
+}
 export {
   index_default as default
 };
