@@ -904,7 +904,33 @@ def select_table() -> str:
     )
 
 
+SOAK = ROOT / "lab" / "results" / "soak"
+
+
+def soak_table(run: str) -> str:
+    """Resident memory and latent statistics of a long stream with drags (``soak``), every 1000 frames."""
+    data = load(SOAK / f"{run}.json")
+    rows = [
+        [
+            str(r["frames"]),
+            str(r["drags"]),
+            fixed(r["rss_mb"], 0),
+            fixed(r["latent_std"], 3),
+            str(r["finite"]),
+        ]
+        for r in data["reports"]
+        if r["frames"] // 500 % 2 == 0 or r is data["reports"][-1]
+    ]
+    note = (
+        f"\nGrowth after the warm-up of {data['warmup_frames']} frames: {fixed(data['growth_after_warmup_mb'], 0)} MB "
+        f"against a bound of {fixed(data['bound_mb'], 0)} MB ({'held' if data['held'] else 'not held'}); "
+        f"{data['threads']} torch thread; `{relative(SOAK / f'{run}.json')}`.\n"
+    )
+    return table(["frames", "drags", "resident MB", "latent std", "finite"], rows) + note
+
+
 TABLES: dict[str, Callable[..., str]] = {
+    "soak": soak_table,
     "scorecard": scorecard_table,
     "scorecard-brief": scorecard_brief_table,
     "toy-config": toy_config_table,
