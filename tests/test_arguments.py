@@ -50,7 +50,6 @@ def test_every_verb_lists_its_options(verb, capsys):
         ([], "VERB"),
         (["train"], "invalid choice: 'train'"),
         (["bench"], "BENCH"),
-        (["bench", "speed", "--blocks", "0"], "--blocks"),
         (["bench", "speed", "--repeats", "0"], "--repeats"),
         (["bench", "gpu-smoke", "--blocks", "0"], "--blocks"),
         (["bench", "gpu-pipeline", "--blocks", "0"], "--blocks"),

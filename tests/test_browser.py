@@ -691,7 +691,7 @@ def test_7_refused_prompts_leave_the_box_on_the_prompt_in_use(person):
     for prompt, says in [
         ("a dog running on a beach", "unknown word 'dog'"),
         ("circle red a and on blue", "cannot read"),
-        ("", "the prompt is empty"),
+        ("", "prompt is empty"),
     ]:
         page.fill(".dsw-prompt", prompt)
         page.press(".dsw-prompt", "Enter")

@@ -21,7 +21,9 @@ def test_quickstart_runs_top_to_bottom(tmp_path):
     images = [o for o in outputs if "image/png" in o.get("data", {}) or "image/gif" in o.get("data", {})]
     assert len(images) >= 4
     assert (tmp_path / "quickstart.gif").stat().st_size > 10_000
-    assert any("blocks after undo: 3" in o.get("text", "") for o in outputs)
+    text = "".join(o.get("text", "") for o in outputs)
+    # Undo goes by the person's actions: the animation with its blocks, then the edit, and no further.
+    assert "undid the animate\nundid the edit\nblocks after undo: 5" in text, text
     assert any("asked 45 degrees, turned" in o.get("text", "") for o in outputs)  # the scripted rotation
 
 

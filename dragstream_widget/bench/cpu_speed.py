@@ -189,8 +189,7 @@ def drag_costs(
             session.apply(animation)
             times["animated_block"] += [seconds(session.step) for _ in range(animated_blocks)]
             iterations["animated_block"] += [len(b.losses) for b in session.blocks[-animated_blocks:]]
-            for _ in range(animated_blocks + 1):
-                session.undo()
+            session.undo_action()  # the animation with the blocks it drove
             for kind in ("edit_on_demand", "edit_prepared"):
                 if kind == "edit_prepared":
                     session.prepare_drag()  # untimed: the widget asks for it while the drag is drawn
