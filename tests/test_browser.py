@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,7 +140,13 @@ class Kernel:
 
     def evaluate(self, expression: str):
         """The JSON value of ``expression`` in the notebook's namespace."""
-        return json.loads(self.run(f"import json as _j; print(_j.dumps({expression}))"))
+        # Written to a file, not printed: a print can land in an output area the notebook is capturing.
+        handle, name = tempfile.mkstemp(suffix=".json")
+        os.close(handle)
+        self.run(f"import json as _j, pathlib as _p; _p.Path({name!r}).write_text(_j.dumps({expression}))")
+        value = json.loads(Path(name).read_text())
+        os.unlink(name)
+        return value
 
     def close(self):
         self.client.stop_channels()
