@@ -415,7 +415,7 @@ def long_run(backend: base.VideoBackend, frames: int, seed: int, out: Path) -> d
     scene, real = opening_scene(np.random.default_rng(seed + 1000), fpb, fpb)
     # Every block's latents are kept: the run's latent statistics read them all.
     session = StreamSession(
-        backend, scene.prompt, seed=seed, start_frames=real.frames, latent_blocks=frames // fpb + 1
+        backend, scene.prompt, seed=seed, start_frames=real.frames, latent_blocks=max(frames // fpb + 1, 64)
     )
     opening, trace = real.frames[-1], []
     for _ in tqdm(range(frames // fpb - 1), desc="long run"):  # the opening block counts
