@@ -34,6 +34,7 @@ from .ops import (
     Operation,
     check_frame_size,
     cut,
+    read_json_object,
     short,
 )
 
@@ -119,16 +120,7 @@ def label_file(folder: Path) -> Path:
 
 
 def read_label(path: Path) -> dict:
-    size = path.stat().st_size
-    if size > MAX_LABEL_BYTES:
-        raise InvalidInstruction(f"{path.name}: {size} bytes; a label file has at most {MAX_LABEL_BYTES}")
-    try:
-        data = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise InvalidInstruction(f"{path.name}: not JSON ({cut(str(error))})") from None
-    if not isinstance(data, dict):
-        raise InvalidInstruction(f"{path.name}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return read_json_object(path, MAX_LABEL_BYTES, "a label file", InvalidInstruction)
 
 
 def import_labels(path: str | Path, frame_size: tuple[int, int] | None = None) -> LabelledDrag:

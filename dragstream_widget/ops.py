@@ -11,11 +11,13 @@ for :meth:`DragInstruction.validate` to reject with a message naming the region 
 
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 from dataclasses import dataclass
 from enum import Enum
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +44,21 @@ def short(value: object, limit: int = 80) -> str:
 def cut(text: str, limit: int = 300) -> str:
     """A message cut short."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_json_object(path: Path, max_bytes: int, what: str, error: type[Exception]) -> dict:
+    """The JSON object in the file at ``path``, its size checked before it is read; ``error`` names the
+    file and what is wrong (``what``: the kind of file, for the message)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise error(f"{path.name}: {size} bytes; {what} has at most {max_bytes}")
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as failure:
+        raise error(f"{path.name}: not JSON ({cut(str(failure))})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path.name}: {what} holds a JSON object, got {type(data).__name__}")
+    return data
 
 
 _SHORT = reprlib.Repr()

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from ..models.base import VideoBackend
-from ..ops import DragInstruction, check_prompt, check_seed, cut, short
+from ..ops import DragInstruction, check_prompt, check_seed, cut, read_json_object, short
 from .config import DragConfig
 from .session import StreamSession
 
@@ -147,15 +147,7 @@ def read_document(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise SessionFileError(f"{path}: not a regular file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SessionFileError(f"{path}: {size} bytes; a session file has at most {MAX_FILE_BYTES}")
-    try:
-        document = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise SessionFileError(f"{path}: not JSON ({cut(str(error))})") from None
-    if not isinstance(document, dict):
-        raise SessionFileError(f"{path}: a session file holds a JSON object, got {type(document).__name__}")
+    document = read_json_object(path, MAX_FILE_BYTES, "a session file", SessionFileError)
     if document.get("format") != FORMAT:
         raise SessionFileError(f"format: expected {FORMAT!r}, got {short(document.get('format'))}")
     for key, kind in (("model", dict), ("memory", dict), ("actions", list)):

@@ -40,7 +40,7 @@ from ..models.base import VideoBackend
 from ..models.toyworld.model import MODEL_NAME as TOYWORLD
 from ..models.toyworld.scenes import DEFAULT_PROMPT, opening_frames
 from ..models.toyworld.world import parse_prompt
-from ..ops import MAX_SEED, DragInstruction, check_prompt, encode_mask, short
+from ..ops import MAX_SEED, DragInstruction, check_prompt, cut, encode_mask, short
 from ..selection import propose_region
 from .controller import StreamController, describe
 from .frames import Frame, FramePacer
@@ -101,11 +101,6 @@ def switch_note(name: str, on: bool) -> str:
         "css": "the Gaussian map on the gradient",
     }[name]
     return f"{SWITCH_NAMES[name]} {'on' if on else 'off'}: drags from now on run {'with' if on else 'without'} {what}"
-
-
-def short_message(text: str, limit: int = 300) -> str:
-    """A status message cut short (a refused value can be a huge input)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def switched(config: DragConfig, switches: dict[str, bool]) -> DragConfig:
@@ -351,10 +346,10 @@ class DragStreamWidget(anywidget.AnyWidget):
                 self._controller.hold_for_drawing()
                 self._controller.prepare_drag()
         except ProtocolError as error:
-            self._report("error", short_message(str(error)))
-            self._refuse_apply(content, short_message(str(error)))
+            self._report("error", cut(str(error)))
+            self._refuse_apply(content, cut(str(error)))
         except Exception as error:  # a widget event must never take the kernel down
-            self._report("error", short_message(describe(error)))
+            self._report("error", cut(describe(error)))
 
     def _on_control(self, name: str) -> None:
         if name == "stop":
@@ -426,7 +421,7 @@ class DragStreamWidget(anywidget.AnyWidget):
                 "type": "applied",
                 "id": drag_id,
                 "ok": error is None,
-                "error": short_message(describe(error)) if error else None,
+                "error": cut(describe(error)) if error else None,
             }
         )
 
@@ -460,9 +455,9 @@ class DragStreamWidget(anywidget.AnyWidget):
             super().set_state(sync_data)
         except traitlets.TraitError as error:
             if isinstance(sync_data, dict) and "prompt" in sync_data:
-                self._refuse_prompt(short_message(str(error)))
+                self._refuse_prompt(cut(str(error)))
             else:
-                self._report("error", short_message(str(error)))
+                self._report("error", cut(str(error)))
             with self._sync_lock:
                 names = sync_data if isinstance(sync_data, dict) else ()
                 self.send_state([name for name in names if name in self.keys])

@@ -39,8 +39,8 @@ from dragstream_widget.models.causal_wan import block_causal_mask
 from dragstream_widget.models.sampler import FlowSampler, add_noise, next_noise, shift_sigma
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldConfig, ToyWorldModel
 
-from .teacher import guided_x0, whole_clip_flow
-from .train import encode_dataset, render_dataset
+from .teacher import guided_x0, save_run, whole_clip_flow
+from .train import encode_dataset, render_dataset, update_ema
 
 
 @dataclass(frozen=True)
@@ -190,11 +190,6 @@ class Rollouts:
         return random_window(clip, config.window_frames, per_block), text
 
 
-def save_student(model: ToyWorldModel, ema, out: Path, state: dict) -> None:
-    ToyWorldModel(model.config, ema, model.codec, model.text_encoder).save(out / "weights")
-    torch.save(state, out / "resume.pt")
-
-
 def train_self_forcing(
     model: ToyWorldModel, teacher, rollouts: Rollouts, config: SelfForcingConfig, out: Path, log
 ) -> dict:
@@ -232,9 +227,7 @@ def train_self_forcing(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         generator_optimizer.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), student.parameters()):
-                e.lerp_(p, 1 - min(config.ema, (1 + step) / (10 + step)))
+        update_ema(ema, student, step, config.ema)
         history["dmd"].append(loss.item())
         for update in range(config.critic_steps):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -262,7 +255,7 @@ def train_self_forcing(
                 }
             )
         if time.time() - last_checkpoint > config.checkpoint_seconds:
-            save_student(
+            save_run(
                 model,
                 ema,
                 out,
@@ -272,7 +265,7 @@ def train_self_forcing(
             )
             last_checkpoint = time.time()
     progress.close()
-    save_student(
+    save_run(
         model,
         ema,
         out,

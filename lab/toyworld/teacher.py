@@ -32,7 +32,7 @@ from dragstream_widget.export import save_image, side_by_side
 from dragstream_widget.models.sampler import add_noise, shift_sigma
 from dragstream_widget.models.toyworld.model import WEIGHTS_DIR, ToyWorldModel
 
-from .train import encode_dataset, render_dataset
+from .train import encode_dataset, render_dataset, update_ema
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,9 @@ def teacher_loss(
     return F.mse_loss(flow.float(), (noise - latents).float())
 
 
-def save_teacher(model: ToyWorldModel, ema, out: Path, state: dict) -> None:
-    """The EMA teacher as toy-world weights (``out / "weights"``, the codec and text encoder beside it)
-    and what resuming needs."""
+def save_run(model: ToyWorldModel, ema, out: Path, state: dict) -> None:
+    """The EMA transformer as toy-world weights (``out / "weights"``, the codec and text encoder beside
+    it) and what resuming needs (``out / "resume.pt"``)."""
     ToyWorldModel(model.config, ema, model.codec, model.text_encoder).save(out / "weights")
     torch.save(state, out / "resume.pt")
 
@@ -158,9 +158,7 @@ def train_teacher(
         for group in optimizer.param_groups:
             group["lr"] = config.lr * scale
         optimizer.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), transformer.parameters()):
-                e.lerp_(p, 1 - min(config.ema, (1 + step) / (10 + step)))
+        update_ema(ema, transformer, step, config.ema)
         step += 1
         losses.append(loss.item())
         elapsed += time.time() - started
@@ -175,10 +173,10 @@ def train_teacher(
                 }
             )
         if time.time() - last_checkpoint > config.checkpoint_seconds:
-            save_teacher(model, ema, out, _resume_state(transformer, optimizer, elapsed, step, losses))
+            save_run(model, ema, out, _resume_state(transformer, optimizer, elapsed, step, losses))
             last_checkpoint = time.time()
     progress.close()
-    save_teacher(model, ema, out, _resume_state(transformer, optimizer, elapsed, step, losses))
+    save_run(model, ema, out, _resume_state(transformer, optimizer, elapsed, step, losses))
     model.transformer = ema
     return {
         "steps": step,

@@ -510,6 +510,14 @@ def save_checkpoint(model: ToyWorldModel, ema, optimizer, state: dict, out: Path
     )
 
 
+@torch.no_grad()
+def update_ema(ema, model, step: int, decay: float) -> None:
+    """Move the moving average of ``model``'s weights towards them, with a decay that warms up to ``decay``."""
+    rate = 1 - min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, rate)
+
+
 def replace_transformer(model: ToyWorldModel, ema) -> ToyWorldModel:
     return ToyWorldModel(model.config, ema, model.codec, model.text_encoder)
 
@@ -580,10 +588,7 @@ def train_world(
         for group in optimizer.param_groups:
             group["lr"] = config.world_lr * lr_scale
         optimizer.step()
-        with torch.no_grad():
-            decay = min(config.ema, (1 + step) / (10 + step))
-            for e, p in zip(ema.parameters(), transformer.parameters()):
-                e.lerp_(p, 1 - decay)
+        update_ema(ema, transformer, step, config.ema)
         if critic:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 critic.learn(batch, x0)
