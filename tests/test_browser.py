@@ -66,44 +66,20 @@ def jupyter_server(app: str, root: Path):
         (settings / extension / f"{plugin}.jupyterlab-settings").write_text(values)
     port, token = free_port(), secrets.token_hex(16)
     app_class = {"jupyterlab": "LabApp", "notebook": "JupyterNotebookApp"}[app]
-    log = open(root / f"{app}.log", "w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            app,
-            "--no-browser",
-            "--allow-root",
-            f"--ServerApp.port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            f"--{app_class}.user_settings_dir={root / 'settings'}",
-        ],
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(
-                        f"{app} did not start: " + (root / f"{app}.log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.3)
+    command = [
+        sys.executable,
+        "-m",
+        app,
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--{app_class}.user_settings_dir={root / 'settings'}",
+    ]
+    with app_server(command, root, port, app, {"JUPYTER_RUNTIME_DIR": str(runtime)}):
         yield f"http://127.0.0.1:{port}", token, runtime
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -795,10 +771,13 @@ WIDE_MODEL = (
 
 
 @contextlib.contextmanager
-def app_server(command: list[str], root: Path, port: int, name: str):
-    """A web app (marimo, Voila) on loopback port ``port``, started by ``command`` in ``root``."""
+def app_server(command: list[str], root: Path, port: int, name: str, env: dict[str, str] | None = None):
+    """A web app (JupyterLab, Notebook 7, marimo, Voila) on loopback port ``port``, started by ``command``
+    in ``root`` with ``env`` added to the environment; its output goes to ``root / f"{name}.log"``."""
     log = open(root / f"{name}.log", "w")
-    server = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    server = subprocess.Popen(
+        command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
